@@ -1,0 +1,53 @@
+"""The model's configuration: a dataclass that round-trips through `config.json`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+ARCHITECTURES = ("mlp", "resmlp")
+
+
+@dataclass
+class VAEConfig:
+    arch: str = "resmlp"  # "mlp": the spec's reference network; "resmlp": wider residual MLP (ours)
+    latent_dim: int = 2  # the demo's sliders need 2; any positive value works for the library
+    beta: float = 1.0  # weight of KL(q(z|x) || N(0, I)) in the objective
+    hidden: int = 512  # resmlp only: width of the residual trunk
+    blocks: int = 2  # resmlp only: residual blocks in each of encoder and decoder
+    image_size: int = 28  # MNIST side; the input has image_size**2 pixels
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+        for name in ("latent_dim", "hidden", "image_size"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if int(self.blocks) < 0:
+            raise ValueError(f"blocks must be >= 0, got {self.blocks!r}")
+        if not float(self.beta) >= 0:  # also rejects NaN
+            raise ValueError(f"beta must be >= 0, got {self.beta!r}")
+
+    @property
+    def n_pixels(self) -> int:
+        return self.image_size * self.image_size
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "VAEConfig":
+        """Build from a dict; an unknown key is an error (a config for another model must not load quietly)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"config has unknown keys {unknown}; expected a subset of {sorted(known)}")
+        return cls(**data)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "VAEConfig":
+        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -1,0 +1,77 @@
+"""Test-set figures: -ELBO (with its BCE and KL parts) and the importance-weighted bound on -log p(x).
+
+IWAE bound: Burda, Grosse & Salakhutdinov, "Importance Weighted Autoencoders" (2015), eq. 8:
+    log p(x) >= E[ log 1/K sum_k p(x, z_k) / q(z_k|x) ],  z_k ~ q(z|x),
+so -log p(x) <= -logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)], tighter as K grows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from vae.model import VAE
+from vae.objective import kl_to_standard_normal, negative_elbo
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+@torch.inference_mode()
+def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 2000, seed: int = 0) -> dict[str, float]:
+    """x (N, 784) in [0, 1] -> mean nats per image: 'elbo' (= -ELBO with one posterior sample, beta = 1, as
+    the reference reports it), 'bce', 'kl', and 'elbo_at_mu' (BCE of the decoded posterior mean + KL)."""
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    totals = torch.zeros(4, dtype=torch.float64)
+    for xb in x.split(batch_size):
+        xb = xb.to(device).reshape(len(xb), -1)
+        mu, logvar = model.encode(xb)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=gen, device=device)
+        sample = negative_elbo(model.decode_logits(z), xb, mu, logvar, beta=1.0)
+        at_mu = negative_elbo(model.decode_logits(mu), xb, mu, logvar, beta=1.0)
+        totals += torch.stack([sample.loss.sum(), sample.bce.sum(), sample.kl.sum(), at_mu.loss.sum()]).double().cpu()
+    elbo, bce, kl, at_mu = (totals / len(x)).tolist()
+    return {"elbo": elbo, "bce": bce, "kl": kl, "elbo_at_mu": at_mu}
+
+
+def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag(exp(logvar))) summed over the last axis."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
+
+
+@torch.inference_mode()
+def iwae_log_likelihood(model: VAE, x: torch.Tensor, k: int = 1000, samples_per_chunk: int = 50_000,
+                        seed: int = 0) -> torch.Tensor:
+    """x (N, 784) -> (N,) importance-weighted estimate of log p(x) (a lower bound) with k samples each.
+
+    Images are processed a few at a time so that (images x k) decoded samples fit in `samples_per_chunk`.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    images_per_chunk = max(1, samples_per_chunk // k)
+    out = []
+    for xb in x.split(images_per_chunk):
+        xb = xb.to(device).reshape(len(xb), -1)  # (B, P)
+        mu, logvar = model.encode(xb)  # (B, D)
+        eps = torch.randn((len(xb), k, mu.shape[1]), generator=gen, device=device)
+        z = mu[:, None] + torch.exp(0.5 * logvar)[:, None] * eps  # (B, K, D)
+        logits = model.decode_logits(z.reshape(-1, z.shape[-1])).reshape(len(xb), k, -1)  # (B, K, P)
+        # log p(x|z) = -BCE = sum_p [x l - softplus(l)]
+        log_px_z = torch.einsum("bkp,bp->bk", logits, xb) - F.softplus(logits).sum(-1)
+        log_pz = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
+        log_qz = _log_normal(z, mu[:, None], logvar[:, None])
+        log_w = (log_px_z + log_pz - log_qz).double()  # (B, K)
+        out.append(torch.logsumexp(log_w, dim=1) - math.log(k))
+    return torch.cat(out).cpu()
+
+
+def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, seed: int = 0) -> float:
+    """Mean importance-weighted upper bound on -log p(x), nats per image (K = 1000 for reported figures)."""
+    return float(-iwae_log_likelihood(model, x, k=k, seed=seed).mean())
+
+
+__all__ = ["evaluate_elbo", "iwae_bound", "iwae_log_likelihood", "kl_to_standard_normal"]
