@@ -16,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
+from vae.atomic import atomic_write, atomic_write_text
 from vae.config import VAEConfig
 
 WEIGHTS_NAME = "model.safetensors"
@@ -129,8 +130,8 @@ class VAE(
         """Weights as safetensors plus our own config.json (the mixin would write its own copy otherwise)."""
         from safetensors.torch import save_model
 
-        save_model(self, str(Path(save_directory) / WEIGHTS_NAME))
-        self.config.save(Path(save_directory) / CONFIG_NAME)
+        atomic_write(Path(save_directory) / WEIGHTS_NAME, lambda tmp: save_model(self, tmp))
+        atomic_write_text(Path(save_directory) / CONFIG_NAME, json.dumps(self.config.to_dict(), indent=2) + "\n")
 
     @classmethod
     def from_pretrained(  # type: ignore[override]

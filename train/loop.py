@@ -1,0 +1,188 @@
+"""The training loop: whole split as one tensor on the device, shuffled index batches, Adam, an epoch-wise
+checkpoint and a line of train/test -ELBO per epoch. Called by `python -m train` (train/__main__.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm import tqdm
+
+from train.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
+from vae.atomic import atomic_write_text
+from vae import VAE, VAEConfig, evaluate_elbo, negative_elbo
+from vae.mnist import as_tensor, load_mnist
+
+METRICS_NAME = "metrics.json"
+TRAIN_CONFIG_NAME = "train_config.json"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a run's result; saved beside the checkpoint as train_config.json."""
+
+    # --- model
+    arch: str = "resmlp"
+    hidden: int = 512
+    blocks: int = 2
+    latent_dim: int = 2
+    beta: float = 1.0
+    # --- optimisation
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 2e-3
+    schedule: str = "onecycle"  # constant | cosine | onecycle (linear warm-up, then cosine decay to ~0)
+    warmup: float = 0.05  # onecycle: fraction of all steps spent warming up
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0  # max global grad norm; 0 = off
+    seed: int = 0
+    # --- data and output
+    data_dir: str | None = None
+    train_subset: int = 0  # use only the first N training images (0 = all); for smoke tests
+    device: str = "auto"
+    threads: int = 0  # torch CPU threads (0 = torch's default)
+
+    def model_config(self) -> VAEConfig:
+        return VAEConfig(arch=self.arch, latent_dim=self.latent_dim, beta=self.beta, hidden=self.hidden,
+                         blocks=self.blocks)
+
+
+PRESETS: dict[str, dict] = {
+    # the spec's recipe, exactly: reference MLP, batch 32, Adam 1e-4 constant, 100 epochs, beta 1
+    "reference": dict(arch="mlp", batch_size=32, lr=1e-4, epochs=100, schedule="constant", beta=1.0,
+                      weight_decay=0.0, grad_clip=0.0),
+    # ours: see README "Choosing the default" for the measurements behind each value
+    "default": dict(),
+}
+
+
+class TrainingDiverged(RuntimeError):
+    """A NaN or inf loss: the last good checkpoint is left as it was."""
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but torch sees no CUDA GPU; use --device auto or cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError("--device mps asked for, but this machine has no MPS backend; use --device auto or cpu")
+    return torch.device(name)
+
+
+def lr_factor(schedule: str, step: int, total: int, warmup: float) -> float:
+    """Multiplier of the base learning rate at `step` of `total`."""
+    if schedule == "constant":
+        return 1.0
+    progress = step / max(1, total)
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    if schedule == "onecycle":
+        w = max(1, int(warmup * total))
+        if step < w:
+            return (step + 1) / w
+        return 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, total - w)))
+    raise ValueError(f"unknown schedule {schedule!r}; choose constant, cosine or onecycle")
+
+
+@dataclass
+class RunResult:
+    model: VAE
+    history: list[dict] = field(default_factory=list)  # one dict per finished epoch
+    seconds: float = 0.0
+
+
+def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool = True,
+          on_epoch: Callable[[dict, VAE], bool | None] | None = None, log: Callable[[str], None] = print) -> RunResult:
+    """Train per `cfg`, checkpointing to out_dir after every epoch. `on_epoch(record, model)` may return True
+    to stop early (the benchmark uses it). With resume=True an existing checkpoint in out_dir is continued."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+
+    # --- data: each split as one float tensor on the device
+    train_images, _ = load_mnist(cfg.data_dir, "train")
+    test_images, _ = load_mnist(cfg.data_dir, "test")
+    if cfg.train_subset:
+        train_images = train_images[: cfg.train_subset]
+    x_train = as_tensor(train_images).to(device)  # (N, 784)
+    x_test = as_tensor(test_images).to(device)  # (10000, 784)
+    n = len(x_train)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+
+    # --- model and optimiser
+    torch.manual_seed(cfg.seed)
+    model = VAE(cfg.model_config()).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    shuffle = torch.Generator().manual_seed(cfg.seed + 1)  # batch order, separate from init and noise
+    history: list[dict] = []
+    start_epoch = 0
+    ckpt = out_dir / CHECKPOINT_NAME
+    if resume and ckpt.exists():
+        meta, rng = load_checkpoint(ckpt, model, optimizer)
+        if meta["train_config"] != asdict(cfg):
+            changed = sorted(k for k in asdict(cfg) if meta["train_config"].get(k) != asdict(cfg)[k])
+            raise CheckpointError(
+                f"{ckpt} was written with different settings ({', '.join(changed)}); resume with the same options "
+                "or choose another --out-dir")
+        history, start_epoch = meta["history"], meta["epoch"]
+        torch.set_rng_state(rng[0])
+        shuffle.set_state(rng[1])
+        log(f"resuming from {ckpt} after epoch {start_epoch}")
+    elif resume:
+        log(f"--resume: no checkpoint in {out_dir}, starting from scratch")
+    atomic_write_text(out_dir / TRAIN_CONFIG_NAME, json.dumps(asdict(cfg), indent=2) + "\n")
+
+    t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        order = torch.randperm(n, generator=shuffle).to(device)
+        running, seen = 0.0, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+                   leave=False, dynamic_ncols=True, mininterval=0.5)
+        for i in bar:
+            step = epoch * steps_per_epoch + i
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * lr_factor(cfg.schedule, step, total_steps, cfg.warmup)
+            xb = x_train[order[i * cfg.batch_size : (i + 1) * cfg.batch_size]]  # (B, 784)
+            logits, mu, logvar = model(xb)
+            loss = negative_elbo(logits, xb, mu, logvar, cfg.beta).loss.mean()
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss became {loss.item()} at epoch {epoch + 1}, step {i + 1}; the checkpoint of epoch {epoch} "
+                    f"in {out_dir} is intact. Lower --lr (now {cfg.lr}) or set --grad-clip, then --resume.")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            running += loss.item() * len(xb)
+            seen += len(xb)
+            if i % 50 == 0:
+                bar.set_postfix(loss=f"{running / seen:.2f}")
+        test = evaluate_elbo(model, x_test)
+        record = {"epoch": epoch + 1, "train_loss": running / seen, "test_elbo": test["elbo"], "test_bce": test["bce"],
+                  "test_kl": test["kl"], "test_elbo_at_mu": test["elbo_at_mu"],
+                  "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+        history.append(record)
+        log(f"epoch {epoch + 1:3d}/{cfg.epochs}  train -ELBO {record['train_loss']:8.3f}  test -ELBO {test['elbo']:8.3f} "
+            f"(BCE {test['bce']:.2f} + KL {test['kl']:.2f})  {record['seconds']:7.1f} s")
+        rng = torch.stack([torch.get_rng_state(), shuffle.get_state()])
+        save_checkpoint(ckpt, model, optimizer, rng, {"epoch": epoch + 1, "history": history, "train_config": asdict(cfg)})
+        atomic_write_text(out_dir / METRICS_NAME, json.dumps(history, indent=2) + "\n")
+        if on_epoch is not None and on_epoch(record, model):
+            break
+    model.eval()
+    return RunResult(model=model, history=history, seconds=time.perf_counter() - t0)

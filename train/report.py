@@ -1,0 +1,167 @@
+"""What a finished run leaves for people: the loss curve, a grid of decoded digits, the test set's latent
+scatter (matplotlib, PNG) and the model card README.md with model-index metadata."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from huggingface_hub import EvalResult, ModelCard, ModelCardData  # noqa: E402
+
+from vae import VAE  # noqa: E402
+from vae.atomic import atomic_write_text  # noqa: E402
+
+LOSS_CURVE, SAMPLES, LATENT_SCATTER = "loss_curve.png", "samples.png", "latent_scatter.png"
+
+
+def plot_loss_curve(history: list[dict], path: Path) -> None:
+    epochs = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ax.plot(epochs, [h["train_loss"] for h in history], label="train −ELBO (running, β-weighted)")
+    ax.plot(epochs, [h["test_elbo"] for h in history], label="test −ELBO")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("nats per image")
+    lo = min(min(h["test_elbo"] for h in history), min(h["train_loss"] for h in history))
+    ax.set_ylim(lo - 2, lo + 40)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+@torch.inference_mode()
+def plot_samples(model: VAE, path: Path, n: int = 15, span: float = 2.5) -> None:
+    """Decoded digits on an n x n lattice over [-span, span]^2 (z1 left to right, z2 bottom to top)."""
+    if model.config.latent_dim != 2:
+        z = torch.randn(n * n, model.config.latent_dim, generator=torch.Generator().manual_seed(0))
+    else:
+        z1, z2 = np.linspace(-span, span, n), np.linspace(span, -span, n)
+        z = torch.tensor([[a, b] for b in z2 for a in z1], dtype=torch.float32)
+    device = next(model.parameters()).device
+    images = model.decode(z.to(device)).cpu().numpy().reshape(n, n, 28, 28)
+    mosaic = images.transpose(0, 2, 1, 3).reshape(n * 28, n * 28)
+    plt.imsave(path, mosaic, cmap="gray", vmin=0, vmax=1)
+
+
+def plot_latent_scatter(mu: np.ndarray, labels: np.ndarray, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6, 6), dpi=100)
+    cmap = plt.get_cmap("tab10")
+    for digit in range(10):
+        m = labels == digit
+        ax.scatter(mu[m, 0], mu[m, 1], s=2, color=cmap(digit), label=str(digit), alpha=0.6, rasterized=True)
+    ax.set_xlim(-4, 4)
+    ax.set_ylim(-4, 4)
+    ax.set_xlabel("z1")
+    ax.set_ylabel("z2")
+    ax.set_aspect("equal")
+    ax.legend(markerscale=5, title="digit", loc="upper right", fontsize=8)
+    ax.set_title("test set: posterior means μ(x)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    return "python -m train " + shlex.join(sys.argv[1:] if argv is None else argv)
+
+
+CARD_TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ title }}
+
+A variational autoencoder with a **{{ latent_dim }}-D latent space** trained on MNIST, made for the
+*VAE 2-D Latent Explorer* demo (a Gradio app): every point of the plane decodes to a digit. Encoder q(z|x) = N(μ(x), diag σ²(x)), prior N(0, I), Bernoulli decoder on grey levels in
+[0, 1] (not binarized); objective per image: BCE summed over the 784 pixels + β·KL.
+
+## Results on the MNIST test split (10,000 images, nats per image)
+
+| model | −ELBO | BCE | KL | −ELBO at z = μ | IWAE bound, K = {{ iwae_k }} |
+| --- | --- | --- | --- | --- | --- |
+| **this model** (`{{ arch }}`) | **{{ "%.2f"|format(elbo) }}** | {{ "%.2f"|format(bce) }} | {{ "%.2f"|format(kl) }} | {{ "%.2f"|format(elbo_at_mu) }} | **{{ "%.2f"|format(iwae) }}** |
+{% for row in comparisons -%}
+| {{ row.name }} | {{ "%.2f"|format(row.elbo) }} | {{ row.bce }} | {{ row.kl }} | {{ row.elbo_at_mu }} | {{ row.iwae }} |
+{% endfor %}
+−ELBO uses one posterior sample per image (seed 0); the IWAE bound (Burda et al. 2015) is an upper bound on
+−log p(x) with K importance samples. Lower is better.
+
+## Training
+
+Trained in {{ "%.0f"|format(seconds) }} s on {{ device }} with:
+
+```bash
+{{ command }}
+```
+
+| setting | value |
+| --- | --- |
+{% for k, v in train_config.items() -%}
+| {{ k }} | {{ v }} |
+{% endfor %}
+
+![loss curve]({{ loss_curve }})
+
+## What it learned
+
+Decoded digits on a lattice over [−2.5, 2.5]² (z1 left to right, z2 bottom to top):
+
+![decoded digits]({{ samples }})
+
+The test set's posterior means, coloured by digit:
+
+![latent scatter]({{ scatter }})
+
+## Use
+
+```python
+from vae import VAE  # this repo's `vae` package
+import torch
+
+model = VAE.from_pretrained("{{ repo_hint }}")  # a local folder or a Hub repo id; add revision= to pin a commit
+digit = model.decode(torch.tensor([[0.0, 0.0]]))  # (1, 1, 28, 28) probabilities
+```
+
+Files: `model.safetensors` (weights), `config.json` (architecture), `latents.safetensors` (test-set μ, σ and
+labels, drawn by the app's latent map), `metrics.json` (per-epoch history), `results.json` (final figures).
+"""
+
+
+def write_model_card(out_dir: Path, *, model: VAE, results: dict, history: list[dict], train_config: dict,
+                     command: str, device: str, comparisons: list[dict] | None = None,
+                     repo_hint: str = "path/to/model") -> Path:
+    """README.md with the Hub metadata (license, library, tags, datasets, pipeline tag, model-index)."""
+    cfg = model.config
+    metric = dict(task_type="unconditional-image-generation", task_name="Unconditional image generation",
+                  dataset_type="mnist", dataset_name="MNIST", dataset_split="test")
+    card_data = ModelCardData(
+        model_name=f"vae-2d-mnist-{cfg.arch}",
+        license="mit",
+        library_name="pytorch",
+        tags=["vae", "variational-autoencoder", "mnist", "latent-space", "pytorch_model_hub_mixin"],
+        datasets=["mnist"],
+        pipeline_tag="unconditional-image-generation",
+        metrics=["elbo"],
+        eval_results=[
+            EvalResult(metric_type="neg_elbo", metric_name="test -ELBO (nats/image)",
+                       metric_value=round(results["elbo"], 2), **metric),
+            EvalResult(metric_type="iwae_bound", metric_name=f"IWAE-{results['iwae_k']} bound on -log p(x) (nats/image)",
+                       metric_value=round(results["iwae"], 2), **metric),
+        ],
+    )
+    card = ModelCard.from_template(
+        card_data, template_str=CARD_TEMPLATE, title=f"VAE with a {cfg.latent_dim}-D latent space on MNIST ({cfg.arch})",
+        latent_dim=cfg.latent_dim, arch=cfg.arch, seconds=history[-1]["seconds"] if history else 0.0,
+        device=device, command=command, train_config=train_config, loss_curve=LOSS_CURVE, samples=SAMPLES,
+        scatter=LATENT_SCATTER, repo_hint=repo_hint, comparisons=comparisons or [], **results)
+    path = Path(out_dir) / "README.md"
+    atomic_write_text(path, str(card))
+    return path
