@@ -146,10 +146,9 @@ def finish(args: argparse.Namespace, cfg: TrainConfig, run, device) -> None:
     """Final test figures, the Hub folder (weights, config, latents, figures, card) and the optional upload."""
     from train.report import command_line, plot_latent_scatter, plot_loss_curve, plot_samples, write_model_card
     from vae import evaluate_elbo, iwae_bound
-    from vae.atomic import atomic_write_text
+    from vae.atomic import atomic_write, atomic_write_text
     from vae.latents import LATENTS_NAME, encode_dataset, save_latents
     from vae.mnist import as_tensor, load_mnist
-    from vae.atomic import atomic_write
 
     out, model = args.out_dir, run.model
     images, labels = load_mnist(cfg.data_dir, "test")
@@ -172,7 +171,7 @@ def finish(args: argparse.Namespace, cfg: TrainConfig, run, device) -> None:
     for name, draw in ((LOSS_CURVE, lambda p: plot_loss_curve(run.history, p)),
                        (SAMPLES, lambda p: plot_samples(model, p)),
                        (LATENT_SCATTER, lambda p: plot_latent_scatter(mu, labels, p))):
-        atomic_write(out / name, lambda tmp, draw=draw: draw(Path(tmp + ".png")) or os.replace(tmp + ".png", tmp))
+        atomic_write(out / name, draw)
     atomic_write_text(out / RESULTS_NAME, json.dumps(results, indent=2) + "\n")
     comparisons = []
     for item in args.compare:

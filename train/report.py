@@ -33,7 +33,7 @@ def plot_loss_curve(history: list[dict], path: Path) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format="png")
     plt.close(fig)
 
 
@@ -48,7 +48,7 @@ def plot_samples(model: VAE, path: Path, n: int = 15, span: float = 2.5) -> None
     device = next(model.parameters()).device
     images = model.decode(z.to(device)).cpu().numpy().reshape(n, n, 28, 28)
     mosaic = images.transpose(0, 2, 1, 3).reshape(n * 28, n * 28)
-    plt.imsave(path, mosaic, cmap="gray", vmin=0, vmax=1)
+    plt.imsave(path, mosaic, cmap="gray", vmin=0, vmax=1, format="png")
 
 
 def plot_latent_scatter(mu: np.ndarray, labels: np.ndarray, path: Path) -> None:
@@ -65,7 +65,7 @@ def plot_latent_scatter(mu: np.ndarray, labels: np.ndarray, path: Path) -> None:
     ax.legend(markerscale=5, title="digit", loc="upper right", fontsize=8)
     ax.set_title("test set: posterior means μ(x)")
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, format="png")
     plt.close(fig)
 
 
