@@ -129,12 +129,13 @@ def md5_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def download_mnist(data_dir: str | os.PathLike, mirrors: tuple[str, ...] = MIRRORS, timeout: float = 30.0) -> Path:
-    """Fetch the four .gz files that are absent, trying each mirror in turn, and check their md5.
+def download_mnist(data_dir: str | os.PathLike, mirrors: tuple[str, ...] | None = None, timeout: float = 30.0) -> Path:
+    """Fetch the four .gz files that are absent, trying each mirror in turn (default: MIRRORS), and check their md5.
 
     Each file is written to a temporary name in the folder and renamed only once its checksum matches, so an
     interrupted or corrupt download never leaves a file that looks complete.
     """
+    mirrors = MIRRORS if mirrors is None else mirrors  # read at call time, so the list can be changed (tests, forks)
     folder = Path(data_dir).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     for name, md5 in MD5.items():
