@@ -139,7 +139,7 @@ def test_cli_download_uses_the_module_mirrors(mirrors, tmp_path, tiny_run_args, 
     server, url = mirrors
     monkeypatch.setattr(vae.mnist, "MIRRORS", (url["missing"], url["good"]))
     data, out = tmp_path / "data", tmp_path / "run"
-    args = [a for a in tiny_run_args]
+    args = list(tiny_run_args)
     args[args.index("--data-dir") + 1] = str(data)
     threads = torch.get_num_threads()
     try:

@@ -79,6 +79,9 @@ def test_reparameterize_samples_the_posterior(arch):
     assert ((z.std(0) / sigma - 1).abs() < 0.03).all()
 
 
+_MLP = _model("mlp")
+
+
 @settings(max_examples=25, deadline=None)
 @given(z=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=2, max_size=2))
 def test_decode_anywhere_in_the_plane_gives_probabilities(z):
@@ -88,9 +91,6 @@ def test_decode_anywhere_in_the_plane_gives_probabilities(z):
         images = model.decode(torch.tensor([z]))
     assert images.shape == (1, 1, 28, 28)
     assert torch.isfinite(images).all() and images.min() >= 0 and images.max() <= 1
-
-
-_MLP = _model("mlp")
 
 
 @pytest.mark.parametrize("arch", ["mlp", "resmlp"])

@@ -88,11 +88,12 @@ def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(runs):
     out, straight, killed, result = runs["out"], runs["straight"], runs["killed"], runs["resumed"]
     assert killed["returncode"] == -signal.SIGKILL
     assert 1 <= killed["epochs"] < EPOCHS, "the kill came too late to interrupt training"
-    assert killed["checkpoint_epoch"] == killed["epochs"]
+    # the checkpoint is written just before metrics.json: a kill between the two leaves the checkpoint one ahead
+    assert killed["checkpoint_epoch"] - killed["epochs"] in (0, 1)
     assert "results.json" not in killed["files"] and "model.safetensors" not in killed["files"]
 
     assert result.returncode == 0, result.stderr[-3000:]
-    assert f"resuming from {out / 'checkpoint.safetensors'} after epoch {killed['epochs']}" in result.stdout
+    assert f"resuming from {out / 'checkpoint.safetensors'} after epoch {killed['checkpoint_epoch']}" in result.stdout
 
     resumed, reference = _history(out), _history(straight)
     assert [h["epoch"] for h in resumed] == list(range(1, EPOCHS + 1))  # no finished epoch lost or repeated

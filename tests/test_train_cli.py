@@ -20,6 +20,7 @@ from huggingface_hub import ModelCard
 from PIL import Image
 from safetensors.torch import load_file
 
+from conftest import REPO, cli_env
 from vae import VAE, VAEConfig, evaluate_elbo, iwae_bound
 from vae.latents import load_latents
 
@@ -188,8 +189,8 @@ OPTIONS = ["--preset", "--data-dir", "--download", "--train-subset", "--arch", "
 def test_help_mentions_every_option():
     from train.__main__ import build_parser
 
-    result = subprocess.run([sys.executable, "-m", "train", "--help"], capture_output=True, text=True,
-                            cwd=os.path.dirname(os.path.dirname(__file__)), timeout=120)
+    result = subprocess.run([sys.executable, "-m", "train", "--help"], capture_output=True, text=True, cwd=REPO,
+                            env=cli_env(), timeout=120)
     assert result.returncode == 0 and result.stderr == ""
     for option in OPTIONS:
         assert option in result.stdout, option
