@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,3 +47,37 @@ def bundled_model():
     from vae import VAE
 
     return VAE.from_pretrained(PRETRAINED)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# running the training CLI
+
+
+# a model and an evaluation small enough for a 2-core machine: seconds per run, not minutes
+TINY_RUN = ["--arch", "resmlp", "--hidden", "32", "--blocks", "1", "--device", "cpu", "--threads", "1",
+            "--no-progress", "--iwae-k", "50", "--iwae-images", "100"]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment for `python -m train` in a subprocess: the repo importable, offline, no MNIST_DIR (tests
+    pass --data-dir), unbuffered output so a killed run's log is complete up to the kill."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MNIST_DIR", "HF_TOKEN")}
+    env.update(PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def tiny_run_args(mnist_path) -> list[str]:
+    """Options for a seconds-long training run on the real data (add --out-dir, --epochs, --train-subset)."""
+    return ["--data-dir", str(mnist_path), *TINY_RUN]
+
+
+@pytest.fixture(scope="session")
+def run_train():
+    """run_train(*args, env=None, timeout=600) -> CompletedProcess of `python -m train ARGS` (text, captured)."""
+
+    def run(*args, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "train", *map(str, args)], cwd=REPO, env=cli_env(**(env or {})),
+                              capture_output=True, text=True, timeout=timeout)
+
+    return run

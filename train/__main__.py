@@ -111,6 +111,7 @@ def check_writable(folder: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for the model card's command line
     from vae.mnist import MNISTError, download_mnist, resolve_data_dir
 
     try:
@@ -197,7 +198,8 @@ def finish(args: argparse.Namespace, cfg: TrainConfig, run, device) -> None:
 def argv_for_card(args: argparse.Namespace) -> list[str]:
     """The command line as given, minus publishing options (the card should show how to *train* the model)."""
     argv, skip = [], 0
-    for a in sys.argv[1:]:
+    given = getattr(args, "argv", None)  # set by main(argv); sys.argv belongs to the caller when main() is imported
+    for a in sys.argv[1:] if given is None else given:
         if skip:
             skip -= 1
             continue

@@ -138,8 +138,10 @@ def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool 
                 f"{ckpt} was written with different settings ({', '.join(changed)}); resume with the same options "
                 "or choose another --out-dir")
         history, start_epoch = meta["history"], meta["epoch"]
-        torch.set_rng_state(rng[0])
-        shuffle.set_state(rng[1])
+        # clone: a row of the stacked (2, N) tensor is a view at a storage offset, which Generator.set_state reads
+        # from the storage's start (torch 2.13: "Invalid mt19937 state", or a segfault)
+        torch.set_rng_state(rng[0].clone())
+        shuffle.set_state(rng[1].clone())
         log(f"resuming from {ckpt} after epoch {start_epoch}")
     elif resume:
         log(f"--resume: no checkpoint in {out_dir}, starting from scratch")

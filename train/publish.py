@@ -25,5 +25,6 @@ def push_folder(folder: Path, repo_id: str, *, private: bool = False, revision: 
         api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
     info = api.upload_folder(
         repo_id=repo_id, repo_type="model", folder_path=str(folder), revision=revision,
-        commit_message=commit_message or f"Upload VAE from {Path(folder).name}", ignore_patterns=NOT_PUBLISHED)
+        commit_message=commit_message or f"Upload VAE from {Path(folder).name}",
+        ignore_patterns=list(NOT_PUBLISHED))  # a copy: upload_folder appends its defaults to the list it is given
     return info.oid

@@ -41,6 +41,8 @@ HOW_TO_GET = (
     "(train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], "
     "t10k-labels-idx1-ubyte[.gz]), or add --download to fetch them from the public mirrors."
 )
+# for a file that is there but broken (--download skips files that exist, so it must go first)
+FETCH_AGAIN = f"Delete or replace the broken file. {HOW_TO_GET}"
 
 
 class MNISTError(RuntimeError):
@@ -74,17 +76,17 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         with opener(path, "rb") as f:
             raw = f.read()
     except (OSError, EOFError, gzip.BadGzipFile) as e:
-        raise MNISTError(f"{path} cannot be read ({e}); it is corrupt or incomplete. Delete it and fetch it again.") from e
+        raise MNISTError(f"{path} cannot be read ({e}); it is corrupt or incomplete. {FETCH_AGAIN}") from e
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise MNISTError(f"{path} is not an IDX file of unsigned bytes (bad magic number); fetch it again.")
+        raise MNISTError(f"{path} is not an IDX file of unsigned bytes (bad magic number). {FETCH_AGAIN}")
     ndim = raw[3]
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise MNISTError(f"{path} is truncated inside its header; fetch it again.")
+        raise MNISTError(f"{path} is truncated inside its header. {FETCH_AGAIN}")
     shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = header + int(np.prod(shape, dtype=np.int64))
     if len(raw) != expected:
-        raise MNISTError(f"{path} has {len(raw)} bytes but its header {shape} needs {expected}; it is corrupt, fetch it again.")
+        raise MNISTError(f"{path} has {len(raw)} bytes but its header {shape} needs {expected}; it is corrupt. {FETCH_AGAIN}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -101,10 +103,10 @@ def load_mnist(data_dir: str | os.PathLike | None, split: str) -> tuple[np.ndarr
     if images.shape != (n, 28, 28) or labels.shape != (n,):
         raise MNISTError(
             f"MNIST {split} files in {folder} have shapes {images.shape} and {labels.shape}, "
-            f"expected ({n}, 28, 28) and ({n},); fetch them again."
+            f"expected ({n}, 28, 28) and ({n},). {FETCH_AGAIN}"
         )
     if labels.max() > 9:
-        raise MNISTError(f"{folder / labels_name} holds labels above 9; it is corrupt, fetch it again.")
+        raise MNISTError(f"{folder / labels_name} holds labels above 9; it is corrupt. {FETCH_AGAIN}")
     return images, labels
 
 
@@ -127,12 +129,13 @@ def md5_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def download_mnist(data_dir: str | os.PathLike, mirrors: tuple[str, ...] = MIRRORS, timeout: float = 30.0) -> Path:
-    """Fetch the four .gz files that are absent, trying each mirror in turn, and check their md5.
+def download_mnist(data_dir: str | os.PathLike, mirrors: tuple[str, ...] | None = None, timeout: float = 30.0) -> Path:
+    """Fetch the four .gz files that are absent, trying each mirror in turn (default: MIRRORS), and check their md5.
 
     Each file is written to a temporary name in the folder and renamed only once its checksum matches, so an
     interrupted or corrupt download never leaves a file that looks complete.
     """
+    mirrors = MIRRORS if mirrors is None else mirrors  # read at call time, so the list can be changed (tests, forks)
     folder = Path(data_dir).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     for name, md5 in MD5.items():

@@ -1,0 +1,64 @@
+"""The bundled model (pretrained/ at the repo root, what the app loads when the Hub is out of reach): it loads, its
+stated test figure is true on the real test split, its model card states the same figure, and its latents file is
+the test split encoded by these very weights.
+
+    /work/main/.venv/bin/python -m pytest tests/test_bundled_model.py      # about 10 s
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from huggingface_hub import ModelCard
+
+from conftest import PRETRAINED
+from vae import evaluate_elbo
+from vae.latents import load_latents
+
+
+@pytest.fixture(scope="module")
+def stated() -> dict:
+    """pretrained/results.json: the figures the folder claims (written by `python -m train`)."""
+    path = PRETRAINED / "results.json"
+    assert path.is_file(), f"{path} is missing: the bundled model must state its test figures (copy the run's results.json)"
+    return json.loads(path.read_text())
+
+
+def test_the_bundled_folder_is_complete(bundled_model):
+    for name in ("model.safetensors", "config.json", "latents.safetensors", "README.md", "results.json"):
+        assert (PRETRAINED / name).is_file(), name
+    assert not bundled_model.training
+    assert bundled_model.config.latent_dim == 2  # the app's two sliders
+
+
+def test_the_stated_test_elbo_is_true(bundled_model, test_tensor, stated):
+    # same measurement as the trainer's: one posterior sample per image, seed 0, beta 1, all 10,000 test images
+    measured = evaluate_elbo(bundled_model, test_tensor)
+    assert measured["elbo"] == pytest.approx(stated["elbo"], abs=0.5)
+    assert measured["kl"] == pytest.approx(stated["kl"], abs=0.5)
+    # the importance-weighted bound is tighter than the ELBO (Burda et al. 2015, theorem 1)
+    if "iwae" in stated:
+        assert stated["iwae"] <= stated["elbo"]
+
+
+def test_the_model_card_states_the_same_figure(stated):
+    card = ModelCard.load(PRETRAINED / "README.md")
+    assert "mnist" in (card.data.datasets or [])
+    figures = {r.metric_type: r.metric_value for r in (card.data.eval_results or [])}
+    assert "neg_elbo" in figures, "pretrained/README.md has no model-index entry for the test -ELBO"
+    assert figures["neg_elbo"] == round(stated["elbo"], 2)
+    if "iwae" in stated:
+        assert figures.get("iwae_bound") == round(stated["iwae"], 2)
+
+
+def test_the_latents_are_this_models_encoding_of_the_test_split(bundled_model, test_tensor, mnist_test):
+    latents = load_latents(PRETRAINED / "latents.safetensors")
+    assert latents["mu"].shape == latents["sigma"].shape == (10_000, 2)
+    assert np.array_equal(latents["labels"], mnist_test[1])
+    with torch.no_grad():
+        mu, logvar = bundled_model.encode(test_tensor)
+    np.testing.assert_allclose(latents["mu"], mu.numpy(), rtol=0, atol=1e-4)
+    np.testing.assert_allclose(latents["sigma"], torch.exp(0.5 * logvar).numpy(), rtol=1e-4, atol=1e-6)

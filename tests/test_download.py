@@ -1,0 +1,152 @@
+"""The MNIST downloader (vae.mnist.download_mnist and `python -m train --download`) against a real HTTP server on
+127.0.0.1 serving copies of the real files: md5 checking, fallback to the next mirror, nothing left behind by a
+bad download, no re-download of files already there.
+
+    /work/main/.venv/bin/python -m pytest tests/test_download.py      # about 15 s, no internet needed
+
+The shared train-images file was rebuilt (../shared/data/mnist/README.md), so its md5 is not the canonical one the
+downloader checks; the tests that serve it set vae.mnist.MD5 for that one file to the served copy's real md5.
+The other three files are the canonical ones and are checked against the library's canonical sums unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import shutil
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import torch
+
+import vae.mnist
+from vae.mnist import MNISTError, download_mnist, load_mnist
+
+GZ = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+      "t10k-labels-idx1-ubyte.gz"]
+
+
+class _RecordingHandler(SimpleHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.server.requests.append(self.path)
+        super().do_GET()
+
+    def log_message(self, *args):  # keep the test output clean
+        pass
+
+
+@pytest.fixture
+def mirrors(tmp_path, mnist_path, monkeypatch):
+    """A local HTTP server; returns base URL -> dict of mirror URLs: 'good' (the real files), 'missing' (404 for
+    everything), 'corrupt' (each file with one byte changed). server.requests lists the paths asked for."""
+    root = tmp_path / "www"
+    for sub in ("good", "missing", "corrupt"):
+        (root / sub).mkdir(parents=True)
+    for name in GZ:
+        shutil.copy(mnist_path / name, root / "good" / name)
+        data = bytearray((mnist_path / name).read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        (root / "corrupt" / name).write_bytes(bytes(data))
+    # the rebuilt training images: expect the served file's own md5 (see the module docstring)
+    monkeypatch.setitem(vae.mnist.MD5, GZ[0], hashlib.md5((root / "good" / GZ[0]).read_bytes()).hexdigest())
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_RecordingHandler, directory=str(root)))
+    server.requests = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    yield server, {sub: f"{base}/{sub}/" for sub in ("good", "missing", "corrupt")}
+    server.shutdown()
+    server.server_close()
+
+
+def _listing(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())  # hidden files (.part) included
+
+
+def test_downloads_the_four_files_and_checks_their_md5(mirrors, tmp_path, mnist_path, mnist_test):
+    server, url = mirrors
+    folder = download_mnist(tmp_path / "data", mirrors=(url["good"],))
+    assert _listing(folder) == sorted(GZ)  # and no temporary files
+    for name in GZ:
+        assert (folder / name).read_bytes() == (mnist_path / name).read_bytes()
+    assert sorted(server.requests) == sorted(f"/good/{name}" for name in GZ)
+    images, labels = load_mnist(folder, "test")
+    assert (images == mnist_test[0]).all() and (labels == mnist_test[1]).all()
+
+
+def test_a_404_on_the_first_mirror_falls_back_to_the_second(mirrors, tmp_path):
+    server, url = mirrors
+    folder = download_mnist(tmp_path / "data", mirrors=(url["missing"], url["good"]))
+    assert _listing(folder) == sorted(GZ)
+    for name in GZ:  # each file: first the missing mirror (404), then the good one
+        assert server.requests.index(f"/missing/{name}") < server.requests.index(f"/good/{name}")
+
+
+def test_a_checksum_mismatch_raises_and_leaves_nothing_behind(mirrors, tmp_path):
+    server, url = mirrors
+    folder = tmp_path / "data"
+    with pytest.raises(MNISTError) as e:
+        download_mnist(folder, mirrors=(url["corrupt"],))
+    msg = str(e.value)
+    assert GZ[0] in msg and "md5" in msg and "does not match" in msg and "--data-dir" in msg, msg
+    assert _listing(folder) == []  # neither the corrupt file nor its .part temporary
+
+
+def test_a_corrupt_mirror_is_skipped_for_a_good_one(mirrors, tmp_path):
+    server, url = mirrors
+    folder = download_mnist(tmp_path / "data", mirrors=(url["corrupt"], url["good"]))
+    assert _listing(folder) == sorted(GZ)
+    load_mnist(folder, "train")  # the files kept are the good ones: they read (and the md5 matched)
+
+
+def test_no_reachable_mirror_says_what_failed(tmp_path, monkeypatch):
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    folder = tmp_path / "data"
+    with pytest.raises(MNISTError) as e:
+        download_mnist(folder, mirrors=("http://127.0.0.1:1/",), timeout=5)
+    msg = str(e.value)
+    assert "http://127.0.0.1:1/" + GZ[0] in msg and "--download" in msg
+    assert _listing(folder) == []
+
+
+def test_files_already_there_are_not_downloaded_again(mirrors, tmp_path, mnist_path):
+    server, url = mirrors
+    folder = tmp_path / "data"
+    folder.mkdir()
+    shutil.copy(mnist_path / "t10k-images-idx3-ubyte.gz", folder)
+    # a raw (decompressed) copy counts as present too
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(gzip.decompress((mnist_path / "t10k-labels-idx1-ubyte.gz").read_bytes()))
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    download_mnist(folder, mirrors=(url["good"],))
+    assert sorted(server.requests) == ["/good/train-images-idx3-ubyte.gz", "/good/train-labels-idx1-ubyte.gz"]
+    assert {name: (folder / name).stat().st_mtime_ns for name in before} == before
+    server.requests.clear()
+    download_mnist(folder, mirrors=(url["good"],))  # everything there now: no request at all
+    assert server.requests == []
+
+
+def test_cli_download_uses_the_module_mirrors(mirrors, tmp_path, tiny_run_args, monkeypatch, capsys):
+    # `python -m train --download` into an empty folder, with the library's mirror list pointed at the local server
+    # (in-process, since a subprocess could not see the patch)
+    from train.__main__ import main
+
+    server, url = mirrors
+    monkeypatch.setattr(vae.mnist, "MIRRORS", (url["missing"], url["good"]))
+    data, out = tmp_path / "data", tmp_path / "run"
+    args = list(tiny_run_args)
+    args[args.index("--data-dir") + 1] = str(data)
+    threads = torch.get_num_threads()
+    try:
+        code = main(["--download", *args, "--out-dir", str(out), "--epochs", "1", "--train-subset", "500"])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0, capsys.readouterr().err
+    assert _listing(data) == sorted(GZ)
+    assert all(f"/good/{name}" in server.requests for name in GZ)
+    assert (out / "model.safetensors").is_file()

@@ -1,0 +1,222 @@
+"""`python -m train` end to end, in a subprocess on the real MNIST files: a short run on a training subset lowers the
+test -ELBO and writes a Hub-ready folder that loads; the card's metadata states the run's figures; the same seed
+twice gives the same run; --help documents every option.
+
+    /work/main/.venv/bin/python -m pytest tests/test_train_cli.py      # about 40 s (two 3-epoch runs)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from huggingface_hub import ModelCard
+from PIL import Image
+from safetensors.torch import load_file
+
+from conftest import REPO, cli_env
+from vae import VAE, VAEConfig, evaluate_elbo, iwae_bound
+from vae.latents import load_latents
+
+EPOCHS, SUBSET, SEED = 3, 2000, 7
+FIGURES = {"loss_curve.png", "samples.png", "latent_scatter.png"}
+HUB_FILES = {"model.safetensors", "config.json", "latents.safetensors", "README.md", "results.json", "metrics.json",
+             "train_config.json"} | FIGURES
+
+
+def _train(run_train, tiny_run_args, out):
+    result = run_train(*tiny_run_args, "--out-dir", out, "--epochs", EPOCHS, "--train-subset", SUBSET,
+                       "--batch-size", 100, "--seed", SEED)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, run_train, tiny_run_args):
+    out = tmp_path_factory.mktemp("run") / "model"
+    result = _train(run_train, tiny_run_args, out)
+    return out, result
+
+
+def _json(path):
+    return json.loads(path.read_text())
+
+
+def _without_timing(history: list[dict]) -> list[dict]:
+    return [{k: v for k, v in h.items() if k != "seconds"} for h in history]  # wall-clock seconds always differ
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the run and its folder
+
+
+@pytest.mark.slow
+def test_training_lowers_the_test_loss(run):
+    out, result = run
+    history = _json(out / "metrics.json")
+    assert [h["epoch"] for h in history] == list(range(1, EPOCHS + 1))
+    elbos = [h["test_elbo"] for h in history]
+    assert all(b < a for a, b in zip(elbos, elbos[1:])), elbos
+    assert elbos[-1] < elbos[0] - 20  # from ~420 to ~340 nats on this subset: real learning, not noise
+    for h in history:
+        assert h["test_elbo"] == pytest.approx(h["test_bce"] + h["test_kl"], abs=1e-3)
+        assert h["seconds"] > 0
+    assert "test -ELBO" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_folder_holds_everything_the_hub_needs(run):
+    out, _ = run
+    names = {p.name for p in out.iterdir()}
+    assert names == HUB_FILES | {"checkpoint.safetensors"}  # and no leftover temporary or probe files
+    assert VAEConfig.load(out / "config.json") == VAEConfig(arch="resmlp", hidden=32, blocks=1, latent_dim=2)
+    train_config = _json(out / "train_config.json")
+    assert {k: train_config[k] for k in ("arch", "hidden", "blocks", "epochs", "train_subset", "seed", "batch_size")} \
+        == dict(arch="resmlp", hidden=32, blocks=1, epochs=EPOCHS, train_subset=SUBSET, seed=SEED, batch_size=100)
+    for name in FIGURES:
+        with Image.open(out / name) as im:
+            assert im.format == "PNG" and min(im.size) >= 200
+            assert np.asarray(im.convert("L")).std() > 5  # a picture, not a blank canvas
+    with Image.open(out / "samples.png") as im:
+        assert im.size == (15 * 28, 15 * 28)  # the 15 x 15 lattice of decoded digits
+
+
+@pytest.mark.slow
+def test_files_are_readable_like_any_other_file(run):
+    # the folder is meant to be uploaded, copied into a Space or served: every file gets the mode open() gives
+    out, _ = run
+    mask = os.umask(0)
+    os.umask(mask)
+    modes = {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in out.iterdir()}
+    assert modes == {name: oct(0o666 & ~mask) for name in modes}
+
+
+@pytest.mark.slow
+def test_results_are_the_models_figures(run, test_tensor):
+    # recompute the final figures from the saved folder, independently of the run's own process
+    out, _ = run
+    results, history = _json(out / "results.json"), _json(out / "metrics.json")
+    model = VAE.from_pretrained(out)
+    got = evaluate_elbo(model, test_tensor)  # one posterior sample, seed 0, as the trainer reports
+    for key in ("elbo", "bce", "kl", "elbo_at_mu"):
+        assert results[key] == pytest.approx(got[key], abs=1e-3), key
+    assert results["elbo"] == pytest.approx(history[-1]["test_elbo"], abs=1e-9)
+    assert (results["iwae_k"], results["iwae_images"], results["epochs"]) == (50, 100, EPOCHS)
+    assert results["iwae"] == pytest.approx(iwae_bound(model, test_tensor[:100], k=50), abs=1e-3)
+
+
+@pytest.mark.slow
+def test_latents_are_the_test_split_encoded(run, test_tensor, mnist_test):
+    out, _ = run
+    latents = load_latents(out / "latents.safetensors")
+    assert latents["mu"].shape == latents["sigma"].shape == (10_000, 2)
+    assert np.array_equal(latents["labels"], mnist_test[1])
+    model = VAE.from_pretrained(out)
+    with torch.no_grad():
+        mu, logvar = model.encode(test_tensor)
+    np.testing.assert_allclose(latents["mu"], mu.numpy(), atol=1e-5)
+    np.testing.assert_allclose(latents["sigma"], torch.exp(0.5 * logvar).numpy(), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_model_card_metadata(run):
+    out, _ = run
+    results = _json(out / "results.json")
+    card = ModelCard.load(out / "README.md")
+    data = card.data
+    assert data.license == "mit"
+    assert data.library_name
+    assert {"vae", "mnist"} <= set(data.tags)
+    assert "mnist" in data.datasets
+    assert data.pipeline_tag == "unconditional-image-generation"
+    figures = {r.metric_type: r for r in data.eval_results}
+    assert figures["neg_elbo"].metric_value == round(results["elbo"], 2)
+    assert figures["iwae_bound"].metric_value == round(results["iwae"], 2)
+    for r in figures.values():
+        assert (r.dataset_type, r.dataset_split) == ("mnist", "test")
+    # the body shows the same figure and how the model was trained
+    assert f"**{results['elbo']:.2f}**" in card.text
+    assert f"--train-subset {SUBSET}" in card.text and f"--seed {SEED}" in card.text
+    for name in FIGURES:
+        assert f"({name})" in card.text
+
+
+@pytest.mark.slow
+def test_from_pretrained_gives_the_trained_weights_in_eval_mode(run, test_tensor):
+    out, _ = run
+    model = VAE.from_pretrained(out)
+    assert not model.training
+    # the last checkpoint holds the final epoch's weights, written by another code path (train/checkpoint.py)
+    trained = VAE(VAEConfig.load(out / "config.json"))
+    ckpt = load_file(str(out / "checkpoint.safetensors"))
+    trained.load_state_dict({k.removeprefix("model."): v for k, v in ckpt.items() if k.startswith("model.")})
+    trained.eval()
+    x = test_tensor[:64]
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        mu_t, logvar_t = trained.encode(x)
+        assert torch.equal(mu, mu_t) and torch.equal(logvar, logvar_t)
+        assert torch.equal(model.decode(mu), trained.decode(mu_t))
+
+
+@pytest.mark.slow
+def test_same_seed_same_run(run, run_train, tiny_run_args, tmp_path):
+    out, _ = run
+    again = tmp_path / "again"
+    _train(run_train, tiny_run_args, again)
+    assert _without_timing(_json(again / "metrics.json")) == _without_timing(_json(out / "metrics.json"))
+    assert (again / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
+    assert (again / "latents.safetensors").read_bytes() == (out / "latents.safetensors").read_bytes()
+    drop = lambda r: {k: v for k, v in r.items() if k != "train_seconds"}  # noqa: E731
+    assert drop(_json(again / "results.json")) == drop(_json(out / "results.json"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the command line itself
+
+OPTIONS = ["--preset", "--data-dir", "--download", "--train-subset", "--arch", "--hidden", "--blocks", "--latent-dim",
+           "--beta", "--epochs", "--batch-size", "--lr", "--schedule", "--warmup", "--weight-decay", "--grad-clip",
+           "--seed", "--device", "--threads", "--out-dir", "--resume", "--iwae-k", "--iwae-images", "--compare",
+           "--no-progress", "--push-to-hub", "--private", "--revision", "--commit-message"]
+
+
+def test_help_mentions_every_option():
+    from train.__main__ import build_parser
+
+    result = subprocess.run([sys.executable, "-m", "train", "--help"], capture_output=True, text=True, cwd=REPO,
+                            env=cli_env(), timeout=120)
+    assert result.returncode == 0 and result.stderr == ""
+    for option in OPTIONS:
+        assert option in result.stdout, option
+    # and every option the parser knows is one the list above expects (none undocumented here)
+    parser_options = {s for a in build_parser()._actions for s in a.option_strings if s.startswith("--")}
+    assert parser_options == set(OPTIONS) | {"--help"}
+
+
+@pytest.mark.parametrize("argv,says", [
+    (["--arch", "cnn"], "invalid choice"),
+    (["--epochs", "three"], "invalid int value"),
+    (["--no-such-option"], "unrecognized arguments"),
+])
+def test_bad_options_are_refused_by_name(argv, says, capsys):
+    from train.__main__ import main
+
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_invalid_model_settings_exit_2_without_training(tmp_path, mnist_path, capsys):
+    from train.__main__ import main
+
+    code = main(["--data-dir", str(mnist_path), "--out-dir", str(tmp_path / "out"), "--latent-dim", "0"])
+    assert code == 2
+    assert "latent_dim must be a positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
