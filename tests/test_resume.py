@@ -152,7 +152,7 @@ def test_a_diverging_run_stops_with_a_clear_message(tmp_path, run_train, mnist_p
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     err = result.stderr
-    assert "error: loss became" in err and ("nan" in err or "inf" in err), err
+    assert "error: the training loss became" in err and ("nan" in err or "inf" in err), err
     assert "at epoch 2" in err and "the checkpoint of epoch 1" in err and "Lower --lr" in err, err
     # the finished epoch is kept; the diverged one left no trace and the run wrote no model
     assert [h["epoch"] for h in _history(out)] == [1]

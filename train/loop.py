@@ -65,6 +65,13 @@ class TrainingDiverged(RuntimeError):
     """A NaN or inf loss: the last good checkpoint is left as it was."""
 
 
+def diverged(what: str, finished_epochs: int, out_dir: Path, cfg: TrainConfig) -> TrainingDiverged:
+    kept = (f"the checkpoint of epoch {finished_epochs} in {out_dir} is intact" if finished_epochs
+            else "no epoch had finished, so no checkpoint was written")
+    return TrainingDiverged(f"{what}; {kept}. Lower --lr (now {cfg.lr}) or set --grad-clip, then run again"
+                            + (" with --resume." if finished_epochs else "."))
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
@@ -162,9 +169,8 @@ def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool 
             logits, mu, logvar = model(xb)
             loss = negative_elbo(logits, xb, mu, logvar, cfg.beta).loss.mean()
             if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"loss became {loss.item()} at epoch {epoch + 1}, step {i + 1}; the checkpoint of epoch {epoch} "
-                    f"in {out_dir} is intact. Lower --lr (now {cfg.lr}) or set --grad-clip, then --resume.")
+                raise diverged(f"the training loss became {loss.item()} at epoch {epoch + 1}, step {i + 1}", epoch,
+                               out_dir, cfg)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
@@ -175,6 +181,8 @@ def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool 
             if i % 50 == 0:
                 bar.set_postfix(loss=f"{running / seen:.2f}")
         test = evaluate_elbo(model, x_test)
+        if not all(math.isfinite(v) for v in test.values()):
+            raise diverged(f"the test -ELBO became {test['elbo']} after epoch {epoch + 1}", epoch, out_dir, cfg)
         record = {"epoch": epoch + 1, "train_loss": running / seen, "test_elbo": test["elbo"], "test_bce": test["bce"],
                   "test_kl": test["kl"], "test_elbo_at_mu": test["elbo_at_mu"],
                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
