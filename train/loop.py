@@ -28,14 +28,14 @@ class TrainConfig:
 
     # --- model
     arch: str = "resmlp"
-    hidden: int = 512
+    hidden: int = 384
     blocks: int = 2
     latent_dim: int = 2
     beta: float = 1.0
     # --- optimisation
     epochs: int = 30
     batch_size: int = 128
-    lr: float = 2e-3
+    lr: float = 1.5e-3
     schedule: str = "onecycle"  # constant | cosine | onecycle (linear warm-up, then cosine decay to ~0)
     warmup: float = 0.05  # onecycle: fraction of all steps spent warming up
     weight_decay: float = 0.0

@@ -14,7 +14,7 @@ class VAEConfig:
     arch: str = "resmlp"  # "mlp": the spec's reference network; "resmlp": wider residual MLP (ours)
     latent_dim: int = 2  # the demo's sliders need 2; any positive value works for the library
     beta: float = 1.0  # weight of KL(q(z|x) || N(0, I)) in the objective
-    hidden: int = 512  # resmlp only: width of the residual trunk
+    hidden: int = 384  # resmlp only: width of the residual trunk
     blocks: int = 2  # resmlp only: residual blocks in each of encoder and decoder
     image_size: int = 28  # MNIST side; the input has image_size**2 pixels
 
