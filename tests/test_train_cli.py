@@ -220,3 +220,14 @@ def test_invalid_model_settings_exit_2_without_training(tmp_path, mnist_path, ca
     assert code == 2
     assert "latent_dim must be a positive integer" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_model_cards_command_keeps_training_options_and_drops_bookkeeping():
+    """The card shows how to *train* the model: publishing, --resume and --compare do not change the weights."""
+    from train.__main__ import argv_for_card, build_parser
+
+    argv = ["--data-dir", "d", "--epochs", "3", "--resume", "--no-progress", "--compare", "ref=r.json",
+            "--push-to-hub", "me/repo", "--private", "--revision=dev", "--commit-message", "msg", "--lr", "1e-3"]
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    assert argv_for_card(args) == ["--data-dir", "d", "--epochs", "3", "--lr", "1e-3"]

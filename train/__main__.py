@@ -195,20 +195,23 @@ def finish(args: argparse.Namespace, cfg: TrainConfig, run, device) -> None:
               f"commit {commit}: pin it with VAE_MODEL_REVISION={commit}")
 
 
+# options that do not change the trained model: left out of the command the model card shows
+_WITH_VALUE = ("--push-to-hub", "--revision", "--commit-message", "--compare")
+_FLAGS = ("--private", "--resume", "--no-progress")
+
+
 def argv_for_card(args: argparse.Namespace) -> list[str]:
-    """The command line as given, minus publishing options (the card should show how to *train* the model)."""
-    argv, skip = [], 0
+    """The command line as given, minus publishing and bookkeeping options (the card shows how to *train* the
+    model; a resumed run ends exactly as an uninterrupted one)."""
+    argv, skip = [], False
     given = getattr(args, "argv", None)  # set by main(argv); sys.argv belongs to the caller when main() is imported
     for a in sys.argv[1:] if given is None else given:
         if skip:
-            skip -= 1
-            continue
-        if a in ("--push-to-hub", "--revision", "--commit-message"):
-            skip = 1
-            continue
-        if a.startswith(("--push-to-hub=", "--revision=", "--commit-message=")) or a == "--private":
-            continue
-        argv.append(a)
+            skip = False
+        elif a in _WITH_VALUE:
+            skip = True
+        elif not (a in _FLAGS or a.startswith(tuple(f"{o}=" for o in _WITH_VALUE))):
+            argv.append(a)
     return argv
 
 
