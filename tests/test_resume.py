@@ -181,3 +181,23 @@ def test_a_diverging_epoch_leaves_the_last_checkpoint_byte_identical(tmp_path, m
     assert len(snapshots) >= 1, "the run diverged before finishing an epoch; the test needs a later divergence"
     assert (out / "checkpoint.safetensors").read_bytes() == snapshots[-1]
     assert sorted(os.listdir(out)) == ["checkpoint.safetensors", "metrics.json", "train_config.json"]  # no temp files
+
+
+def test_resuming_a_finished_run_reuses_its_iwae_bound_and_rewrites_the_card(tmp_path, run_train, tiny_run_args):
+    """`--resume` of a finished run (to publish or add a comparison) trains nothing and keeps every figure."""
+    import json
+
+    out = tmp_path / "model"
+    first = run_train(*tiny_run_args, "--epochs", "1", "--train-subset", "500", "--out-dir", out)
+    assert first.returncode == 0, first.stderr
+    before = json.loads((out / "results.json").read_text())
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**before, "elbo": before["elbo"] + 1}))
+    again = run_train(*tiny_run_args, "--epochs", "1", "--train-subset", "500", "--out-dir", out, "--resume",
+                      "--compare", f"Other run={other}")
+    assert again.returncode == 0, again.stderr
+    assert "reusing its IWAE bound" in again.stdout and "computing the IWAE" not in again.stdout
+    assert json.loads((out / "results.json").read_text()) == before
+    card = (out / "README.md").read_text()
+    assert "| Other run | %.2f |" % (before["elbo"] + 1) in card
+    assert "--resume" not in card and "--compare" not in card
