@@ -182,20 +182,22 @@ EXPLORE_HTML = """
 <div class="vae-explore">
   <div class="vae-status">Loading the decoder…</div>
   <div class="vae-panels">
-    <figure class="vae-panel">
-      <canvas class="vae-digit" width="224" height="224" role="img" aria-label="decoded digit"></canvas>
-      <figcaption>decoded digit at <b class="vae-z">z = (0.00, 0.00)</b></figcaption>
-    </figure>
+    <div class="vae-column">
+      <figure class="vae-panel">
+        <canvas class="vae-digit" width="224" height="224" role="img" aria-label="decoded digit"></canvas>
+        <figcaption>decoded digit at <b class="vae-z">z = (0.00, 0.00)</b></figcaption>
+      </figure>
+      <figure class="vae-panel">
+        <canvas class="vae-map" width="380" height="380" role="img" aria-label="latent map; click to move there"></canvas>
+        <div class="vae-legend"></div>
+        <figcaption>test-set latent means μ, coloured by digit; ● z, □ the grid's window.
+          Click or drag on the map to move there.</figcaption>
+      </figure>
+    </div>
     <figure class="vae-panel">
       <canvas class="vae-grid" width="560" height="560" role="img" aria-label="10 by 10 grid of decoded digits"></canvas>
       <figcaption>10×10 grid around z, span ±<b class="vae-span-value">1.50</b>;
         <span class="vae-mark">outlined</span>: the cell nearest the centre</figcaption>
-    </figure>
-    <figure class="vae-panel">
-      <canvas class="vae-map" width="380" height="380" role="img" aria-label="latent map; click to move there"></canvas>
-      <div class="vae-legend"></div>
-      <figcaption>test-set latent means μ, coloured by digit; ● z, □ the grid's window.
-        Click or drag on the map to move there.</figcaption>
     </figure>
   </div>
   <div class="vae-backend"></div>
@@ -207,18 +209,20 @@ POSTERIOR_HTML = """
   <figure class="vae-panel">
     <canvas class="vae-map" width="360" height="360" role="img" aria-label="posterior on the latent map"></canvas>
     <div class="vae-legend"></div>
-    <figcaption>μ and the 1σ ellipse of q(z|x) on the test set's latent map</figcaption>
+    <figcaption>your digit's μ (+) and the 1σ ellipse of q(z|x), to scale, on the test set's latent map</figcaption>
   </figure>
 </div>
 """
 
 PAGE_CSS = """
 .vae-panels { display: flex; flex-wrap: wrap; gap: 18px; align-items: flex-start; justify-content: center; }
+.vae-column { display: flex; flex-direction: column; align-items: center; gap: 14px; }
 .vae-panel { margin: 0; display: flex; flex-direction: column; align-items: center; gap: 6px; }
 .vae-panel canvas { image-rendering: pixelated; max-width: 100%; height: auto; border-radius: 4px; }
 canvas.vae-digit, canvas.vae-grid { background: #000; }
 canvas.vae-map { cursor: crosshair; touch-action: none; border: 1px solid var(--border-color-primary, #ddd); }
-figcaption { font-size: 13px; text-align: center; max-width: 420px; color: var(--body-text-color-subdued, #555); }
+figcaption { font-size: 13px; text-align: center; max-width: 380px; color: var(--body-text-color-subdued, #555); }
+canvas.vae-grid + figcaption { max-width: 560px; }
 .vae-legend { display: flex; gap: 8px; flex-wrap: wrap; justify-content: center; font-size: 12px; }
 .vae-key i { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 3px; }
 .vae-mark { color: #ff8c00; font-weight: 600; }
@@ -321,7 +325,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                     z2 = gr.Slider(-Z_LIMIT, Z_LIMIT, value=0, step=Z_STEP, label="z2", elem_id="vae-z2")
                     span = gr.Slider(*SPAN_UI, value=DEFAULT_SPAN, step=Z_STEP, label="grid span (half-width)",
                                      elem_id="vae-span")
-                    random_button = gr.Button("Random z ~ N(0, I)", elem_id="vae-random", scale=0, min_width=180)
+                    random_button = gr.Button("Random z ~ N(0, I)", elem_id="vae-random", scale=0, min_width=210)
                 gr.HTML(
                     html_template=EXPLORE_HTML, css_template=PAGE_CSS, head=head, elem_id="vae-explore",
                     js_on_load="window.vaeExplorer.mountExplore(element, props);",
@@ -355,7 +359,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                         explore_button = gr.Button("Explore from here → moves z to μ", elem_id="vae-explore-here")
                     with gr.Column(scale=1):
                         gr.HTML(html_template=POSTERIOR_HTML, css_template=PAGE_CSS, head=head,
-                                elem_id="vae-posterior", bundle_path=bundle_path, map_px=360,
+                                elem_id="vae-posterior", bundle_path=bundle_path, map_px=360, sketch_id="vae-sketch",
                                 js_on_load="window.vaeExplorer.mountPosterior(element, props);")
                 posterior = gr.JSON(visible=False)
         gr.Markdown(f"<small>Weights: {source} · architecture: {arch} · "

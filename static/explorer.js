@@ -412,17 +412,20 @@
         ctx.fillStyle = "rgba(0,0,0,0.06)"; ctx.fillRect(a, b, c - a, d - b);
         ctx.strokeStyle = "#111"; ctx.lineWidth = 1.5; ctx.strokeRect(a, b, c - a, d - b);
       }
-      if (overlay.ellipse) {
+      if (overlay.ellipse) { // the posterior: 1-sigma ellipse to scale, then mu as a crosshair on top of it
         const { mu, sigma } = overlay.ellipse;
         const [cx, cy] = this.toPixel(mu[0], mu[1]);
         const [ex] = this.toPixel(mu[0] + sigma[0], 0), [, ey] = this.toPixel(0, mu[1] + sigma[1]);
         const [ox] = this.toPixel(mu[0], 0), [, oy] = this.toPixel(0, mu[1]);
         ctx.beginPath();
         ctx.ellipse(cx, cy, Math.max(1, Math.abs(ex - ox)), Math.max(1, Math.abs(oy - ey)), 0, 0, 2 * Math.PI);
-        ctx.fillStyle = "rgba(255,140,0,0.25)"; ctx.fill();
+        ctx.fillStyle = "rgba(255,140,0,0.35)"; ctx.fill();
         ctx.strokeStyle = MARK; ctx.lineWidth = 2; ctx.stroke();
+        ctx.strokeStyle = "#000"; ctx.lineWidth = 1.5;
+        ctx.beginPath(); ctx.moveTo(cx - 9, cy); ctx.lineTo(cx - 3, cy); ctx.moveTo(cx + 3, cy); ctx.lineTo(cx + 9, cy);
+        ctx.moveTo(cx, cy - 9); ctx.lineTo(cx, cy - 3); ctx.moveTo(cx, cy + 3); ctx.lineTo(cx, cy + 9); ctx.stroke();
       }
-      const point = overlay.point || (overlay.ellipse && overlay.ellipse.mu);
+      const point = overlay.point;
       if (point) {
         const [px, py] = this.toPixel(point[0], point[1]);
         ctx.beginPath(); ctx.arc(px, py, 5, 0, 2 * Math.PI);
@@ -622,7 +625,15 @@
     });
   }
 
+  // Gradio's Sketchpad starts with no tool selected ("select the draw tool to start"): pick the brush for the user
+  function armSketchpad(id, tries = 50) {
+    const brush = document.querySelector(`#${id} button[aria-label="Brush"]`);
+    if (brush) { brush.click(); return; }
+    if (tries > 0) setTimeout(() => armSketchpad(id, tries - 1), 100);
+  }
+
   function mountPosterior(element, props) {
+    if (props.sketch_id) armSketchpad(props.sketch_id);
     load(props.bundle_path).then(() => {
       const map = new LatentMap(element.querySelector("canvas.vae-map"), element.querySelector(".vae-legend"),
                                 app.latents, props.map_px || 400);
@@ -656,6 +667,12 @@
     decodeView: (z1, z2, span) => Array.from(decodeView(z1, z2, span)),
     get stats() { return app.stats; },
     get state() { return { ...app.state }; },
+    // for tests: where the latent point (z1, z2) is on the Explore tab's map, in client (viewport) pixels
+    mapPoint(z1, z2) {
+      const map = app.explore.map, r = map.canvas.getBoundingClientRect(), scale = r.width / map.cssSize;
+      const [x, y] = map.toPixel(z1, z2);
+      return { x: r.left + x * scale, y: r.top + y * scale };
+    },
     get backend() { return app.decoder ? app.decoder.backend : null; },
     // the cell cache: setCache(false) makes every frame decode all 101 points (bench/browser_fps.py measures both)
     setCache(enabled) { cacheState.enabled = !!enabled; cache.clear(); },
