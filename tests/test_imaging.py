@@ -112,3 +112,20 @@ def test_grid_image_of_the_bundled_model_matches_single_decodes(bundled_model):
     differs = np.any(marked != plain[..., None], axis=2)
     rows, cols = np.nonzero(differs)
     assert rows.min() >= 112 and rows.max() < 140 and cols.min() >= 112 and cols.max() < 140
+
+
+def test_png_bytes_round_trip_exactly():
+    import io
+
+    from PIL import Image
+
+    from vae.imaging import png_bytes
+
+    rng = np.random.default_rng(0)
+    for image in (rng.integers(0, 256, (28, 28), dtype=np.uint8), rng.integers(0, 256, (280, 280, 3), dtype=np.uint8)):
+        data = png_bytes(image)
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"  # PNG, not a lossy format
+        with Image.open(io.BytesIO(data)) as decoded:
+            np.testing.assert_array_equal(np.asarray(decoded), image)
+    with pytest.raises(ValueError):
+        png_bytes(np.zeros((28, 28), np.float32))

@@ -9,7 +9,10 @@ so z2 grows upwards, like the y axis of the latent map.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
+from PIL import Image
 
 GRID_SIZE = 10  # cells per side, as in the spec
 DEFAULT_SPAN = 1.5  # half-width of the grid in latent units, as in the spec
@@ -81,3 +84,14 @@ def grid_image(probabilities: np.ndarray, n: int = GRID_SIZE, mark: bool = True)
         return grid
     row, column = centre_cell(n)
     return outline_cell(grid, row, column, probabilities.shape[-1])
+
+
+def png_bytes(image: np.ndarray, compress_level: int = 1) -> bytes:
+    """uint8 grey (H, W) or RGB (H, W, 3) -> PNG file bytes. zlib level 1: a 280x280 RGB grid encodes about 3x
+    faster than at Pillow's default 6, for a file about as small (digits are mostly black)."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim not in (2, 3):
+        raise ValueError(f"expected a uint8 grey or RGB image, got {image.dtype} {image.shape}")
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="png", compress_level=compress_level)
+    return buffer.getvalue()
