@@ -4,7 +4,7 @@ and input-to-paint latency.
     python bench/browser_fps.py                          # the bundled model
     python bench/browser_fps.py --model /path/to/model   # any model folder, e.g. the 512-wide resmlp
 
-Starts `python app.py`, opens it in Chromium (Playwright, /usr/bin/chromium or $CHROMIUM) and drags the z1 slider
+Starts `python app.py`, opens it in Chromium (Playwright, /usr/bin/chromium or $CHROMIUM_PATH) and drags the z1 slider
 back and forth across its whole track (a 2 s triangle wave) with real mouse events sent at --hz through the
 DevTools protocol, as a person holding the mouse button would. The page records every slider input event and
 every painted frame (static/explorer.js keeps window.vaeExplorer.stats). In the same run:
@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from app_latency import REPO, machine, percentile, start_app  # noqa: E402
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 

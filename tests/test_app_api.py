@@ -9,6 +9,7 @@ Run: pytest tests/test_app_api.py   (about a minute on 2 cores)
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import httpx
@@ -252,3 +253,30 @@ def test_still_serving_after_bad_input(served):
             client.predict(bad, 0, api_name="/generate")
     np.testing.assert_allclose(png(client.predict(0.1, 0.2, api_name="/generate")).astype(int),
                                decode(model, 0.1, 0.2).astype(int), atol=1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the README's examples run as written
+
+
+def readme_examples() -> list[str]:
+    """The ```python blocks of the API section: README.md once the docs are merged, docs/app.md until then."""
+    for name in ("README.md", "docs/app.md"):
+        text = (PRETRAINED.parent / name).read_text()
+        blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+        api = [b for b in blocks if "gradio_client" in b and "api_name=" in b]
+        if api:
+            return api
+    raise AssertionError("no gradio_client example in README.md or docs/app.md")
+
+
+def test_the_readme_api_examples_run(served, monkeypatch, capsys):
+    client, model, url = served
+    monkeypatch.chdir(PRETRAINED.parent)  # the examples use paths relative to the repository's root
+    namespace: dict = {}
+    for block in readme_examples():
+        exec(compile(block.replace('"http://127.0.0.1:7860/"', repr(url)), "README example", "exec"), namespace)
+    printed = capsys.readouterr().out
+    assert "'mu': [" in printed and "-ELBO" in printed
+    assert "z1 = 4 is outside the latent range [-3, 3]" in printed  # the error example prints the message
+    assert png(namespace["digit"]).shape == (28, 28) and png(namespace["grid"]).shape == (280, 280, 3)

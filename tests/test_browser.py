@@ -5,7 +5,8 @@ pixels; clicking the latent map moves the sliders; the random button; an upload 
 tab show their reconstruction; "explore from here". Screenshots go to artifacts/browser/ (and, with
 VAE_UPDATE_SCREENSHOT=1, the README's docs/screenshot.png).
 
-Needs Debian's Chromium (apt-get install -y chromium) at /usr/bin/chromium, or set CHROMIUM to its path.
+Needs Debian's Chromium (apt-get install -y chromium) at /usr/bin/chromium, or CHROMIUM_PATH set to a Chromium
+or Chrome binary (Playwright's own browser download is not used).
 Run: pytest tests/test_browser.py   (about two minutes on 2 cores)
 """
 
@@ -32,7 +33,7 @@ pytestmark = [
                                "ignore:The copy keyword is deprecated"),
 ]
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOTS = REPO / "artifacts" / "browser"
@@ -44,7 +45,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).is_file():
-        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install -y chromium, or set CHROMIUM to its path")
+        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install -y chromium, or set CHROMIUM_PATH to its path")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
