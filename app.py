@@ -278,24 +278,43 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         return str(path)
 
     def generate(z1, z2):
-        """The decoded digit at (z1, z2): a 28x28 greyscale PNG (pixel = round(255 p))."""
+        """The decoded digit at (z1, z2): a 28x28 greyscale PNG (pixel = round(255 p)).
+
+        Args:
+            z1: first latent coordinate, in [-3, 3]
+            z2: second latent coordinate, in [-3, 3]
+        """
         digit = explorer.digit(latent_coordinate(z1, "z1"), latent_coordinate(z2, "z2"))
         return png_file(digit, "digit", api_digit)
 
     def grid(z1, z2, span=DEFAULT_SPAN):
         """The 10x10 grid centred on (z1, z2): column i at z1 + linspace(-span, span, 10)[i], row j at
-        z2 + linspace(span, -span, 10)[j]; a 280x280 RGB PNG, the cell nearest the centre outlined in orange."""
+        z2 + linspace(span, -span, 10)[j]; a 280x280 RGB PNG, the cell nearest the centre outlined in orange.
+
+        Args:
+            z1: the grid's centre, first coordinate, in [-3, 3]
+            z2: the grid's centre, second coordinate, in [-3, 3]
+            span: the grid's half-width in latent units, in (0, 5]
+        """
         picture = explorer.grid(latent_coordinate(z1, "z1"), latent_coordinate(z2, "z2"), grid_span(span))
         return png_file(picture, "grid", api_grid)
 
     def encode(image):
-        """The posterior q(z|x) of a digit image (preprocessed like MNIST): {"mu": [m1, m2], "sigma": [s1, s2]}."""
+        """The posterior q(z|x) of a digit image (preprocessed like MNIST): {"mu": [m1, m2], "sigma": [s1, s2]}.
+
+        Args:
+            image: a picture of one digit (PNG, JPEG, WebP, BMP or GIF; at most 10 MB and 64 megapixels)
+        """
         mu, sigma = explorer.posterior(digit_from_file(image))
         return {"mu": mu, "sigma": sigma}
 
     def reconstruct(image):
-        """-> (the preprocessed 28x28 input, the reconstruction = decoded mu, {"mu", "sigma", "elbo", "bce", "kl"})
-        with elbo = BCE + KL, the image's -ELBO in nats."""
+        """The preprocessed 28x28 input, its reconstruction (decoded mu) and {"mu", "sigma", "elbo", "bce", "kl"},
+        elbo = bce + kl being the image's -ELBO in nats.
+
+        Args:
+            image: a picture of one digit (PNG, JPEG, WebP, BMP or GIF; at most 10 MB and 64 megapixels)
+        """
         x = digit_from_file(image)
         recon, stats = explorer.reconstruct(x)
         return to_uint8(x), recon, stats
