@@ -1,0 +1,140 @@
+"""Explore tab in a real browser while a slider is dragged without pause: digit-and-grid updates painted per second
+and input-to-paint latency.
+
+    python bench/browser_fps.py                          # the bundled model
+    python bench/browser_fps.py --model /path/to/model   # any model folder, e.g. the 512-wide resmlp
+
+Starts `python app.py`, opens it in Chromium (Playwright, /usr/bin/chromium or $CHROMIUM_PATH) and drags the z1 slider
+back and forth across its whole track (a 2 s triangle wave) with real mouse events sent at --hz through the
+DevTools protocol, as a person holding the mouse button would. The page records every slider input event and
+every painted frame (static/explorer.js keeps window.vaeExplorer.stats). In the same run:
+  display   requestAnimationFrame callbacks per second with nothing to do: the ceiling for "updates per second"
+  cached    the app as shipped: slider positions on the 0.05 lattice reuse already decoded cells
+  uncached  every frame decodes all 101 points (the digit and the 100 cells)
+Latency: from the input event's timestamp to (a) the end of the frame's drawing, (b) the start of the next
+frame, by which the drawn frame has been presented (an upper bound on input-to-paint).
+Writes artifacts/bench/browser_fps.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from app_latency import REPO, machine, percentile, start_app  # noqa: E402
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or os.environ.get("CHROMIUM") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+async def drag(page, cdp, seconds: float, hz: float) -> dict:
+    """Drag z1 back and forth for `seconds`; -> what the page painted meanwhile."""
+    box = await page.locator("#vae-z1 input[type=range]").bounding_box()
+    y = box["y"] + box["height"] / 2
+    left, right = box["x"] + 6, box["x"] + box["width"] - 6
+    start_x = left + (right - left) * (await page.evaluate("window.vaeExplorer.state.z1") + 3) / 6
+
+    async def mouse(kind: str, x: float):
+        await cdp.send("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left",
+                                                    "buttons": 0 if kind == "mouseReleased" else 1, "clickCount": 1})
+
+    await page.mouse.move(start_x, y)
+    await mouse("mousePressed", start_x)
+    frames0 = await page.evaluate("window.vaeExplorer.stats.frames.length")
+    inputs0 = await page.evaluate("window.vaeExplorer.stats.inputs.length")
+    decodes0 = await page.evaluate("window.vaeExplorer.stats.decodeMs.length")
+    page_t0 = await page.evaluate("performance.now()")
+    t0, sent, pending = time.perf_counter(), 0, []
+    phase0 = (start_x - left) / (right - left) / 2  # start the triangle wave where the thumb is
+    while (t := time.perf_counter() - t0) < seconds:
+        phase = (phase0 + t / 2.0) % 1.0
+        frac = 2 * phase if phase < 0.5 else 2 - 2 * phase
+        pending.append(asyncio.ensure_future(mouse("mouseMoved", left + frac * (right - left))))
+        sent += 1
+        await asyncio.sleep(max(0.0, t0 + sent / hz - time.perf_counter()))
+    await asyncio.gather(*pending)
+    page_t1 = await page.evaluate("performance.now()")
+    await mouse("mouseReleased", left)
+    await page.wait_for_timeout(300)
+    frames = await page.evaluate(f"window.vaeExplorer.stats.frames.slice({frames0})")
+    inputs = await page.evaluate(f"window.vaeExplorer.stats.inputs.slice({inputs0})")
+    decode_ms = await page.evaluate(f"window.vaeExplorer.stats.decodeMs.slice({decodes0})")
+    rows = await page.evaluate(f"window.vaeExplorer.stats.decodedRows.slice({decodes0})")
+    frames = [f for f in frames if page_t0 <= f["drawn"] <= page_t1]
+    duration = (page_t1 - page_t0) / 1000
+    drawn = [f["drawn"] - f["input"] for f in frames if f["input"] is not None]
+    presented = [f["next"] - f["input"] for f in frames if f["input"] is not None and f["next"] is not None]
+    return {
+        "seconds": duration, "mouse_moves_per_s": sent / duration,
+        "input_events_per_s": len([i for i in inputs if page_t0 <= i["t"] <= page_t1]) / duration,
+        "updates_per_s": len(frames) / duration,
+        "input_to_drawn_ms": {"p50": statistics.median(drawn), "p95": percentile(drawn, 95)},
+        "input_to_next_frame_ms": {"p50": statistics.median(presented), "p95": percentile(presented, 95)},
+        "decode_ms": {"p50": statistics.median(decode_ms), "p95": percentile(decode_ms, 95)},
+        "rows_decoded_per_frame": statistics.fmean(rows) if rows else 0.0,
+    }
+
+
+async def run(args) -> dict:
+    from playwright.async_api import async_playwright
+
+    proc, url = start_app(args.model, REPO / "artifacts" / "bench" / "browser_fps.app.log")
+    try:
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = await browser.new_page(viewport={"width": 1400, "height": 1000})
+            await page.goto(url)
+            await page.wait_for_function("window.vaeExplorer && window.vaeExplorer.ready", timeout=120_000)
+            cdp = await page.context.new_cdp_session(page)
+            result = {"backend": await page.evaluate("window.vaeExplorer.backend"), "machine_before": machine()}
+            result["display_frames_per_s"] = await page.evaluate("""() => new Promise((done) => {
+                let n = 0; const t0 = performance.now();
+                const tick = (t) => { n++; if (t - t0 < 2000) requestAnimationFrame(tick); else done(n / (t - t0) * 1000); };
+                requestAnimationFrame(tick); })""")
+            result["cached"] = await drag(page, cdp, args.seconds, args.hz)
+            await page.evaluate("window.vaeExplorer.setCache(false)")
+            result["uncached"] = await drag(page, cdp, args.seconds, args.hz)
+            await page.evaluate("window.vaeExplorer.setCache(true)")
+            result["machine_after"] = machine()
+            await browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="model folder for the app (default: the bundled pretrained/)")
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each drag")
+    parser.add_argument("--hz", type=float, default=120.0, help="mouse-move events sent per second")
+    args = parser.parse_args()
+    result = asyncio.run(run(args))
+    result["model"] = args.model or "pretrained/ (bundled)"
+    print(f"model: {result['model']}; decoder: {result['backend']}; mouse moves sent at {args.hz:g}/s")
+    print(f"machine: before {result['machine_before']}; after {result['machine_after']}")
+    print(f"display: {result['display_frames_per_s']:.1f} frames/s with nothing to draw\n")
+    print("| drag | input events/s | updates painted/s | input→drawn p50 / p95 ms | input→next frame p50 / p95 ms "
+          "| decode p50 / p95 ms | points decoded per frame |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for mode in ("cached", "uncached"):
+        r = result[mode]
+        print(f"| {mode} | {r['input_events_per_s']:.1f} | {r['updates_per_s']:.1f} | "
+              f"{r['input_to_drawn_ms']['p50']:.1f} / {r['input_to_drawn_ms']['p95']:.1f} | "
+              f"{r['input_to_next_frame_ms']['p50']:.1f} / {r['input_to_next_frame_ms']['p95']:.1f} | "
+              f"{r['decode_ms']['p50']:.1f} / {r['decode_ms']['p95']:.1f} | {r['rows_decoded_per_frame']:.1f} |")
+    out = REPO / "artifacts" / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "browser_fps.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

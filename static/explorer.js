@@ -1,0 +1,682 @@
+/* VAE 2-D Latent Explorer: the in-browser decoder and the latent-space canvases.
+ *
+ * app.py puts this file in the page (gr.HTML head=...). It fetches one safetensors file holding the
+ * decoder's weights, the model's config and the test set's latent means, then decodes the digit and the
+ * 10x10 grid for every slider position right here, with WebAssembly SIMD (static/linear.wat; plain
+ * JavaScript where SIMD is missing). A drag is painted at display rate with no server round trip; the
+ * server's /generate and /grid endpoints compute the same pixels with PyTorch, and tests/test_browser.py
+ * checks that the two agree within 1/255.
+ *
+ * window.vaeExplorer: mountExplore(element, props), mountPosterior(element, props), setView(z1, z2, span),
+ * showPosterior({mu, sigma}), randomLatent(), decodeView(z1, z2, span) and `stats` (timings, for bench/).
+ */
+(function () {
+  "use strict";
+  if (window.vaeExplorer) return;
+
+  const WASM_BASE64 = "@WASM_BASE64@"; // static/linear.wasm, inlined by app.py
+  const Z_LIMIT = 3; // the sliders' range [-3, 3]
+  const Z_STEP = 0.05; // the sliders' step
+  const GRID = 10; // cells per side
+  const SIDE = 28; // pixels per side of a digit
+  const ROWS = 1 + GRID * GRID; // the digit at z, then the grid's cells row-major
+  const ROWS_PADDED = Math.ceil(ROWS / 4) * 4; // the SIMD kernel works on 4 rows at a time
+  const LN_EPS = 1e-5; // torch.nn.LayerNorm's default
+  const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]; // matplotlib tab10, digits 0-9
+  const MARK = "#ff8c00"; // the cell nearest the centre (vae.imaging.MARK_COLOUR)
+  const STATS_KEEP = 20000;
+
+  // ------------------------------------------------------------------------------------------ safetensors
+
+  function readSafetensors(buffer) {
+    const view = new DataView(buffer);
+    const headerLength = Number(view.getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 8, headerLength)));
+    const start = 8 + headerLength;
+    const tensors = {};
+    for (const [name, info] of Object.entries(header)) {
+      if (name === "__metadata__") continue;
+      const Type = { F32: Float32Array, U8: Uint8Array }[info.dtype];
+      if (!Type) throw new Error(`tensor ${name} has dtype ${info.dtype}; expected F32 or U8`);
+      const [a, b] = info.data_offsets;
+      tensors[name] = { shape: info.shape, data: new Type(buffer.slice(start + a, start + b)) };
+    }
+    return { metadata: header.__metadata__ || {}, tensors };
+  }
+
+  // ------------------------------------------------------------------------------------------ the decoder
+
+  const pad8 = (n) => Math.ceil(n / 8) * 8;
+
+  // The decoder's layers, read from the config the way vae/model.py builds them.
+  function decoderLayers(config) {
+    if (config.arch === "mlp") { // Linear 2->200, LeakyReLU(0.2), Linear 200->400, LeakyReLU(0.5), Linear 400->784
+      return [{ op: "linear", name: "decoder.0" }, { op: "leaky", slope: 0.2 },
+              { op: "linear", name: "decoder.2" }, { op: "leaky", slope: 0.5 },
+              { op: "linear", name: "decoder.4" }];
+    }
+    if (config.arch === "resmlp") { // Linear, SiLU, blocks x [h + fc2(silu(fc1(LN(h))))], LayerNorm, SiLU, Linear
+      const layers = [{ op: "linear", name: "decoder.0" }, { op: "silu" }];
+      for (let i = 0; i < config.blocks; i++) layers.push({ op: "residual", name: `decoder.${2 + i}` });
+      layers.push({ op: "layernorm", name: `decoder.${2 + config.blocks}` }, { op: "silu" },
+                  { op: "linear", name: `decoder.${4 + config.blocks}` });
+      return layers;
+    }
+    throw new Error(`unknown architecture ${config.arch}`);
+  }
+
+  class Decoder {
+    constructor(config, tensors) {
+      this.config = config;
+      const get = (name) => {
+        const t = tensors[name];
+        if (!t) throw new Error(`the weights file has no tensor ${name}`);
+        return t;
+      };
+      // --- plan: every linear layer gets packed weights; widths are padded to multiples of 8
+      const plan = [];
+      let width = config.latent_dim; // the width of the activations flowing in
+      let widest = width;
+      const linear = (prefix, inWidth) => {
+        const w = get(`${prefix}.weight`), b = get(`${prefix}.bias`);
+        const [n, k] = w.shape;
+        if (k > inWidth) throw new Error(`${prefix} takes ${k} inputs, the activations have ${inWidth}`);
+        const layer = { n, np: pad8(n), kp: inWidth, w, b };
+        widest = Math.max(widest, layer.np);
+        return layer;
+      };
+      const norm = (prefix) => ({ gamma: get(`${prefix}.weight`).data, beta: get(`${prefix}.bias`).data });
+      let real = config.latent_dim; // the real (unpadded) width
+      for (const layer of decoderLayers(config)) {
+        if (layer.op === "linear") {
+          const l = linear(layer.name, width);
+          plan.push({ op: "linear", layer: l });
+          width = l.np; real = l.n;
+        } else if (layer.op === "residual") {
+          const fc1 = linear(`${layer.name}.fc1`, width);
+          const fc2 = linear(`${layer.name}.fc2`, fc1.np);
+          plan.push({ op: "residual", norm: norm(`${layer.name}.norm`), fc1, fc2, real });
+        } else if (layer.op === "layernorm") {
+          plan.push({ op: "layernorm", norm: norm(layer.name), real });
+        } else {
+          plan.push({ ...layer, real });
+        }
+      }
+      this.outputWidth = real;
+      this.outputStride = width;
+      if (real !== SIDE * SIDE) throw new Error(`the decoder makes ${real} pixels, expected ${SIDE * SIDE}`);
+      // --- memory: packed weights, then three activation buffers, then the input points
+      let floats = 0;
+      const alloc = (n) => { const at = floats; floats += n + (4 - (n % 4)) % 4; return at; };
+      for (const step of plan) {
+        for (const l of step.op === "linear" ? [step.layer] : step.op === "residual" ? [step.fc1, step.fc2] : []) {
+          l.wAt = alloc(l.np * l.kp);
+          l.bAt = alloc(l.np);
+        }
+      }
+      this.buffers = [0, 1, 2].map(() => alloc(ROWS_PADDED * widest));
+      this.inputAt = alloc(ROWS_PADDED * config.latent_dim);
+      this.rows = ROWS_PADDED;
+      const bytes = floats * 4;
+      const wasmBytes = Uint8Array.from(atob(WASM_BASE64), (c) => c.charCodeAt(0));
+      this.simd = typeof WebAssembly === "object" && WebAssembly.validate(wasmBytes);
+      if (this.simd) {
+        this.memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) + 1 });
+        const instance = new WebAssembly.Instance(new WebAssembly.Module(wasmBytes), { env: { memory: this.memory } });
+        this.kernel = instance.exports.linear;
+        this.heap = new Float32Array(this.memory.buffer);
+      } else {
+        this.heap = new Float32Array(floats);
+      }
+      // --- pack W (N, K) row-major into (N/8, K, 8) blocks; padding stays 0
+      for (const step of plan) {
+        for (const l of step.op === "linear" ? [step.layer] : step.op === "residual" ? [step.fc1, step.fc2] : []) {
+          const [n, k] = l.w.shape, src = l.w.data, h = this.heap;
+          for (let o = 0; o < n; o++) {
+            const block = l.wAt + (o >> 3) * l.kp * 8 + (o & 7);
+            for (let i = 0; i < k; i++) h[block + i * 8] = src[o * k + i];
+          }
+          h.set(l.b.data, l.bAt);
+        }
+      }
+      this.plan = plan;
+      this.pixels = new Uint8ClampedArray(ROWS * SIDE * SIDE);
+      this.backend = this.simd ? "WebAssembly SIMD" : "JavaScript";
+    }
+
+    linear(x, l, y) {
+      if (this.simd) {
+        this.kernel(x * 4, l.wAt * 4, l.bAt * 4, y * 4, this.rows, l.kp, l.np);
+        return;
+      }
+      const h = this.heap, K = l.kp, N = l.np; // same packed layout, scalar loops
+      for (let nb = 0; nb < N; nb += 8) {
+        const wBlock = l.wAt + nb * K;
+        for (let r = 0; r < this.rows; r++) {
+          const xRow = x + r * K, yRow = y + r * N + nb;
+          for (let j = 0; j < 8; j++) {
+            let acc = h[l.bAt + nb + j];
+            for (let k = 0, wp = wBlock + j; k < K; k++, wp += 8) acc += h[xRow + k] * h[wp];
+            h[yRow + j] = acc;
+          }
+        }
+      }
+    }
+
+    elementwise(at, stride, real, fn) {
+      const h = this.heap;
+      for (let r = 0; r < this.rows; r++) {
+        const row = at + r * stride;
+        for (let i = 0; i < real; i++) h[row + i] = fn(h[row + i]);
+      }
+    }
+
+    layerNorm(src, dst, stride, real, { gamma, beta }) {
+      const h = this.heap;
+      for (let r = 0; r < this.rows; r++) {
+        const s = src + r * stride, d = dst + r * stride;
+        let mean = 0;
+        for (let i = 0; i < real; i++) mean += h[s + i];
+        mean /= real;
+        let variance = 0;
+        for (let i = 0; i < real; i++) { const c = h[s + i] - mean; variance += c * c; }
+        const inv = 1 / Math.sqrt(variance / real + LN_EPS); // biased variance, as torch
+        for (let i = 0; i < real; i++) h[d + i] = (h[s + i] - mean) * inv * gamma[i] + beta[i];
+        for (let i = real; i < stride; i++) h[d + i] = 0;
+      }
+    }
+
+    // points: Float32Array (rows * latent_dim), rows <= ROWS -> uint8 (rows, 784) = round(255 * sigmoid(logits)),
+    // a view on this.pixels. Each row is computed on its own, in the same order whatever the batch.
+    decode(points, rows) {
+      const h = this.heap;
+      const silu = (v) => v / (1 + Math.exp(-v));
+      this.rows = Math.ceil(rows / 4) * 4; // the SIMD kernel's tile height
+      h.fill(0, this.inputAt, this.inputAt + this.rows * this.config.latent_dim);
+      h.set(points.subarray(0, rows * this.config.latent_dim), this.inputAt);
+      let cur = this.inputAt, stride = this.config.latent_dim;
+      const [b0, b1, b2] = this.buffers;
+      let free = [b0, b1, b2];
+      const other = (...busy) => free.find((b) => !busy.includes(b));
+      for (const step of this.plan) {
+        if (step.op === "linear") {
+          const out = other(cur);
+          this.linear(cur, step.layer, out);
+          cur = out; stride = step.layer.np;
+        } else if (step.op === "leaky") {
+          const s = step.slope;
+          this.elementwise(cur, stride, step.real, (v) => (v >= 0 ? v : s * v));
+        } else if (step.op === "silu") {
+          this.elementwise(cur, stride, step.real, silu);
+        } else if (step.op === "layernorm") {
+          this.layerNorm(cur, cur, stride, step.real, step.norm);
+        } else if (step.op === "residual") {
+          const t1 = other(cur), t2 = other(cur, t1);
+          this.layerNorm(cur, t1, stride, step.real, step.norm);
+          this.linear(t1, step.fc1, t2);
+          this.elementwise(t2, step.fc1.np, step.fc1.n, silu);
+          this.linear(t2, step.fc2, t1);
+          for (let r = 0; r < this.rows; r++) {
+            const a = cur + r * stride, b = t1 + r * stride;
+            for (let i = 0; i < step.real; i++) h[a + i] += h[b + i];
+          }
+        }
+      }
+      const px = this.pixels, n = SIDE * SIDE;
+      for (let r = 0; r < rows; r++) {
+        const row = cur + r * stride;
+        for (let i = 0; i < n; i++) px[r * n + i] = 255 / (1 + Math.exp(-h[row + i])); // clamped, rounded to even
+      }
+      return px.subarray(0, rows * n);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------ the cell cache
+  // The sliders move in steps of 0.05 and the default span makes the grid's spacing 1/3, so while a slider
+  // is dragged most cells land on latent points already decoded (9 of 10 columns after a move of 1.0, all of
+  // them when dragging back). Points on the 1/180 lattice (every multiple of 0.05 of z and of span lands
+  // there) are snapped onto it exactly and their pixels kept, keyed by the lattice point; the pixels are the
+  // ones a full decode of that float32 point gives, so the cache changes speed, never the picture.
+  const LATTICE = 180;
+  const CACHE_LIMIT = 20000; // cells, 784 bytes each
+  const cache = new Map();
+  const cacheState = { enabled: true, hits: 0, misses: 0 };
+
+  function latticeKey(v) {
+    const k = Math.round(v * LATTICE);
+    return Math.abs(v * LATTICE - k) < 1e-6 ? k : null;
+  }
+
+  // points: Float64Array (rows * 2) -> uint8 (rows, 784), decoding only the points not in the cache
+  function decodeCached(decoder, points, rows) {
+    const n = SIDE * SIDE, out = new Uint8ClampedArray(rows * n);
+    const missing = [], keys = [];
+    for (let r = 0; r < rows; r++) {
+      const a = latticeKey(points[2 * r]), b = latticeKey(points[2 * r + 1]);
+      const key = cacheState.enabled && a !== null && b !== null ? a * 100003 + b : null;
+      if (key !== null) {
+        points[2 * r] = a / LATTICE; points[2 * r + 1] = b / LATTICE;
+        const hit = cache.get(key);
+        if (hit) { out.set(hit, r * n); cacheState.hits++; continue; }
+      }
+      missing.push(r); keys.push(key);
+    }
+    cacheState.misses += missing.length;
+    if (missing.length) {
+      const batch = new Float32Array(missing.length * 2);
+      missing.forEach((r, i) => { batch[2 * i] = points[2 * r]; batch[2 * i + 1] = points[2 * r + 1]; });
+      const pixels = decoder.decode(batch, missing.length);
+      missing.forEach((r, i) => {
+        const cell = pixels.slice(i * n, (i + 1) * n);
+        out.set(cell, r * n);
+        if (keys[i] !== null) {
+          cache.set(keys[i], cell);
+          if (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value); // oldest first
+        }
+      });
+    }
+    return { pixels: out, decoded: missing.length };
+  }
+
+  // The digit at (z1, z2), then the grid: column i at z1 + linspace(-span, span)[i], row j at z2 + linspace(span, -span)[j]
+  function viewPoints(z1, z2, span) {
+    const p = new Float64Array(ROWS * 2); // float64 here: the cache's lattice test needs the exact value
+    p[0] = z1; p[1] = z2;
+    const step = (2 * span) / (GRID - 1);
+    for (let j = 0; j < GRID; j++) {
+      const y = j === GRID - 1 ? z2 - span : z2 + span - j * step;
+      for (let i = 0; i < GRID; i++) {
+        const x = i === GRID - 1 ? z1 + span : z1 - span + i * step;
+        const k = 1 + j * GRID + i;
+        p[2 * k] = x; p[2 * k + 1] = y;
+      }
+    }
+    return p;
+  }
+
+  // ------------------------------------------------------------------------------------------ painting
+
+  function setupCanvas(canvas, cssWidth, cssHeight) {
+    const dpr = window.devicePixelRatio || 1;
+    canvas.style.width = `${cssWidth}px`; // height follows the aspect ratio when CSS shrinks the width
+    canvas.width = Math.round(cssWidth * dpr);
+    canvas.height = Math.round(cssHeight * dpr);
+    const ctx = canvas.getContext("2d");
+    ctx.imageSmoothingEnabled = false;
+    return ctx;
+  }
+
+  // grey uint8 pixels -> an offscreen canvas of their size, ready to be drawn scaled with nearest neighbour
+  function greyToCanvas(pixels, offset, width, height, target) {
+    const canvas = target || Object.assign(document.createElement("canvas"), { width, height });
+    const ctx = canvas.getContext("2d");
+    const image = ctx.createImageData(width, height);
+    const d = image.data;
+    for (let i = 0; i < width * height; i++) {
+      const v = pixels[offset + i];
+      d[4 * i] = v; d[4 * i + 1] = v; d[4 * i + 2] = v; d[4 * i + 3] = 255;
+    }
+    ctx.putImageData(image, 0, 0);
+    return canvas;
+  }
+
+  class LatentMap {
+    constructor(canvas, legend, data, cssSize) {
+      this.canvas = canvas;
+      this.data = data;
+      this.cssSize = cssSize;
+      this.margin = { left: 34, right: 8, top: 8, bottom: 30 };
+      let extent = Z_LIMIT + 0.5;
+      if (data && data.mu.length) {
+        const abs = Array.from(data.mu, Math.abs).sort((a, b) => a - b);
+        extent = Math.max(extent, abs[Math.floor(0.999 * (abs.length - 1))]);
+      }
+      this.limit = Math.min(6, Math.ceil(extent * 2) / 2);
+      this.ctx = setupCanvas(canvas, cssSize, cssSize);
+      this.dpr = canvas.width / cssSize;
+      this.base = this.drawBase();
+      if (legend) {
+        legend.innerHTML = COLOURS.map((c, d) =>
+          `<span class="vae-key"><i style="background:${c}"></i>${d}</span>`).join("");
+      }
+    }
+
+    toPixel(z1, z2) { // css px
+      const m = this.margin, w = this.cssSize - m.left - m.right, h = this.cssSize - m.top - m.bottom;
+      return [m.left + ((z1 + this.limit) / (2 * this.limit)) * w, m.top + ((this.limit - z2) / (2 * this.limit)) * h];
+    }
+
+    toLatent(px, py) {
+      const m = this.margin, w = this.cssSize - m.left - m.right, h = this.cssSize - m.top - m.bottom;
+      return [((px - m.left) / w) * 2 * this.limit - this.limit, this.limit - ((py - m.top) / h) * 2 * this.limit];
+    }
+
+    drawBase() {
+      const base = Object.assign(document.createElement("canvas"), { width: this.canvas.width, height: this.canvas.height });
+      const ctx = base.getContext("2d");
+      ctx.scale(this.dpr, this.dpr);
+      const m = this.margin, s = this.cssSize;
+      ctx.fillStyle = "#ffffff";
+      ctx.fillRect(0, 0, s, s);
+      const [x0, y0] = this.toPixel(-this.limit, this.limit), [x1, y1] = this.toPixel(this.limit, -this.limit);
+      ctx.save();
+      ctx.beginPath(); ctx.rect(x0, y0, x1 - x0, y1 - y0); ctx.clip();
+      if (this.data) {
+        const { mu, labels } = this.data;
+        ctx.globalAlpha = 0.55;
+        for (let i = 0; i < labels.length; i++) {
+          const [px, py] = this.toPixel(mu[2 * i], mu[2 * i + 1]);
+          ctx.fillStyle = COLOURS[labels[i] % 10];
+          ctx.fillRect(px - 1, py - 1, 2, 2);
+        }
+        ctx.globalAlpha = 1;
+      }
+      // the sliders' range
+      const [r0, q0] = this.toPixel(-Z_LIMIT, Z_LIMIT), [r1, q1] = this.toPixel(Z_LIMIT, -Z_LIMIT);
+      ctx.strokeStyle = "rgba(0,0,0,0.25)"; ctx.setLineDash([2, 3]); ctx.lineWidth = 1;
+      ctx.strokeRect(r0, q0, r1 - r0, q1 - q0);
+      ctx.restore();
+      ctx.setLineDash([]);
+      ctx.strokeStyle = "#444"; ctx.lineWidth = 1;
+      ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+      ctx.fillStyle = "#333"; ctx.font = "11px sans-serif";
+      for (let t = -Math.floor(this.limit); t <= this.limit; t++) {
+        const [px] = this.toPixel(t, 0), [, py] = this.toPixel(0, t);
+        ctx.beginPath(); ctx.moveTo(px, y1); ctx.lineTo(px, y1 + 4); ctx.moveTo(x0 - 4, py); ctx.lineTo(x0, py); ctx.stroke();
+        ctx.textAlign = "center"; ctx.textBaseline = "top"; ctx.fillText(String(t), px, y1 + 5);
+        ctx.textAlign = "right"; ctx.textBaseline = "middle"; ctx.fillText(String(t), x0 - 6, py);
+      }
+      ctx.textAlign = "center"; ctx.textBaseline = "bottom"; ctx.fillText("z1", (x0 + x1) / 2, s - 1);
+      ctx.save(); ctx.translate(10, (y0 + y1) / 2); ctx.rotate(-Math.PI / 2);
+      ctx.textBaseline = "middle"; ctx.fillText("z2", 0, 0); ctx.restore();
+      if (!this.data) {
+        ctx.fillStyle = "#666"; ctx.textAlign = "center";
+        ctx.fillText("no latents.safetensors beside the weights", (x0 + x1) / 2, (y0 + y1) / 2);
+      }
+      return base;
+    }
+
+    // overlay: {point: [z1, z2], window: span, ellipse: {mu, sigma}}
+    draw(overlay) {
+      const ctx = this.ctx;
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.drawImage(this.base, 0, 0);
+      ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+      const m = this.margin, s = this.cssSize;
+      ctx.save();
+      ctx.beginPath(); ctx.rect(m.left, m.top, s - m.left - m.right, s - m.top - m.bottom); ctx.clip();
+      if (overlay.window !== undefined && overlay.point) {
+        const [z1, z2] = overlay.point, span = overlay.window;
+        const [a, b] = this.toPixel(z1 - span, z2 + span), [c, d] = this.toPixel(z1 + span, z2 - span);
+        ctx.fillStyle = "rgba(0,0,0,0.06)"; ctx.fillRect(a, b, c - a, d - b);
+        ctx.strokeStyle = "#111"; ctx.lineWidth = 1.5; ctx.strokeRect(a, b, c - a, d - b);
+      }
+      if (overlay.ellipse) { // the posterior: 1-sigma ellipse to scale, then mu as a crosshair on top of it
+        const { mu, sigma } = overlay.ellipse;
+        const [cx, cy] = this.toPixel(mu[0], mu[1]);
+        const [ex] = this.toPixel(mu[0] + sigma[0], 0), [, ey] = this.toPixel(0, mu[1] + sigma[1]);
+        const [ox] = this.toPixel(mu[0], 0), [, oy] = this.toPixel(0, mu[1]);
+        ctx.beginPath();
+        ctx.ellipse(cx, cy, Math.max(1, Math.abs(ex - ox)), Math.max(1, Math.abs(oy - ey)), 0, 0, 2 * Math.PI);
+        ctx.fillStyle = "rgba(255,140,0,0.35)"; ctx.fill();
+        ctx.strokeStyle = MARK; ctx.lineWidth = 2; ctx.stroke();
+        ctx.strokeStyle = "#000"; ctx.lineWidth = 1.5;
+        ctx.beginPath(); ctx.moveTo(cx - 9, cy); ctx.lineTo(cx - 3, cy); ctx.moveTo(cx + 3, cy); ctx.lineTo(cx + 9, cy);
+        ctx.moveTo(cx, cy - 9); ctx.lineTo(cx, cy - 3); ctx.moveTo(cx, cy + 3); ctx.lineTo(cx, cy + 9); ctx.stroke();
+      }
+      const point = overlay.point;
+      if (point) {
+        const [px, py] = this.toPixel(point[0], point[1]);
+        ctx.beginPath(); ctx.arc(px, py, 5, 0, 2 * Math.PI);
+        ctx.fillStyle = "#ffffff"; ctx.fill();
+        ctx.lineWidth = 2.5; ctx.strokeStyle = "#000"; ctx.stroke();
+        ctx.beginPath(); ctx.arc(px, py, 2, 0, 2 * Math.PI); ctx.fillStyle = MARK; ctx.fill();
+      }
+      ctx.restore();
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------ the app
+
+  const round2 = (v) => Math.round(v * 100) / 100;
+  const clampZ = (v) => Math.min(Z_LIMIT, Math.max(-Z_LIMIT, v));
+  const snapZ = (v) => round2(Math.round(clampZ(v) / Z_STEP) * Z_STEP);
+
+  const app = {
+    state: { z1: 0, z2: 0, span: 1.5, inputTime: null },
+    painted: null,
+    raf: 0,
+    loading: null,
+    decoder: null,
+    latents: null,
+    explore: null, // {digit, grid, map, readout, digitSmall, gridSmall}
+    posterior: null, // {map, stats}
+    ids: { z1: "vae-z1", z2: "vae-z2", span: "vae-span" },
+    stats: { frames: [], inputs: [], backend: null, decodeMs: [], decodedRows: [] },
+  };
+
+  // a path relative to the app's root (which is not the page's URL when the app sits behind a proxy)
+  function appURL(path) {
+    const root = window.gradio_config && window.gradio_config.root;
+    return new URL(path, root ? root.replace(/\/?$/, "/") : document.baseURI).href;
+  }
+
+  function load(path) {
+    if (!app.loading) {
+      const url = appURL(path);
+      app.loading = fetch(url, { cache: "force-cache" })
+        .then((r) => {
+          if (!r.ok) throw new Error(`GET ${url}: HTTP ${r.status}`);
+          return r.arrayBuffer();
+        })
+        .then((buffer) => {
+          const { metadata, tensors } = readSafetensors(buffer);
+          const config = JSON.parse(metadata.config);
+          app.decoder = new Decoder(config, tensors);
+          app.stats.backend = app.decoder.backend;
+          if (tensors["latents.mu"]) app.latents = { mu: tensors["latents.mu"].data, labels: tensors["latents.labels"].data };
+          return app;
+        });
+    }
+    return app.loading;
+  }
+
+  function showStatus(element, text, isError) {
+    const status = element.querySelector(".vae-status");
+    if (!status) return;
+    status.textContent = text || "";
+    status.style.display = text ? "block" : "none";
+    status.classList.toggle("vae-error", !!isError);
+  }
+
+  function request() {
+    if (!app.raf) app.raf = requestAnimationFrame(paint);
+  }
+
+  function decodeView(z1, z2, span) {
+    const t0 = performance.now();
+    const { pixels, decoded } = decodeCached(app.decoder, viewPoints(z1, z2, span), ROWS);
+    app.stats.decodeMs.push(performance.now() - t0);
+    app.stats.decodedRows.push(decoded);
+    if (app.stats.decodeMs.length > STATS_KEEP) {
+      app.stats.decodeMs.splice(0, STATS_KEEP / 2);
+      app.stats.decodedRows.splice(0, STATS_KEEP / 2);
+    }
+    return pixels;
+  }
+
+  function paint(frameStart) {
+    app.raf = 0;
+    const ex = app.explore, s = app.state;
+    if (!ex || !app.decoder) return;
+    const p = app.painted;
+    if (p && p.z1 === s.z1 && p.z2 === s.z2 && p.span === s.span) return;
+    const pixels = decodeView(s.z1, s.z2, s.span);
+    const n = SIDE * SIDE;
+    // the digit, 28 -> digit canvas, nearest neighbour
+    greyToCanvas(pixels, 0, SIDE, SIDE, ex.digitSmall);
+    ex.digitCtx.drawImage(ex.digitSmall, 0, 0, ex.digit.width, ex.digit.height);
+    // the grid: tile the 100 cells into one 280 x 280 image
+    const image = ex.gridImage, d = image.data, W = GRID * SIDE;
+    for (let c = 0; c < GRID * GRID; c++) {
+      const top = Math.floor(c / GRID) * SIDE, left = (c % GRID) * SIDE, src = (1 + c) * n;
+      for (let y = 0; y < SIDE; y++) {
+        let o = 4 * ((top + y) * W + left), q = src + y * SIDE;
+        for (let x = 0; x < SIDE; x++, o += 4, q++) {
+          const v = pixels[q];
+          d[o] = v; d[o + 1] = v; d[o + 2] = v; d[o + 3] = 255;
+        }
+      }
+    }
+    ex.gridSmall.getContext("2d").putImageData(image, 0, 0);
+    const g = ex.gridCtx;
+    g.drawImage(ex.gridSmall, 0, 0, ex.grid.width, ex.grid.height);
+    const cell = ex.grid.width / GRID, centre = Math.floor((GRID - 1) / 2), lw = Math.max(2, Math.round(cell / 14));
+    g.strokeStyle = MARK; g.lineWidth = lw;
+    g.strokeRect(centre * cell + lw / 2, centre * cell + lw / 2, cell - lw, cell - lw);
+    // the map and the numbers
+    ex.map.draw({ point: [s.z1, s.z2], window: s.span });
+    ex.readout.textContent = `z = (${s.z1.toFixed(2)}, ${s.z2.toFixed(2)})`;
+    ex.spanReadout.textContent = s.span.toFixed(2);
+    app.painted = { z1: s.z1, z2: s.z2, span: s.span };
+    const frame = { z1: s.z1, z2: s.z2, span: s.span, input: s.inputTime, frameStart, drawn: performance.now(), next: null };
+    app.stats.frames.push(frame);
+    if (app.stats.frames.length > STATS_KEEP) app.stats.frames.splice(0, STATS_KEEP / 2);
+    requestAnimationFrame((t) => { frame.next = t; }); // the start of the next frame: this one has been presented
+  }
+
+  function setView(z1, z2, span, inputTime) {
+    const s = app.state;
+    if (Number.isFinite(z1)) s.z1 = clampZ(z1);
+    if (Number.isFinite(z2)) s.z2 = clampZ(z2);
+    if (Number.isFinite(span) && span > 0) s.span = span;
+    s.inputTime = inputTime === undefined ? performance.now() : inputTime;
+    request();
+  }
+
+  // A drag on a slider: read the value straight from the DOM event (no framework round trip)
+  function onInput(event) {
+    const target = event.target;
+    if (!(target instanceof HTMLInputElement)) return;
+    const value = parseFloat(target.value);
+    if (!Number.isFinite(value)) return;
+    for (const key of ["z1", "z2", "span"]) {
+      if (target.closest(`#${app.ids[key]}`)) {
+        app.stats.inputs.push({ t: event.timeStamp, key, value });
+        if (app.stats.inputs.length > STATS_KEEP) app.stats.inputs.splice(0, STATS_KEEP / 2);
+        const v = { z1: undefined, z2: undefined, span: undefined };
+        v[key] = value;
+        setView(v.z1, v.z2, v.span, event.timeStamp);
+        return;
+      }
+    }
+  }
+
+  function setSlider(id, value) {
+    const input = document.querySelector(`#${id} input[type=range]`);
+    if (!input) return;
+    input.value = String(value);
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+    input.dispatchEvent(new Event("change", { bubbles: true }));
+  }
+
+  function mountExplore(element, props) {
+    Object.assign(app.ids, props.slider_ids || {});
+    app.state.z1 = props.z1 ?? 0; app.state.z2 = props.z2 ?? 0; app.state.span = props.span ?? 1.5;
+    document.addEventListener("input", onInput, true);
+    showStatus(element, "Loading the decoder…");
+    load(props.bundle_path).then(() => {
+      const digit = element.querySelector("canvas.vae-digit"), grid = element.querySelector("canvas.vae-grid");
+      const map = element.querySelector("canvas.vae-map");
+      const ex = {
+        digit, grid,
+        digitCtx: setupCanvas(digit, props.digit_px || 252, props.digit_px || 252),
+        gridCtx: setupCanvas(grid, props.grid_px || 560, props.grid_px || 560),
+        digitSmall: Object.assign(document.createElement("canvas"), { width: SIDE, height: SIDE }),
+        gridSmall: Object.assign(document.createElement("canvas"), { width: GRID * SIDE, height: GRID * SIDE }),
+        map: new LatentMap(map, element.querySelector(".vae-legend"), app.latents, props.map_px || 400),
+        readout: element.querySelector(".vae-z"),
+        spanReadout: element.querySelector(".vae-span-value"),
+      };
+      ex.gridImage = new ImageData(GRID * SIDE, GRID * SIDE);
+      app.explore = ex;
+      const backend = element.querySelector(".vae-backend");
+      if (backend) backend.textContent = `decoded in your browser (${app.decoder.backend})`;
+      // click or drag on the map: move the sliders there
+      let dragging = false;
+      const moveTo = (event) => {
+        const r = map.getBoundingClientRect(), scale = ex.map.cssSize / r.width; // CSS may shrink the canvas
+        const [z1, z2] = ex.map.toLatent((event.clientX - r.left) * scale, (event.clientY - r.top) * scale);
+        setSlider(app.ids.z1, snapZ(z1));
+        setSlider(app.ids.z2, snapZ(z2));
+      };
+      map.addEventListener("pointerdown", (e) => { dragging = true; map.setPointerCapture(e.pointerId); moveTo(e); });
+      map.addEventListener("pointermove", (e) => { if (dragging) moveTo(e); });
+      map.addEventListener("pointerup", () => { dragging = false; });
+      map.addEventListener("pointercancel", () => { dragging = false; });
+      showStatus(element, "");
+      element.dataset.ready = "true";
+      app.painted = null;
+      request();
+    }).catch((error) => {
+      console.error(error);
+      showStatus(element, `The in-browser decoder could not start (${error.message}). The API endpoints still work.`, true);
+    });
+  }
+
+  // Gradio's Sketchpad starts with no tool selected ("select the draw tool to start"): pick the brush for the user
+  function armSketchpad(id, tries = 50) {
+    const brush = document.querySelector(`#${id} button[aria-label="Brush"]`);
+    if (brush) { brush.click(); return; }
+    if (tries > 0) setTimeout(() => armSketchpad(id, tries - 1), 100);
+  }
+
+  function mountPosterior(element, props) {
+    if (props.sketch_id) armSketchpad(props.sketch_id);
+    load(props.bundle_path).then(() => {
+      const map = new LatentMap(element.querySelector("canvas.vae-map"), element.querySelector(".vae-legend"),
+                                app.latents, props.map_px || 400);
+      app.posterior = { map, element };
+      map.draw({ ellipse: app.pendingPosterior || undefined });
+      element.dataset.ready = "true";
+    }).catch((error) => console.error(error));
+  }
+
+  function showPosterior(stats) {
+    const ellipse = stats && stats.mu && stats.sigma ? { mu: stats.mu, sigma: stats.sigma } : null;
+    app.pendingPosterior = ellipse;
+    if (app.posterior) {
+      app.posterior.map.draw({ ellipse: ellipse || undefined });
+      app.posterior.element.dataset.posterior = ellipse ? JSON.stringify(ellipse) : "";
+    }
+  }
+
+  // z ~ N(0, I) by Box-Muller, clipped to the sliders' range, 2 decimals
+  function randomLatent() {
+    const normal = () => {
+      const u = 1 - Math.random(), v = Math.random();
+      return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+    };
+    return [round2(clampZ(normal())), round2(clampZ(normal()))];
+  }
+
+  window.vaeExplorer = {
+    mountExplore, mountPosterior, setView, showPosterior, randomLatent,
+    // for tests: the pixels the page paints for a view, uint8 (101, 784): the digit, then the grid's cells
+    decodeView: (z1, z2, span) => Array.from(decodeView(z1, z2, span)),
+    get stats() { return app.stats; },
+    get state() { return { ...app.state }; },
+    // for tests: where the latent point (z1, z2) is on the Explore tab's map, in client (viewport) pixels
+    mapPoint(z1, z2) {
+      const map = app.explore.map, r = map.canvas.getBoundingClientRect(), scale = r.width / map.cssSize;
+      const [x, y] = map.toPixel(z1, z2);
+      return { x: r.left + x * scale, y: r.top + y * scale };
+    },
+    get backend() { return app.decoder ? app.decoder.backend : null; },
+    // the cell cache: setCache(false) makes every frame decode all 101 points (bench/browser_fps.py measures both)
+    setCache(enabled) { cacheState.enabled = !!enabled; cache.clear(); },
+    get cache() { return { ...cacheState, size: cache.size }; },
+    get ready() { return !!app.explore; },
+  };
+})();

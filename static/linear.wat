@@ -1,0 +1,68 @@
+;; The in-browser decoder's one hot loop: a fully connected layer, y = x W + b, with WebAssembly SIMD.
+;; Build: node static/build_wasm.js  (needs the npm package wabt@1.0.39; writes static/linear.wasm)
+;;
+;; x: (B, K) float32 row-major; y: (B, N) float32 row-major; b: (N,)
+;; W: packed as (N / 8, K, 8): for each block of 8 outputs, K rows of 8 weights, so the inner loop reads
+;;    memory sequentially. B must be a multiple of 4 and N a multiple of 8 (the caller pads).
+;; Each step of the inner loop updates a 4 x 8 tile of y held in eight 4-lane registers; the block of
+;; weights (K x 8 floats) stays in L1 cache while all rows of x stream past it.
+(module
+  (import "env" "memory" (memory 1))
+  (func (export "linear")
+    (param $x i32) (param $w i32) (param $b i32) (param $y i32)
+    (param $B i32) (param $K i32) (param $N i32)
+    (local $nb i32) (local $rb i32) (local $k i32) (local $wp i32) (local $xp i32)
+    (local $K4 i32) (local $K8 i32) (local $K12 i32) (local $yp i32) (local $N4 i32)
+    (local $bias0 v128) (local $bias1 v128) (local $w0 v128) (local $w1 v128) (local $xv v128)
+    (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128)
+    (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
+    (local.set $K4 (i32.shl (local.get $K) (i32.const 2)))   ;; bytes per row of x
+    (local.set $K8 (i32.shl (local.get $K) (i32.const 3)))
+    (local.set $K12 (i32.add (local.get $K8) (local.get $K4)))
+    (local.set $N4 (i32.shl (local.get $N) (i32.const 2)))   ;; bytes per row of y
+    (local.set $nb (i32.const 0))
+    (loop $over_output_blocks
+      (local.set $bias0 (v128.load (i32.add (local.get $b) (i32.shl (local.get $nb) (i32.const 2)))))
+      (local.set $bias1 (v128.load offset=16 (i32.add (local.get $b) (i32.shl (local.get $nb) (i32.const 2)))))
+      (local.set $rb (i32.const 0))
+      (loop $over_row_blocks
+        (local.set $a00 (local.get $bias0)) (local.set $a01 (local.get $bias1))
+        (local.set $a10 (local.get $bias0)) (local.set $a11 (local.get $bias1))
+        (local.set $a20 (local.get $bias0)) (local.set $a21 (local.get $bias1))
+        (local.set $a30 (local.get $bias0)) (local.set $a31 (local.get $bias1))
+        (local.set $wp (i32.add (local.get $w) (i32.mul (local.get $nb) (local.get $K4))))
+        (local.set $xp (i32.add (local.get $x) (i32.mul (local.get $rb) (local.get $K4))))
+        (local.set $k (local.get $K))
+        (loop $over_k
+          (local.set $w0 (v128.load (local.get $wp)))
+          (local.set $w1 (v128.load offset=16 (local.get $wp)))
+          (local.set $xv (v128.load32_splat (local.get $xp)))
+          (local.set $a00 (f32x4.add (local.get $a00) (f32x4.mul (local.get $xv) (local.get $w0))))
+          (local.set $a01 (f32x4.add (local.get $a01) (f32x4.mul (local.get $xv) (local.get $w1))))
+          (local.set $xv (v128.load32_splat (i32.add (local.get $xp) (local.get $K4))))
+          (local.set $a10 (f32x4.add (local.get $a10) (f32x4.mul (local.get $xv) (local.get $w0))))
+          (local.set $a11 (f32x4.add (local.get $a11) (f32x4.mul (local.get $xv) (local.get $w1))))
+          (local.set $xv (v128.load32_splat (i32.add (local.get $xp) (local.get $K8))))
+          (local.set $a20 (f32x4.add (local.get $a20) (f32x4.mul (local.get $xv) (local.get $w0))))
+          (local.set $a21 (f32x4.add (local.get $a21) (f32x4.mul (local.get $xv) (local.get $w1))))
+          (local.set $xv (v128.load32_splat (i32.add (local.get $xp) (local.get $K12))))
+          (local.set $a30 (f32x4.add (local.get $a30) (f32x4.mul (local.get $xv) (local.get $w0))))
+          (local.set $a31 (f32x4.add (local.get $a31) (f32x4.mul (local.get $xv) (local.get $w1))))
+          (local.set $wp (i32.add (local.get $wp) (i32.const 32)))
+          (local.set $xp (i32.add (local.get $xp) (i32.const 4)))
+          (br_if $over_k (local.tee $k (i32.sub (local.get $k) (i32.const 1)))))
+        (local.set $yp (i32.add (local.get $y)
+          (i32.shl (i32.add (i32.mul (local.get $rb) (local.get $N)) (local.get $nb)) (i32.const 2))))
+        (v128.store (local.get $yp) (local.get $a00))
+        (v128.store offset=16 (local.get $yp) (local.get $a01))
+        (local.set $yp (i32.add (local.get $yp) (local.get $N4)))
+        (v128.store (local.get $yp) (local.get $a10))
+        (v128.store offset=16 (local.get $yp) (local.get $a11))
+        (local.set $yp (i32.add (local.get $yp) (local.get $N4)))
+        (v128.store (local.get $yp) (local.get $a20))
+        (v128.store offset=16 (local.get $yp) (local.get $a21))
+        (local.set $yp (i32.add (local.get $yp) (local.get $N4)))
+        (v128.store (local.get $yp) (local.get $a30))
+        (v128.store offset=16 (local.get $yp) (local.get $a31))
+        (br_if $over_row_blocks (i32.lt_u (local.tee $rb (i32.add (local.get $rb) (i32.const 4))) (local.get $B))))
+      (br_if $over_output_blocks (i32.lt_u (local.tee $nb (i32.add (local.get $nb) (i32.const 8))) (local.get $N))))))

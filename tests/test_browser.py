@@ -1,0 +1,350 @@
+"""The app in a real browser (Chromium through Playwright): the page loads and decodes in the browser; the
+in-browser decoder (WebAssembly SIMD and plain JavaScript, both architectures, cached and uncached) matches the
+server's /generate and /grid within 1/255; dragging a slider repaints the digit and the grid with the right
+pixels; clicking the latent map moves the sliders; the random button; an upload and a drawing in the Reconstruct
+tab show their reconstruction; "explore from here". Screenshots go to artifacts/browser/ (and, with
+VAE_UPDATE_SCREENSHOT=1, the README's docs/screenshot.png).
+
+Needs Debian's Chromium (apt-get install -y chromium) at /usr/bin/chromium, or CHROMIUM_PATH set to a Chromium
+or Chrome binary (Playwright's own browser download is not used).
+Run: pytest tests/test_browser.py   (about two minutes on 2 cores)
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from vae import VAE, VAEConfig
+from vae.latents import load_latents
+
+from conftest import PRETRAINED, REPO
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated",
+                               "ignore:The copy keyword is deprecated"),
+]
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or os.environ.get("CHROMIUM") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = REPO / "artifacts" / "browser"
+VIEWPORT = {"width": 1400, "height": 1000}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install -y chromium, or set CHROMIUM_PATH to its path")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def launch(model: VAE, latents, tmp_path_factory):
+    import app
+
+    demo = app.build_demo(model, latents=latents, source="test model", bundle_dir=tmp_path_factory.mktemp("bundle"))
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
+    return demo, url
+
+
+@pytest.fixture(scope="module")
+def served(bundled_model, tmp_path_factory):
+    """The bundled model with its latent map: (url, client, model)."""
+    demo, url = launch(bundled_model, load_latents(PRETRAINED / "latents.safetensors"), tmp_path_factory)
+    yield url, Client(url, verbose=False), bundled_model
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def served_resmlp(tmp_path_factory):
+    """A small random residual-MLP model and no latents file: (url, client, model)."""
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(arch="resmlp", hidden=64, blocks=2)).eval()
+    demo, url = launch(model, None, tmp_path_factory)
+    yield url, Client(url, verbose=False), model
+    demo.close()
+
+
+def open_app(browser, url: str):
+    page = browser.new_page(viewport=VIEWPORT)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_function("window.vaeExplorer && window.vaeExplorer.ready", timeout=60_000)
+    page.wait_for_function("window.vaeExplorer.stats.frames.length > 0", timeout=30_000)
+    page.errors = errors
+    return page
+
+
+def png(path) -> np.ndarray:
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        return np.asarray(im)
+
+
+def sample_canvas(page, selector: str, n: int) -> np.ndarray:
+    """The red channel of a canvas painted as n x n blocks, read at each block's centre -> uint8 (n, n).
+    Sampled in the page and sent as base64: a whole canvas as a JSON list takes seconds to cross."""
+    data = page.evaluate("""([sel, n]) => { const c = document.querySelector(sel), block = c.width / n;
+        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, out = new Uint8Array(n * n);
+        for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) {
+            const i = Math.floor((y + 0.5) * block) * c.width + Math.floor((x + 0.5) * block);
+            out[y * n + x] = px[4 * i]; }
+        let s = ''; for (const v of out) s += String.fromCharCode(v); return btoa(s); }""", [selector, n])
+    return np.frombuffer(base64.b64decode(data), np.uint8).reshape(n, n)
+
+
+def painted_digit(page) -> np.ndarray:
+    """The digit canvas, one value per pixel of the 28 x 28 digit."""
+    return sample_canvas(page, "#vae-explore canvas.vae-digit", 28)
+
+
+def painted_grid(page) -> np.ndarray:
+    return sample_canvas(page, "#vae-explore canvas.vae-grid", 280)
+
+
+def browser_view(page, z1: float, z2: float, span: float) -> np.ndarray:
+    """The page's decoder: uint8 (101, 28, 28), the digit then the grid's cells row-major."""
+    data = page.evaluate("""([a, b, s]) => { const px = window.vaeExplorer.decodeView(a, b, s);
+        let out = ''; for (const v of px) out += String.fromCharCode(v); return btoa(out); }""", [z1, z2, span])
+    return np.frombuffer(base64.b64decode(data), np.uint8).reshape(101, 28, 28)
+
+
+def compose(cells: np.ndarray) -> np.ndarray:
+    return cells.reshape(10, 10, 28, 28).swapaxes(1, 2).reshape(280, 280)
+
+
+def away_from_centre_cell() -> np.ndarray:
+    mask = np.ones((280, 280), bool)
+    mask[4 * 28:5 * 28, 4 * 28:5 * 28] = False  # outlined in orange, on the page and in /grid
+    return mask
+
+
+def wait_for_state(page, key: str, expected: float):
+    page.wait_for_function("([k, v]) => Math.abs(window.vaeExplorer.state[k] - v) < 1e-9", arg=[key, expected],
+                           timeout=15_000)
+
+
+def wait_painted(page):
+    """Until the last painted frame shows the current state."""
+    page.wait_for_function("""() => { const s = window.vaeExplorer.state, f = window.vaeExplorer.stats.frames.at(-1);
+        return f && f.z1 === s.z1 && f.z2 === s.z2 && f.span === s.span; }""", timeout=15_000)
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_the_page_loads_and_decodes_in_the_browser(browser, served):
+    url, _, _ = served
+    page = open_app(browser, url)
+    assert page.evaluate("window.vaeExplorer.backend") == "WebAssembly SIMD"
+    digit = painted_digit(page)
+    assert digit.max() > 100  # a digit, not a black square
+    np.testing.assert_array_equal(digit, browser_view(page, 0.0, 0.0, 1.5)[0])
+    colourful = page.evaluate("""() => { const c = document.querySelector('#vae-explore canvas.vae-map');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) {
+            const hi = Math.max(d[i], d[i + 1], d[i + 2]), lo = Math.min(d[i], d[i + 1], d[i + 2]);
+            if (hi - lo > 60) n++; }
+        return n; }""")
+    assert colourful > 2000  # the 10,000 coloured points of the latent map
+    assert "test model" in page.inner_text("#vae-footer")
+    assert "WebAssembly SIMD" in page.inner_text("#vae-explore .vae-backend")
+    assert page.errors == []
+    page.screenshot(path=SHOTS / "explore-loaded.png", full_page=True)
+    page.close()
+
+
+@pytest.mark.parametrize("which", ["served", "served_resmlp"])
+def test_browser_decoder_matches_the_server_within_one_grey_level(browser, which, request):
+    url, client, _ = request.getfixturevalue(which)
+    page = open_app(browser, url)
+    views = [(0.0, 0.0, 1.5), (1.25, -0.75, 1.5), (-2.35, 2.9, 0.8), (0.37, -1.13, 1.37), (3.0, -3.0, 3.0)]
+    for cache in (True, False):
+        page.evaluate("(on) => window.vaeExplorer.setCache(on)", cache)
+        for z1, z2, span in views:
+            cells = browser_view(page, z1, z2, span)
+            server_digit = png(client.predict(z1, z2, api_name="/generate"))
+            server_grid = png(client.predict(z1, z2, span, api_name="/grid"))[..., 0]
+            assert np.abs(cells[0].astype(int) - server_digit).max() <= 1, (z1, z2)
+            difference = np.abs(compose(cells[1:]).astype(int) - server_grid)[away_from_centre_cell()]
+            assert difference.max() <= 1, (z1, z2, span, difference.max())
+    page.close()
+    # the plain-JavaScript fallback, as in a browser without WebAssembly SIMD, computes the same pixels
+    page = browser.new_page(viewport=VIEWPORT)
+    page.add_init_script("WebAssembly.validate = () => false;")
+    page.goto(url)
+    page.wait_for_function("window.vaeExplorer && window.vaeExplorer.ready", timeout=60_000)
+    assert page.evaluate("window.vaeExplorer.backend") == "JavaScript"
+    cells = browser_view(page, 0.37, -1.13, 1.37)
+    assert np.abs(cells[0].astype(int) - png(client.predict(0.37, -1.13, api_name="/generate"))).max() <= 1
+    server_grid = png(client.predict(0.37, -1.13, 1.37, api_name="/grid"))[..., 0]
+    assert (np.abs(compose(cells[1:]).astype(int) - server_grid)[away_from_centre_cell()]).max() <= 1
+    page.close()
+
+
+def test_dragging_a_slider_repaints_the_digit_and_the_grid(browser, served):
+    url, _, _ = served
+    page = open_app(browser, url)
+    before_digit, before_grid = painted_digit(page), painted_grid(page)
+    track = page.locator("#vae-z1 input[type=range]").bounding_box()
+    y = track["y"] + track["height"] / 2
+    centre = track["x"] + track["width"] / 2  # z1 = 0 sits mid-track
+    page.mouse.move(centre, y)
+    page.mouse.down()
+    for step in range(1, 21):  # a drag to the right, about a third of the track
+        page.mouse.move(centre + step * track["width"] / 60, y)
+    page.mouse.up()
+    page.wait_for_function("window.vaeExplorer.state.z1 > 0.5", timeout=15_000)
+    wait_painted(page)
+    state = page.evaluate("window.vaeExplorer.state")
+    slider = float(page.input_value("#vae-z1 input[type=number]"))
+    assert state["z1"] == pytest.approx(slider) and state["z2"] == 0.0
+    frames = page.evaluate("window.vaeExplorer.stats.frames.length")
+    assert frames > 3  # painted while dragging, not only at the end
+    after_digit, after_grid = painted_digit(page), painted_grid(page)
+    assert not np.array_equal(after_digit, before_digit) and not np.array_equal(after_grid, before_grid)
+    cells = browser_view(page, state["z1"], state["z2"], state["span"])
+    np.testing.assert_array_equal(after_digit, cells[0])  # the canvas shows exactly the decoded pixels
+    np.testing.assert_array_equal(after_grid[away_from_centre_cell()], compose(cells[1:])[away_from_centre_cell()])
+    assert page.inner_text("#vae-explore .vae-z") == f"z = ({state['z1']:.2f}, 0.00)"
+    # the span slider resizes the grid
+    page.fill("#vae-span input[type=number]", "0.5")
+    page.press("#vae-span input[type=number]", "Enter")
+    wait_for_state(page, "span", 0.5)
+    wait_painted(page)
+    assert not np.array_equal(painted_grid(page), after_grid)
+    assert page.errors == []
+    page.close()
+
+
+def test_clicking_the_map_moves_the_sliders(browser, served):
+    url, _, _ = served
+    page = open_app(browser, url)
+    target = page.evaluate("window.vaeExplorer.mapPoint(1.0, -2.0)")
+    page.mouse.click(target["x"], target["y"])
+    wait_for_state(page, "z1", 1.0)
+    wait_for_state(page, "z2", -2.0)
+    wait_painted(page)
+    assert float(page.input_value("#vae-z1 input[type=number]")) == 1.0
+    assert float(page.input_value("#vae-z2 input[type=number]")) == -2.0
+    np.testing.assert_array_equal(painted_digit(page), browser_view(page, 1.0, -2.0, 1.5)[0])
+    # outside the sliders' range the click is clamped to it
+    corner = page.evaluate("window.vaeExplorer.mapPoint(-3.4, 3.4)")
+    page.mouse.click(corner["x"], corner["y"])
+    wait_for_state(page, "z1", -3.0)
+    wait_for_state(page, "z2", 3.0)
+    # the random button draws a new z inside the range
+    page.click("#vae-random")
+    page.wait_for_function("window.vaeExplorer.state.z1 !== -3 || window.vaeExplorer.state.z2 !== 3", timeout=15_000)
+    state = page.evaluate("window.vaeExplorer.state")
+    assert -3 <= state["z1"] <= 3 and -3 <= state["z2"] <= 3
+    wait_painted(page)
+    page.close()
+
+
+def test_an_upload_shows_its_reconstruction_and_explore_from_here(browser, served, mnist_test, tmp_path):
+    url, client, model = served
+    images, _ = mnist_test
+    digit = tmp_path / "three.png"
+    Image.fromarray(images[18]).save(digit)  # a 3 from the test split
+    page = open_app(browser, url)
+    page.get_by_role("tab", name="Reconstruct").click()
+    page.get_by_role("tab", name="Upload").click()
+    page.set_input_files("#vae-upload input[type=file]", str(digit))
+    page.wait_for_function("document.querySelector('#vae-posterior [data-posterior]')?.dataset.posterior",
+                           timeout=30_000)
+    posterior = client.predict(handle_file(str(digit)), api_name="/encode")
+    figures = page.inner_text("#vae-figures")
+    assert f"{posterior['mu'][0]:.3f}" in figures and f"{posterior['mu'][1]:.3f}" in figures
+    assert "−ELBO" in figures and "KL" in figures
+    shown = {}
+    for name in ("preprocessed", "reconstruction"):
+        src = page.get_attribute(f"#vae-{name} img", "src")
+        response = page.request.get(src)
+        assert response.ok
+        path = tmp_path / f"{name}.png"
+        path.write_bytes(response.body())
+        shown[name] = png(path)
+    assert shown["preprocessed"].shape[:2] == (224, 224)  # 28 x 28, upscaled 8x, nearest neighbour
+    np.testing.assert_array_equal(shown["preprocessed"][4::8, 4::8][..., 0] if shown["preprocessed"].ndim == 3
+                                  else shown["preprocessed"][4::8, 4::8], images[18])
+    with torch.inference_mode():
+        expected = model.decode(torch.tensor([posterior["mu"]])).numpy()[0, 0]
+    recon = shown["reconstruction"][4::8, 4::8]
+    recon = recon[..., 0] if recon.ndim == 3 else recon
+    assert np.abs(recon.astype(int) - np.rint(expected * 255).astype(int)).max() <= 1
+    page.screenshot(path=SHOTS / "reconstruct-upload.png", full_page=True)
+    page.click("#vae-explore-here")
+    page.wait_for_function("document.querySelector('[role=tab][aria-selected=true]').innerText.includes('Explore')",
+                           timeout=15_000)
+    wait_for_state(page, "z1", round(posterior["mu"][0], 3))
+    wait_for_state(page, "z2", round(posterior["mu"][1], 3))
+    wait_painted(page)
+    assert page.errors == []
+    page.close()
+
+
+def test_drawing_on_the_canvas_shows_a_reconstruction(browser, served):
+    url, _, _ = served
+    page = open_app(browser, url)
+    page.get_by_role("tab", name="Reconstruct").click()
+    canvas = page.locator("#vae-sketch canvas").first
+    canvas.wait_for(timeout=15_000)
+    page.wait_for_timeout(500)  # the page picks the brush for the user
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - 40, cy - 60)
+    page.mouse.down()
+    for t in range(1, 5):  # a 7: the bar, then the stem (few moves: the canvas redraws slowly in software GL)
+        page.mouse.move(cx - 40 + 20 * t, cy - 60)
+    for t in range(1, 7):
+        page.mouse.move(cx + 40 - 10 * t, cy - 60 + 20 * t)
+    page.mouse.up()
+    page.wait_for_function("document.querySelector('#vae-posterior [data-posterior]')?.dataset.posterior",
+                           timeout=30_000)
+    assert "μ" in page.inner_text("#vae-figures")
+    src = page.get_attribute("#vae-preprocessed img", "src")
+    pre = Image.open(io.BytesIO(page.request.get(src).body())).convert("L")
+    ink = np.asarray(pre)[4::8, 4::8]
+    assert ink.shape == (28, 28) and ink.max() > 200 and (ink > 128).sum() > 20  # a white 7 on black
+    rows, cols = np.nonzero(ink > 25)  # as MNIST: fitted to a 20 px box, centre of mass at the field's centre
+    assert max(np.ptp(rows), np.ptp(cols)) + 1 in (19, 20, 21)
+    weights = ink.astype(float) / ink.sum()
+    assert abs((weights.sum(1) * np.arange(28)).sum() - 14) < 1 and abs((weights.sum(0) * np.arange(28)).sum() - 14) < 1
+    page.screenshot(path=SHOTS / "reconstruct-drawing.png", full_page=True)
+    assert page.errors == []
+    page.close()
+
+
+def test_screenshot_for_the_readme(browser, served):
+    """The README's picture: the Explore tab mid-exploration (written to docs/ with VAE_UPDATE_SCREENSHOT=1)."""
+    url, _, _ = served
+    page = open_app(browser, url)
+    target = page.evaluate("window.vaeExplorer.mapPoint(-0.6, 0.8)")
+    page.mouse.click(target["x"], target["y"])
+    wait_for_state(page, "z2", 0.8)
+    wait_painted(page)
+    page.wait_for_timeout(300)
+    shot = SHOTS / "explore.png"
+    page.screenshot(path=shot, full_page=True)
+    assert Image.open(shot).size[0] == VIEWPORT["width"]
+    if os.environ.get("VAE_UPDATE_SCREENSHOT") == "1":
+        (REPO / "docs").mkdir(exist_ok=True)
+        page.screenshot(path=REPO / "docs" / "screenshot.png", full_page=False)
+    page.close()

@@ -1,0 +1,156 @@
+"""Where the app's weights come from: a Hugging Face Hub repo when one is configured and reachable, else the
+model folder bundled with the code. Never waits on the network for more than `timeout` seconds.
+
+    VAE_MODEL_REPO      a Hub model repo id ("user/vae-2d-mnist") or a local model folder; unset: the bundled model
+    VAE_MODEL_REVISION  branch, tag or commit of that repo (default: main)
+    VAE_HUB_TIMEOUT     seconds to wait for the Hub before falling back (default 3)
+    HF_TOKEN            for a private repo (read by huggingface_hub itself)
+
+Order: a local folder -> that folder. A repo id -> ask the Hub which commit the revision points at (bounded by
+the timeout), then `VAE.from_pretrained` through the Hub cache at that commit. Hub unreachable or slow -> the
+copy already in the Hub cache, if any. Anything failing -> the bundled folder, with the reason logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from vae.latents import LATENTS_NAME
+from vae.model import CONFIG_NAME, VAE
+
+REPO_ENV = "VAE_MODEL_REPO"
+REVISION_ENV = "VAE_MODEL_REVISION"
+TIMEOUT_ENV = "VAE_HUB_TIMEOUT"
+DEFAULT_TIMEOUT = 3.0  # seconds; the Hub answers a metadata request in well under a second when it is reachable
+
+log = logging.getLogger("vae.hub")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    kind: str  # "hub" (fetched now), "hub-cache" (offline, from the cache), "local" (a folder given), "bundled"
+    location: str  # repo id or folder
+    revision: str | None  # the commit actually loaded, for Hub sources
+    folder: Path  # the folder holding config.json, model.safetensors (and latents.safetensors, when present)
+    note: str = ""  # why this source was chosen when it is a fallback
+
+    @property
+    def latents_file(self) -> Path | None:
+        path = self.folder / LATENTS_NAME
+        return path if path.is_file() else None
+
+    def describe(self, relative_to: str | os.PathLike | None = None) -> str:
+        """One line for logs and the footer; folders under `relative_to` are shown relative to it."""
+        location = self.location
+        if relative_to is not None and self.kind in ("local", "bundled"):
+            try:
+                location = str(Path(self.location).resolve().relative_to(Path(relative_to).resolve())) + "/"
+            except ValueError:
+                pass
+        if self.kind == "hub":
+            text = f"Hugging Face Hub: {self.location} @ {self.revision}"
+        elif self.kind == "hub-cache":
+            text = f"Hugging Face Hub cache (offline): {self.location} @ {self.revision}"
+        elif self.kind == "local":
+            text = f"local folder: {location}"
+        else:
+            text = f"bundled model: {location}"
+        return f"{text} ({self.note})" if self.note else text
+
+
+def _with_timeout(fn, timeout: float):
+    """Run fn() in a daemon thread and wait at most `timeout` s: a hard bound even when DNS or a socket hangs
+    (the HTTP client's own timeouts do not cover name resolution). Returns fn's result or raises its error."""
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            box["error"] = e
+
+    thread = threading.Thread(target=target, name="vae-hub-probe", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer from the Hub within {timeout:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _hub_commit(repo_id: str, revision: str | None, timeout: float) -> str:
+    from huggingface_hub import HfApi
+
+    info = _with_timeout(lambda: HfApi().model_info(repo_id, revision=revision, timeout=timeout), timeout)
+    return info.sha
+
+
+def _download_latents(repo_id: str, commit: str, local_files_only: bool) -> None:
+    """Fetch latents.safetensors beside the weights in the cache; a repo without one just has no latent map."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        hf_hub_download(repo_id, LATENTS_NAME, revision=commit, local_files_only=local_files_only)
+    except Exception as e:  # noqa: BLE001 - optional file; any failure only loses the map
+        log.warning("no %s in %s@%s (%s): the latent map will be empty", LATENTS_NAME, repo_id, commit, e)
+
+
+def _from_cache(repo_id: str, revision: str | None) -> tuple[VAE, ModelSource]:
+    from huggingface_hub import hf_hub_download
+
+    model = VAE.from_pretrained(repo_id, revision=revision, local_files_only=True)
+    config = Path(hf_hub_download(repo_id, CONFIG_NAME, revision=revision, local_files_only=True))
+    _download_latents(repo_id, revision, local_files_only=True)
+    folder = config.parent  # .../snapshots/<commit>
+    return model, ModelSource("hub-cache", repo_id, folder.name, folder)
+
+
+def resolve_model(
+    repo: str | None = None,
+    revision: str | None = None,
+    *,
+    bundled: str | os.PathLike,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> tuple[VAE, ModelSource]:
+    """-> (model in eval mode, where it came from). `repo`: a Hub repo id or a local folder; None: the bundled one."""
+    bundled = Path(bundled)
+    reason = ""
+    if repo and Path(repo).expanduser().is_dir():
+        folder = Path(repo).expanduser().resolve()
+        return VAE.from_pretrained(folder), ModelSource("local", str(folder), None, folder)
+    if repo:
+        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+        try:
+            if offline:
+                raise ConnectionError("HF_HUB_OFFLINE is set")
+            commit = _hub_commit(repo, revision, timeout)
+            model = VAE.from_pretrained(repo, revision=commit)
+            _download_latents(repo, commit, local_files_only=False)
+            from huggingface_hub import hf_hub_download
+
+            folder = Path(hf_hub_download(repo, CONFIG_NAME, revision=commit)).parent
+            return model, ModelSource("hub", repo, commit, folder)
+        except Exception as e:  # noqa: BLE001 - any Hub failure falls back, with the reason shown
+            reason = f"{type(e).__name__}: {e}".split("\n")[0][:300]
+            log.warning("could not fetch %s@%s from the Hub (%s); trying the Hub cache", repo, revision or "main", reason)
+        try:
+            model, source = _from_cache(repo, revision)
+            return model, ModelSource(source.kind, source.location, source.revision, source.folder, f"Hub unreachable: {reason}")
+        except Exception as e:  # noqa: BLE001
+            log.warning("%s@%s is not in the Hub cache either (%s); using the bundled model", repo, revision or "main",
+                        type(e).__name__)
+        reason = f"{repo} unavailable: {reason}"
+    model = VAE.from_pretrained(bundled)
+    return model, ModelSource("bundled", str(bundled), None, bundled.resolve(), reason)
+
+
+def resolve_from_env(bundled: str | os.PathLike) -> tuple[VAE, ModelSource]:
+    """resolve_model with VAE_MODEL_REPO, VAE_MODEL_REVISION and VAE_HUB_TIMEOUT from the environment."""
+    timeout = float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT)
+    return resolve_model(os.environ.get(REPO_ENV) or None, os.environ.get(REVISION_ENV) or None,
+                         bundled=bundled, timeout=timeout)
