@@ -103,7 +103,8 @@ def latent_coordinate(value, name: str) -> float:
     try:
         z = float(value)
     except (TypeError, ValueError):
-        raise gr.Error(f"{name} must be a number between -{Z_LIMIT:g} and {Z_LIMIT:g}; got {value!r}.", title="Bad input")
+        raise gr.Error(f"{name} must be a number between -{Z_LIMIT:g} and {Z_LIMIT:g}; got {value!r}.",
+                       title="Bad input") from None
     if not math.isfinite(z):
         raise gr.Error(f"{name} must be a finite number between -{Z_LIMIT:g} and {Z_LIMIT:g}; got {value!r}.",
                        title="Bad input")
@@ -117,7 +118,7 @@ def grid_span(value) -> float:
     try:
         span = float(value)
     except (TypeError, ValueError):
-        raise gr.Error(f"span must be a number in (0, {SPAN_MAX:g}]; got {value!r}.", title="Bad input")
+        raise gr.Error(f"span must be a number in (0, {SPAN_MAX:g}]; got {value!r}.", title="Bad input") from None
     if not (math.isfinite(span) and 0 < span <= SPAN_MAX):
         raise gr.Error(f"span must be greater than 0 and at most {SPAN_MAX:g} (the grid's half-width in latent "
                        f"units; the default is {DEFAULT_SPAN:g}); got {value!r}.", title="Bad input")
@@ -127,8 +128,8 @@ def grid_span(value) -> float:
 def digit_from_file(path) -> np.ndarray:
     """An uploaded file -> MNIST-style float (28, 28), or a gr.Error saying what is wrong with it."""
     if path is None or (isinstance(path, str) and not path.strip()):
-        raise gr.Error("No image given: upload a PNG or JPEG of a digit (with gradio_client: handle_file('digit.png')).",
-                       title="Bad input")
+        raise gr.Error("No image given: upload a PNG or JPEG of a digit "
+                       "(with gradio_client: handle_file('digit.png')).", title="Bad input")
     try:
         return preprocess_digit(load_image(path))
     except ImageInputError as e:
@@ -188,14 +189,16 @@ EXPLORE_HTML = """
         <figcaption>decoded digit at <b class="vae-z">z = (0.00, 0.00)</b></figcaption>
       </figure>
       <figure class="vae-panel">
-        <canvas class="vae-map" width="380" height="380" role="img" aria-label="latent map; click to move there"></canvas>
+        <canvas class="vae-map" width="380" height="380" role="img"
+                aria-label="latent map; click to move there"></canvas>
         <div class="vae-legend"></div>
         <figcaption>test-set latent means μ, coloured by digit; ● z, □ the grid's window.
           Click or drag on the map to move there.</figcaption>
       </figure>
     </div>
     <figure class="vae-panel">
-      <canvas class="vae-grid" width="560" height="560" role="img" aria-label="10 by 10 grid of decoded digits"></canvas>
+      <canvas class="vae-grid" width="560" height="560" role="img"
+              aria-label="10 by 10 grid of decoded digits"></canvas>
       <figcaption>10×10 grid around z, span ±<b class="vae-span-value">1.50</b>;
         <span class="vae-mark">outlined</span>: the cell nearest the centre</figcaption>
     </figure>
@@ -410,7 +413,8 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         # --- the Reconstruct tab
         ui = dict(outputs=[preprocessed, reconstruction, figures, posterior, status], show_progress="hidden",
                   trigger_mode="always_last", api_visibility="private")
-        show = dict(fn=None, inputs=[posterior], js="(s) => { window.vaeExplorer && window.vaeExplorer.showPosterior(s); }")
+        show = dict(fn=None, inputs=[posterior],
+                    js="(s) => { window.vaeExplorer && window.vaeExplorer.showPosterior(s); }")
         upload.change(reconstruct_upload, [upload], **ui).then(**show)
         sketch.change(reconstruct_sketch, [sketch], **ui).then(**show)
         explore_button.click(explore_from_here, [posterior], [z1, z2, tabs], api_visibility="private",

@@ -137,10 +137,12 @@ def resolve_model(
             return model, ModelSource("hub", repo, commit, folder)
         except Exception as e:  # noqa: BLE001 - any Hub failure falls back, with the reason shown
             reason = f"{type(e).__name__}: {e}".split("\n")[0][:300]
-            log.warning("could not fetch %s@%s from the Hub (%s); trying the Hub cache", repo, revision or "main", reason)
+            log.warning("could not fetch %s@%s from the Hub (%s); trying the Hub cache", repo, revision or "main",
+                        reason)
         try:
             model, source = _from_cache(repo, revision)
-            return model, ModelSource(source.kind, source.location, source.revision, source.folder, f"Hub unreachable: {reason}")
+            note = f"Hub unreachable: {reason}"
+            return model, ModelSource(source.kind, source.location, source.revision, source.folder, note)
         except Exception as e:  # noqa: BLE001
             log.warning("%s@%s is not in the Hub cache either (%s); using the bundled model", repo, revision or "main",
                         type(e).__name__)
