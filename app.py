@@ -330,11 +330,13 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         big = lambda a: upscale_nearest(a, UI_SCALE)  # noqa: E731
         return big(to_uint8(x)), big(recon), stats_markdown(stats), stats
 
-    def reconstruct_upload(path):
-        if path is None:
+    def reconstruct_upload(payload):
+        # unpreprocessed (preprocess=False): Gradio would open the file itself and answer a broken upload with a
+        # bare "Error"; load_image says what is wrong. Gradio has already checked the file is one it received.
+        if not payload or not payload.get("path"):
             return *empty, "Upload a picture of a digit, or pick an MNIST example below."
         try:
-            return *show_reconstruction(preprocess_digit(load_image(path))), ""
+            return *show_reconstruction(preprocess_digit(load_image(payload["path"]))), ""
         except ImageInputError as e:
             return *empty, f"⚠️ {e}"
 
@@ -415,7 +417,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                   trigger_mode="always_last", api_visibility="private")
         show = dict(fn=None, inputs=[posterior],
                     js="(s) => { window.vaeExplorer && window.vaeExplorer.showPosterior(s); }")
-        upload.change(reconstruct_upload, [upload], **ui).then(**show)
+        upload.change(reconstruct_upload, [upload], preprocess=False, **ui).then(**show)
         sketch.change(reconstruct_sketch, [sketch], **ui).then(**show)
         explore_button.click(explore_from_here, [posterior], [z1, z2, tabs], api_visibility="private",
                              show_progress="hidden")
