@@ -447,9 +447,14 @@ def create_demo() -> gr.Blocks:
     torch.set_num_threads(1)  # a 100-cell decode: 4.9 ms on 1 thread vs 12.9 ms on 2 (median, busy 2-core box)
     model, source = resolve_from_env(BUNDLED)
     log.info("weights: %s", source.describe(relative_to=HERE))
-    latents = load_latents(source.latents_file) if source.latents_file else None
-    if latents is None:
+    latents = None
+    if source.latents_file is None:
         log.warning("no latents.safetensors beside the weights in %s: the latent map has no points", source.folder)
+    else:
+        try:
+            latents = load_latents(source.latents_file)
+        except Exception as e:  # noqa: BLE001 - the map is optional; the app must start without it
+            log.warning("%s cannot be read (%s): the latent map has no points", source.latents_file, e)
     return build_demo(model, latents=latents, source=source.describe(relative_to=HERE))
 
 
