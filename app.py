@@ -103,7 +103,8 @@ def latent_coordinate(value, name: str) -> float:
     try:
         z = float(value)
     except (TypeError, ValueError):
-        raise gr.Error(f"{name} must be a number between -{Z_LIMIT:g} and {Z_LIMIT:g}; got {value!r}.", title="Bad input")
+        raise gr.Error(f"{name} must be a number between -{Z_LIMIT:g} and {Z_LIMIT:g}; got {value!r}.",
+                       title="Bad input") from None
     if not math.isfinite(z):
         raise gr.Error(f"{name} must be a finite number between -{Z_LIMIT:g} and {Z_LIMIT:g}; got {value!r}.",
                        title="Bad input")
@@ -117,7 +118,7 @@ def grid_span(value) -> float:
     try:
         span = float(value)
     except (TypeError, ValueError):
-        raise gr.Error(f"span must be a number in (0, {SPAN_MAX:g}]; got {value!r}.", title="Bad input")
+        raise gr.Error(f"span must be a number in (0, {SPAN_MAX:g}]; got {value!r}.", title="Bad input") from None
     if not (math.isfinite(span) and 0 < span <= SPAN_MAX):
         raise gr.Error(f"span must be greater than 0 and at most {SPAN_MAX:g} (the grid's half-width in latent "
                        f"units; the default is {DEFAULT_SPAN:g}); got {value!r}.", title="Bad input")
@@ -127,8 +128,8 @@ def grid_span(value) -> float:
 def digit_from_file(path) -> np.ndarray:
     """An uploaded file -> MNIST-style float (28, 28), or a gr.Error saying what is wrong with it."""
     if path is None or (isinstance(path, str) and not path.strip()):
-        raise gr.Error("No image given: upload a PNG or JPEG of a digit (with gradio_client: handle_file('digit.png')).",
-                       title="Bad input")
+        raise gr.Error("No image given: upload a PNG or JPEG of a digit "
+                       "(with gradio_client: handle_file('digit.png')).", title="Bad input")
     try:
         return preprocess_digit(load_image(path))
     except ImageInputError as e:
@@ -188,14 +189,16 @@ EXPLORE_HTML = """
         <figcaption>decoded digit at <b class="vae-z">z = (0.00, 0.00)</b></figcaption>
       </figure>
       <figure class="vae-panel">
-        <canvas class="vae-map" width="380" height="380" role="img" aria-label="latent map; click to move there"></canvas>
+        <canvas class="vae-map" width="380" height="380" role="img"
+                aria-label="latent map; click to move there"></canvas>
         <div class="vae-legend"></div>
         <figcaption>test-set latent means μ, coloured by digit; ● z, □ the grid's window.
           Click or drag on the map to move there.</figcaption>
       </figure>
     </div>
     <figure class="vae-panel">
-      <canvas class="vae-grid" width="560" height="560" role="img" aria-label="10 by 10 grid of decoded digits"></canvas>
+      <canvas class="vae-grid" width="560" height="560" role="img"
+              aria-label="10 by 10 grid of decoded digits"></canvas>
       <figcaption>10×10 grid around z, span ±<b class="vae-span-value">1.50</b>;
         <span class="vae-mark">outlined</span>: the cell nearest the centre</figcaption>
     </figure>
@@ -327,11 +330,13 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         big = lambda a: upscale_nearest(a, UI_SCALE)  # noqa: E731
         return big(to_uint8(x)), big(recon), stats_markdown(stats), stats
 
-    def reconstruct_upload(path):
-        if path is None:
+    def reconstruct_upload(payload):
+        # unpreprocessed (preprocess=False): Gradio would open the file itself and answer a broken upload with a
+        # bare "Error"; load_image says what is wrong. Gradio has already checked the file is one it received.
+        if not payload or not payload.get("path"):
             return *empty, "Upload a picture of a digit, or pick an MNIST example below."
         try:
-            return *show_reconstruction(preprocess_digit(load_image(path))), ""
+            return *show_reconstruction(preprocess_digit(load_image(payload["path"]))), ""
         except ImageInputError as e:
             return *empty, f"⚠️ {e}"
 
@@ -410,8 +415,9 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         # --- the Reconstruct tab
         ui = dict(outputs=[preprocessed, reconstruction, figures, posterior, status], show_progress="hidden",
                   trigger_mode="always_last", api_visibility="private")
-        show = dict(fn=None, inputs=[posterior], js="(s) => { window.vaeExplorer && window.vaeExplorer.showPosterior(s); }")
-        upload.change(reconstruct_upload, [upload], **ui).then(**show)
+        show = dict(fn=None, inputs=[posterior],
+                    js="(s) => { window.vaeExplorer && window.vaeExplorer.showPosterior(s); }")
+        upload.change(reconstruct_upload, [upload], preprocess=False, **ui).then(**show)
         sketch.change(reconstruct_sketch, [sketch], **ui).then(**show)
         explore_button.click(explore_from_here, [posterior], [z1, z2, tabs], api_visibility="private",
                              show_progress="hidden")
@@ -441,9 +447,14 @@ def create_demo() -> gr.Blocks:
     torch.set_num_threads(1)  # a 100-cell decode: 4.9 ms on 1 thread vs 12.9 ms on 2 (median, busy 2-core box)
     model, source = resolve_from_env(BUNDLED)
     log.info("weights: %s", source.describe(relative_to=HERE))
-    latents = load_latents(source.latents_file) if source.latents_file else None
-    if latents is None:
+    latents = None
+    if source.latents_file is None:
         log.warning("no latents.safetensors beside the weights in %s: the latent map has no points", source.folder)
+    else:
+        try:
+            latents = load_latents(source.latents_file)
+        except Exception as e:  # noqa: BLE001 - the map is optional; the app must start without it
+            log.warning("%s cannot be read (%s): the latent map has no points", source.latents_file, e)
     return build_demo(model, latents=latents, source=source.describe(relative_to=HERE))
 
 

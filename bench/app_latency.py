@@ -171,7 +171,7 @@ def server_work(model_dir: str | None, repeats: int = 200) -> dict[str, float]:
     result = {}
     for name, job in jobs.items():
         times = []
-        for i in range(repeats // (10 if name.startswith("per-cell") else 1)):
+        for _ in range(repeats // (10 if name.startswith("per-cell") else 1)):
             a, b = rng.uniform(-3, 3, 2)
             t0 = time.perf_counter()
             job(float(a), float(b))
@@ -200,7 +200,8 @@ def main() -> None:
     out_dir = REPO / "artifacts" / "bench"
     floor_port, cell_port = free_port(), free_port()
     baselines = subprocess.Popen(
-        [PYTHON, __file__, "--serve-baselines", str(floor_port), str(cell_port)] + (["--model", args.model] if args.model else []),
+        [PYTHON, __file__, "--serve-baselines", str(floor_port), str(cell_port)]
+        + (["--model", args.model] if args.model else []),
         cwd=REPO, env=app_env(0, None), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     app_proc = None
     try:

@@ -97,7 +97,8 @@ async def run(args) -> dict:
             result = {"backend": await page.evaluate("window.vaeExplorer.backend"), "machine_before": machine()}
             result["display_frames_per_s"] = await page.evaluate("""() => new Promise((done) => {
                 let n = 0; const t0 = performance.now();
-                const tick = (t) => { n++; if (t - t0 < 2000) requestAnimationFrame(tick); else done(n / (t - t0) * 1000); };
+                const tick = (t) => { n++;
+                    if (t - t0 < 2000) requestAnimationFrame(tick); else done(n / (t - t0) * 1000); };
                 requestAnimationFrame(tick); })""")
             result["cached"] = await drag(page, cdp, args.seconds, args.hz)
             await page.evaluate("window.vaeExplorer.setCache(false)")

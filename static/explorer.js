@@ -123,7 +123,8 @@
       this.simd = typeof WebAssembly === "object" && WebAssembly.validate(wasmBytes);
       if (this.simd) {
         this.memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) + 1 });
-        const instance = new WebAssembly.Instance(new WebAssembly.Module(wasmBytes), { env: { memory: this.memory } });
+        const module = new WebAssembly.Module(wasmBytes);
+        const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
         this.kernel = instance.exports.linear;
         this.heap = new Float32Array(this.memory.buffer);
       } else {
@@ -138,6 +139,7 @@
             for (let i = 0; i < k; i++) h[block + i * 8] = src[o * k + i];
           }
           h.set(l.b.data, l.bAt);
+          delete l.w; delete l.b; // the packed copy is all the decoder needs
         }
       }
       this.plan = plan;
@@ -279,7 +281,8 @@
     return { pixels: out, decoded: missing.length };
   }
 
-  // The digit at (z1, z2), then the grid: column i at z1 + linspace(-span, span)[i], row j at z2 + linspace(span, -span)[j]
+  // The digit at (z1, z2), then the grid, row-major: column i at z1 + linspace(-span, span)[i],
+  // row j at z2 + linspace(span, -span)[j] (vae/imaging.py's latent_grid)
   function viewPoints(z1, z2, span) {
     const p = new Float64Array(ROWS * 2); // float64 here: the cache's lattice test needs the exact value
     p[0] = z1; p[1] = z2;
@@ -344,7 +347,8 @@
 
     toPixel(z1, z2) { // css px
       const m = this.margin, w = this.cssSize - m.left - m.right, h = this.cssSize - m.top - m.bottom;
-      return [m.left + ((z1 + this.limit) / (2 * this.limit)) * w, m.top + ((this.limit - z2) / (2 * this.limit)) * h];
+      const L = this.limit;
+      return [m.left + ((z1 + L) / (2 * L)) * w, m.top + ((L - z2) / (2 * L)) * h];
     }
 
     toLatent(px, py) {
@@ -353,7 +357,9 @@
     }
 
     drawBase() {
-      const base = Object.assign(document.createElement("canvas"), { width: this.canvas.width, height: this.canvas.height });
+      const base = document.createElement("canvas");
+      base.width = this.canvas.width;
+      base.height = this.canvas.height;
       const ctx = base.getContext("2d");
       ctx.scale(this.dpr, this.dpr);
       const m = this.margin, s = this.cssSize;
@@ -383,7 +389,10 @@
       ctx.fillStyle = "#333"; ctx.font = "11px sans-serif";
       for (let t = -Math.floor(this.limit); t <= this.limit; t++) {
         const [px] = this.toPixel(t, 0), [, py] = this.toPixel(0, t);
-        ctx.beginPath(); ctx.moveTo(px, y1); ctx.lineTo(px, y1 + 4); ctx.moveTo(x0 - 4, py); ctx.lineTo(x0, py); ctx.stroke();
+        ctx.beginPath();
+        ctx.moveTo(px, y1); ctx.lineTo(px, y1 + 4); // tick on the z1 axis
+        ctx.moveTo(x0 - 4, py); ctx.lineTo(x0, py); // tick on the z2 axis
+        ctx.stroke();
         ctx.textAlign = "center"; ctx.textBaseline = "top"; ctx.fillText(String(t), px, y1 + 5);
         ctx.textAlign = "right"; ctx.textBaseline = "middle"; ctx.fillText(String(t), x0 - 6, py);
       }
@@ -422,8 +431,11 @@
         ctx.fillStyle = "rgba(255,140,0,0.35)"; ctx.fill();
         ctx.strokeStyle = MARK; ctx.lineWidth = 2; ctx.stroke();
         ctx.strokeStyle = "#000"; ctx.lineWidth = 1.5;
-        ctx.beginPath(); ctx.moveTo(cx - 9, cy); ctx.lineTo(cx - 3, cy); ctx.moveTo(cx + 3, cy); ctx.lineTo(cx + 9, cy);
-        ctx.moveTo(cx, cy - 9); ctx.lineTo(cx, cy - 3); ctx.moveTo(cx, cy + 3); ctx.lineTo(cx, cy + 9); ctx.stroke();
+        ctx.beginPath();
+        for (const [dx, dy] of [[1, 0], [-1, 0], [0, 1], [0, -1]]) {
+          ctx.moveTo(cx + 3 * dx, cy + 3 * dy); ctx.lineTo(cx + 9 * dx, cy + 9 * dy);
+        }
+        ctx.stroke();
       }
       const point = overlay.point;
       if (point) {
@@ -475,7 +487,9 @@
           const config = JSON.parse(metadata.config);
           app.decoder = new Decoder(config, tensors);
           app.stats.backend = app.decoder.backend;
-          if (tensors["latents.mu"]) app.latents = { mu: tensors["latents.mu"].data, labels: tensors["latents.labels"].data };
+          if (tensors["latents.mu"]) {
+            app.latents = { mu: tensors["latents.mu"].data, labels: tensors["latents.labels"].data };
+          }
           return app;
         });
     }
@@ -540,7 +554,8 @@
     ex.readout.textContent = `z = (${s.z1.toFixed(2)}, ${s.z2.toFixed(2)})`;
     ex.spanReadout.textContent = s.span.toFixed(2);
     app.painted = { z1: s.z1, z2: s.z2, span: s.span };
-    const frame = { z1: s.z1, z2: s.z2, span: s.span, input: s.inputTime, frameStart, drawn: performance.now(), next: null };
+    const frame = { z1: s.z1, z2: s.z2, span: s.span, input: s.inputTime, frameStart,
+                    drawn: performance.now(), next: null };
     app.stats.frames.push(frame);
     if (app.stats.frames.length > STATS_KEEP) app.stats.frames.splice(0, STATS_KEEP / 2);
     requestAnimationFrame((t) => { frame.next = t; }); // the start of the next frame: this one has been presented
@@ -621,7 +636,8 @@
       request();
     }).catch((error) => {
       console.error(error);
-      showStatus(element, `The in-browser decoder could not start (${error.message}). The API endpoints still work.`, true);
+      showStatus(element, `The in-browser decoder could not start (${error.message}). ` +
+                          "The API endpoints still work.", true);
     });
   }
 

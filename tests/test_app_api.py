@@ -280,3 +280,19 @@ def test_the_readme_api_examples_run(served, monkeypatch, capsys):
     assert "'mu': [" in printed and "-ELBO" in printed
     assert "z1 = 4 is outside the latent range [-3, 3]" in printed  # the error example prints the message
     assert png(namespace["digit"]).shape == (28, 28) and png(namespace["grid"]).shape == (280, 280, 3)
+
+
+def test_the_examples_are_mnist_test_digits(mnist_test):
+    """static/examples/digit-D-mnist-test-IIIII.png: test-split image IIIII, whose label is D, one per class."""
+    images, labels = mnist_test
+    files = sorted((PRETRAINED.parent / "static" / "examples").glob("*.png"))
+    assert len(files) == 10
+    digits = set()
+    for path in files:
+        match = re.fullmatch(r"digit-(\d)-mnist-test-(\d{5})\.png", path.name)
+        assert match, path.name
+        digit, index = int(match[1]), int(match[2])
+        assert labels[index] == digit
+        np.testing.assert_array_equal(png(path), images[index])
+        digits.add(digit)
+    assert digits == set(range(10))

@@ -1,13 +1,13 @@
 """The app in a real browser (Chromium through Playwright): the page loads and decodes in the browser; the
 in-browser decoder (WebAssembly SIMD and plain JavaScript, both architectures, cached and uncached) matches the
 server's /generate and /grid within 1/255; dragging a slider repaints the digit and the grid with the right
-pixels; clicking the latent map moves the sliders; the random button; an upload and a drawing in the Reconstruct
-tab show their reconstruction; "explore from here". Screenshots go to artifacts/browser/ (and, with
-VAE_UPDATE_SCREENSHOT=1, the README's docs/screenshot.png).
+pixels; clicking the latent map moves the sliders; the random button; an upload, an MNIST example and a drawing in
+the Reconstruct tab show their reconstruction, a broken upload a clear message; "explore from here". Screenshots
+go to artifacts/browser/ (and, with VAE_UPDATE_SCREENSHOT=1, the README's docs/screenshot.png).
 
 Needs Debian's Chromium (apt-get install -y chromium) at /usr/bin/chromium, or CHROMIUM_PATH set to a Chromium
 or Chrome binary (Playwright's own browser download is not used).
-Run: pytest tests/test_browser.py   (about two minutes on 2 cores)
+Run: pytest tests/test_browser.py   (about 90 s on 2 cores)
 """
 
 from __future__ import annotations
@@ -347,4 +347,27 @@ def test_screenshot_for_the_readme(browser, served):
     if os.environ.get("VAE_UPDATE_SCREENSHOT") == "1":
         (REPO / "docs").mkdir(exist_ok=True)
         page.screenshot(path=REPO / "docs" / "screenshot.png", full_page=False)
+    page.close()
+
+
+def test_an_mnist_example_and_a_broken_upload(browser, served, tmp_path):
+    url, client, _ = served
+    page = open_app(browser, url)
+    page.get_by_role("tab", name="Reconstruct").click()
+    page.get_by_role("tab", name="Upload").click()
+    # one of the ten MNIST test digits under the upload box
+    page.locator("button.gallery-item").filter(has=page.locator("img[src*='digit-5-']")).click()
+    page.wait_for_function("document.querySelector('#vae-posterior [data-posterior]')?.dataset.posterior",
+                           timeout=30_000)
+    example = REPO / "static" / "examples" / "digit-5-mnist-test-00008.png"
+    expected = client.predict(handle_file(str(example)), api_name="/encode")
+    shown = page.inner_text("#vae-figures")
+    assert f"{expected['mu'][0]:.3f}" in shown and f"{expected['mu'][1]:.3f}" in shown
+    # a file that only claims to be an image: a clear message where the figures were, no bare "Error"
+    fake = tmp_path / "holiday.png"
+    fake.write_text("not really a picture")
+    page.set_input_files("#vae-upload input[type=file]", str(fake))
+    page.wait_for_function("document.querySelector('#vae-status').innerText.includes('not an image')", timeout=30_000)
+    assert "'holiday.png' is not an image this app can read" in page.inner_text("#vae-status")
+    assert page.inner_text("#vae-figures").strip() == ""
     page.close()

@@ -221,7 +221,7 @@ def test_load_image_reads_modes_and_orientation(tmp_path):
     seven = draw_seven(20, size=200)
     # 16-bit grey is rescaled, not clipped at 255
     deep = tmp_path / "deep.png"
-    Image.fromarray((seven.astype(np.uint16) * 257)).save(deep)
+    Image.fromarray(seven.astype(np.uint16) * 257).save(deep)
     np.testing.assert_array_equal(load_image(deep)[..., 0], seven)
     # a palette image with a transparent background keeps its alpha
     palette = Image.fromarray(255 - seven).convert("P")

@@ -50,7 +50,8 @@ def app_modules() -> list[Path]:
             for name in names:
                 if name == "vae" or name.startswith("vae."):
                     parts = name.split(".")
-                    module = REPO.joinpath(*parts).with_suffix(".py") if len(parts) > 1 else REPO / "vae" / "__init__.py"
+                    module = (REPO.joinpath(*parts).with_suffix(".py") if len(parts) > 1
+                              else REPO / "vae" / "__init__.py")
                     todo.append(module)
                     if len(parts) == 1:  # `import vae` runs vae/__init__.py, which imports its modules
                         todo.extend((REPO / "vae").glob("*.py"))

@@ -11,6 +11,7 @@ Run: pytest tests/test_weights_resolution.py   (about a minute on 2 cores)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -105,6 +106,8 @@ def test_unreachable_hub_falls_back_to_the_bundled_model_within_seconds(tmp_path
     got = resolve(clean_env(tmp_path, VAE_MODEL_REPO=HUB_REPO, HF_ENDPOINT=stalled_hub))
     assert got["kind"] == "bundled"
     assert Path(got["folder"]) == (REPO / "pretrained").resolve()
+    weights = hashlib.sha256((REPO / "pretrained" / "model.safetensors").read_bytes()).hexdigest()
+    assert got["revision"] == "sha256:" + weights[:12]  # which bundled weights, for the log and the footer
     assert HUB_REPO in got["note"] and "3 s" in got["note"]  # says which repo failed and why
     assert got["resolve_s"] < 5.0, got  # 3 s timeout, then loading the bundled weights
     assert got["latents"] and Path(got["latents"]).name == "latents.safetensors"
@@ -179,7 +182,8 @@ def test_app_with_an_unreachable_hub_serves_the_bundled_model(tmp_path, stalled_
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
         text = log.read_text()
-        assert "weights: bundled model: pretrained/" in text and f"{HUB_REPO} unavailable" in text, text
+        assert "weights: bundled model: pretrained/, weights sha256:" in text, text
+        assert f"{HUB_REPO} unavailable" in text, text
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         assert Path(client.predict(0.0, 0.0, api_name="/generate")).is_file()
         footer = [c for c in client.config["components"] if c.get("props", {}).get("elem_id") == "vae-footer"]

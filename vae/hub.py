@@ -8,11 +8,13 @@ model folder bundled with the code. Never waits on the network for more than `ti
 
 Order: a local folder -> that folder. A repo id -> ask the Hub which commit the revision points at (bounded by
 the timeout), then `VAE.from_pretrained` through the Hub cache at that commit. Hub unreachable or slow -> the
-copy already in the Hub cache, if any. Anything failing -> the bundled folder, with the reason logged.
+copy already in the Hub cache, if any. Anything failing -> the bundled folder, with the reason logged. The source
+names its revision: the Hub commit, or for a folder the hash of its weights file.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vae.latents import LATENTS_NAME
-from vae.model import CONFIG_NAME, VAE
+from vae.model import CONFIG_NAME, VAE, WEIGHTS_NAME
 
 REPO_ENV = "VAE_MODEL_REPO"
 REVISION_ENV = "VAE_MODEL_REVISION"
@@ -34,7 +36,7 @@ log = logging.getLogger("vae.hub")
 class ModelSource:
     kind: str  # "hub" (fetched now), "hub-cache" (offline, from the cache), "local" (a folder given), "bundled"
     location: str  # repo id or folder
-    revision: str | None  # the commit actually loaded, for Hub sources
+    revision: str  # Hub sources: the commit loaded; folders: "sha256:" and the start of the weights file's hash
     folder: Path  # the folder holding config.json, model.safetensors (and latents.safetensors, when present)
     note: str = ""  # why this source was chosen when it is a fallback
 
@@ -56,10 +58,19 @@ class ModelSource:
         elif self.kind == "hub-cache":
             text = f"Hugging Face Hub cache (offline): {self.location} @ {self.revision}"
         elif self.kind == "local":
-            text = f"local folder: {location}"
+            text = f"local folder: {location}, weights {self.revision}"
         else:
-            text = f"bundled model: {location}"
+            text = f"bundled model: {location}, weights {self.revision}"
         return f"{text} ({self.note})" if self.note else text
+
+
+def weights_digest(folder: Path) -> str:
+    """'sha256:' + 12 hex digits of the folder's model.safetensors: which weights a folder held, for the log."""
+    digest = hashlib.sha256()
+    with open(folder / WEIGHTS_NAME, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()[:12]
 
 
 def _with_timeout(fn, timeout: float):
@@ -122,7 +133,8 @@ def resolve_model(
     reason = ""
     if repo and Path(repo).expanduser().is_dir():
         folder = Path(repo).expanduser().resolve()
-        return VAE.from_pretrained(folder), ModelSource("local", str(folder), None, folder)
+        model = VAE.from_pretrained(folder)
+        return model, ModelSource("local", str(folder), weights_digest(folder), folder)
     if repo:
         offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
         try:
@@ -137,16 +149,18 @@ def resolve_model(
             return model, ModelSource("hub", repo, commit, folder)
         except Exception as e:  # noqa: BLE001 - any Hub failure falls back, with the reason shown
             reason = f"{type(e).__name__}: {e}".split("\n")[0][:300]
-            log.warning("could not fetch %s@%s from the Hub (%s); trying the Hub cache", repo, revision or "main", reason)
+            log.warning("could not fetch %s@%s from the Hub (%s); trying the Hub cache", repo, revision or "main",
+                        reason)
         try:
             model, source = _from_cache(repo, revision)
-            return model, ModelSource(source.kind, source.location, source.revision, source.folder, f"Hub unreachable: {reason}")
+            note = f"Hub unreachable: {reason}"
+            return model, ModelSource(source.kind, source.location, source.revision, source.folder, note)
         except Exception as e:  # noqa: BLE001
             log.warning("%s@%s is not in the Hub cache either (%s); using the bundled model", repo, revision or "main",
                         type(e).__name__)
         reason = f"{repo} unavailable: {reason}"
     model = VAE.from_pretrained(bundled)
-    return model, ModelSource("bundled", str(bundled), None, bundled.resolve(), reason)
+    return model, ModelSource("bundled", str(bundled), weights_digest(bundled), bundled.resolve(), reason)
 
 
 def resolve_from_env(bundled: str | os.PathLike) -> tuple[VAE, ModelSource]:
