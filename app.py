@@ -52,8 +52,8 @@ LAUNCH_OPTIONS = dict(max_file_size=MAX_FILE_SIZE)  # tests launch with these to
 CACHE_SECONDS = 1800  # uploads and API outputs live this long in Gradio's cache, then are deleted (a public Space
 #                       would otherwise keep every file anyone sent); VAE_CACHE_SECONDS overrides it
 CONCURRENCY = 2  # API calls run at once per endpoint (bench/load.py: see docs/reliability.md for the choice)
-QUEUE_SIZE = 128  # calls waiting beyond this get "busy, try again" at once instead of an ever longer wait
-BUSY_MESSAGE = "The app is busy: too many requests are waiting. Try again in a few seconds."
+QUEUE_SIZE = 128  # calls waiting beyond this are refused at once (HTTP 503; gradio_client: "Queue is full! Please
+#                   try again.") instead of an ever longer wait
 
 log = logging.getLogger("vae_explorer")
 
@@ -344,7 +344,10 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         """
         x = digit_from_file(image)
         recon, stats = explorer.reconstruct(x)
-        return to_uint8(x), recon, stats
+        # written by png_file, not returned as arrays: Gradio 6.31 rewrites a same-content output file in place
+        # (truncate, then write), so under load a concurrent download of it could read 0 bytes
+        return (png_file(to_uint8(x), "preprocessed", api_preprocessed),
+                png_file(recon, "reconstruction", api_reconstruction), stats)
 
     # --- UI handlers (private events)
     empty = (None, None, "", None)
