@@ -51,7 +51,7 @@ MAX_FILE_SIZE = "10mb"  # uploads above this are refused by the server before th
 LAUNCH_OPTIONS = dict(max_file_size=MAX_FILE_SIZE)  # tests launch with these too
 CACHE_SECONDS = 1800  # uploads and API outputs live this long in Gradio's cache, then are deleted (a public Space
 #                       would otherwise keep every file anyone sent); VAE_CACHE_SECONDS overrides it
-CONCURRENCY = 2  # API calls run at once per endpoint (bench/load.py: see docs/reliability.md for the choice)
+CONCURRENCY = 4  # API calls run at once per endpoint: best tail and throughput of 1, 2, 4 (bench/load.py, docs/reliability.md)
 QUEUE_SIZE = 128  # calls waiting beyond this are refused at once (HTTP 503; gradio_client: "Queue is full! Please
 #                   try again.") instead of an ever longer wait
 
