@@ -151,17 +151,15 @@ def digit_from_sketch(sketch) -> np.ndarray:
     return preprocess_digit(np.asarray(composite))
 
 
-class UploadedFile(gr.File):
+def without_empty_temp_file(component: gr.File) -> gr.File:
     """gr.File(type="filepath") minus a leak: Gradio 6.31's File.preprocess opens an empty NamedTemporaryFile in the
     cache on every call and never deletes it (one zero-byte file per /encode or /reconstruct, for ever). The path
-    Gradio hands over is the upload's own, already in its cache; `is_template` keeps the page's "file" component."""
+    Gradio hands over is the upload's own, already in its cache. (Patched on the instance: a gr.File subclass would
+    make Gradio write an app.pyi stub beside this file.)"""
+    from gradio.utils import NamedString
 
-    is_template = True
-
-    def _process_single_file(self, f):
-        from gradio.utils import NamedString
-
-        return NamedString(f.path)
+    component._process_single_file = lambda f: NamedString(f.path)
+    return component
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -450,7 +448,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         with gr.Column(visible=False):
             api_z1, api_z2 = gr.Number(label="z1"), gr.Number(label="z2")
             api_span = gr.Number(label="span", value=DEFAULT_SPAN)
-            api_image = UploadedFile(label="image", type="filepath")
+            api_image = without_empty_temp_file(gr.File(label="image", type="filepath"))
             api_digit = gr.Image(label="digit", format="png")
             api_grid = gr.Image(label="grid", format="png")
             api_posterior = gr.JSON(label="posterior")
