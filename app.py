@@ -5,6 +5,7 @@
 
 Environment: VAE_MODEL_REPO (a Hub model repo id or a local model folder; unset: the bundled pretrained/),
 VAE_MODEL_REVISION (branch, tag or commit), VAE_HUB_TIMEOUT (seconds before falling back, default 3),
+VAE_CACHE_SECONDS (uploads and outputs older than this are deleted, default 1800),
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (where to listen).
 
 Explore: sliders z1, z2 and the grid's span drive the decoded digit, the 10x10 grid and the latent map, all
@@ -48,6 +49,11 @@ UI_SCALE = 8  # 28 px digits are shown at 224 px, nearest neighbour
 ELBO_SAMPLES = 128  # posterior samples for an image's -ELBO (fixed seed: the same image gives the same figure)
 MAX_FILE_SIZE = "10mb"  # uploads above this are refused by the server before they reach the app
 LAUNCH_OPTIONS = dict(max_file_size=MAX_FILE_SIZE)  # tests launch with these too
+CACHE_SECONDS = 1800  # uploads and API outputs live this long in Gradio's cache, then are deleted (a public Space
+#                       would otherwise keep every file anyone sent); VAE_CACHE_SECONDS overrides it
+CONCURRENCY = 4  # API calls run at once per endpoint: best tail and throughput of 1, 2, 4 (bench/load.py, docs/reliability.md)
+QUEUE_SIZE = 128  # calls waiting beyond this are refused at once (HTTP 503; gradio_client: "Queue is full! Please
+#                   try again.") instead of an ever longer wait
 
 log = logging.getLogger("vae_explorer")
 
@@ -144,6 +150,17 @@ def digit_from_sketch(sketch) -> np.ndarray:
 
         raise BlankImageError("The canvas is empty: draw a digit with the mouse or a finger.")
     return preprocess_digit(np.asarray(composite))
+
+
+def without_empty_temp_file(component: gr.File) -> gr.File:
+    """gr.File(type="filepath") minus a leak: Gradio 6.31's File.preprocess opens an empty NamedTemporaryFile in the
+    cache on every call and never deletes it (one zero-byte file per /encode or /reconstruct, for ever). The path
+    Gradio hands over is the upload's own, already in its cache. (Patched on the instance: a gr.File subclass would
+    make Gradio write an app.pyi stub beside this file.)"""
+    from gradio.utils import NamedString
+
+    component._process_single_file = lambda f: NamedString(f.path)
+    return component
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -250,10 +267,15 @@ def stats_markdown(stats: dict) -> str:
 
 
 def build_demo(model: VAE, latents: dict | None = None, source: str = "a model given to build_demo",
-               bundle_dir: str | os.PathLike | None = None) -> gr.Blocks:
+               bundle_dir: str | os.PathLike | None = None, cache_seconds: int | None = None,
+               concurrency: int = CONCURRENCY, queue_size: int | None = QUEUE_SIZE) -> gr.Blocks:
     """The Blocks app for `model` (2-D latent space). `latents`: {'mu', 'labels'} for the latent map (None: no
     scatter); `source`: where the weights came from, shown in the footer; `bundle_dir`: where the page's weight
-    file is written (default: a folder in the system's temporary directory)."""
+    file is written (default: a folder in the system's temporary directory); `cache_seconds`: age at which
+    uploads and outputs are deleted (default $VAE_CACHE_SECONDS or CACHE_SECONDS); `concurrency`, `queue_size`:
+    the queue's settings."""
+    if cache_seconds is None:
+        cache_seconds = int(os.environ.get("VAE_CACHE_SECONDS") or CACHE_SECONDS)
     explorer = Explorer(model)
     folder = Path(bundle_dir) if bundle_dir else Path(tempfile.gettempdir()) / "vae-explorer"
     bundle = page_bundle(model, latents, folder)
@@ -271,7 +293,9 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         data = png_bytes(image)
         folder = Path(component.GRADIO_CACHE) / hashlib.sha256(data).hexdigest()
         path = folder / f"{name}.png"
-        if not path.is_file():
+        if path.is_file():
+            os.utime(path)  # a fresh ctime: the cache cleaner ages files by it and must not take one handed out now
+        else:
             folder.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=folder, suffix=".part")
             with os.fdopen(fd, "wb") as f:
@@ -299,6 +323,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
             z2: the grid's centre, second coordinate, in [-3, 3]
             span: the grid's half-width in latent units, in (0, 5]
         """
+        span = DEFAULT_SPAN if span is None else span  # a raw HTTP call may send null for "not given"
         picture = explorer.grid(latent_coordinate(z1, "z1"), latent_coordinate(z2, "z2"), grid_span(span))
         return png_file(picture, "grid", api_grid)
 
@@ -320,7 +345,10 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         """
         x = digit_from_file(image)
         recon, stats = explorer.reconstruct(x)
-        return to_uint8(x), recon, stats
+        # written by png_file, not returned as arrays: Gradio 6.31 rewrites a same-content output file in place
+        # (truncate, then write), so under load a concurrent download of it could read 0 bytes
+        return (png_file(to_uint8(x), "preprocessed", api_preprocessed),
+                png_file(recon, "reconstruction", api_reconstruction), stats)
 
     # --- UI handlers (private events)
     empty = (None, None, "", None)
@@ -353,7 +381,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         z1, z2 = (round(min(Z_LIMIT, max(-Z_LIMIT, float(m))), 3) for m in stats["mu"])
         return z1, z2, gr.Tabs(selected="explore")
 
-    with gr.Blocks(title="VAE 2-D Latent Explorer") as demo:
+    with gr.Blocks(title="VAE 2-D Latent Explorer", delete_cache=(cache_seconds, cache_seconds)) as demo:
         gr.Markdown(
             "# VAE 2-D Latent Explorer\n"
             "A variational autoencoder trained on MNIST squeezes every digit into two numbers, z = (z1, z2). "
@@ -426,7 +454,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         with gr.Column(visible=False):
             api_z1, api_z2 = gr.Number(label="z1"), gr.Number(label="z2")
             api_span = gr.Number(label="span", value=DEFAULT_SPAN)
-            api_image = gr.File(label="image", type="filepath")
+            api_image = without_empty_temp_file(gr.File(label="image", type="filepath"))
             api_digit = gr.Image(label="digit", format="png")
             api_grid = gr.Image(label="grid", format="png")
             api_posterior = gr.JSON(label="posterior")
@@ -439,6 +467,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         api_call.click(encode, [api_image], api_posterior, api_name="encode")
         api_call.click(reconstruct, [api_image], [api_preprocessed, api_reconstruction, api_stats],
                        api_name="reconstruct")
+    demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
     return demo
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -22,9 +23,15 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        # safetensors' writer reports a failed write (disk full, read-only) as SafetensorError "... I/O error: ...
+        # (os error 28)": raise it as the OSError it is, so callers handle every failed write alike
+        found = re.search(r"\(os error (\d+)\)", str(e)) if not isinstance(e, OSError) else None
+        if found:
+            code = int(found.group(1))
+            raise OSError(code, os.strerror(code), str(path)) from e
         raise
     try:  # make the rename itself durable
         dir_fd = os.open(path.parent, os.O_RDONLY)

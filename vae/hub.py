@@ -164,7 +164,23 @@ def resolve_model(
 
 
 def resolve_from_env(bundled: str | os.PathLike) -> tuple[VAE, ModelSource]:
-    """resolve_model with VAE_MODEL_REPO, VAE_MODEL_REVISION and VAE_HUB_TIMEOUT from the environment."""
-    timeout = float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT)
-    return resolve_model(os.environ.get(REPO_ENV) or None, os.environ.get(REVISION_ENV) or None,
-                         bundled=bundled, timeout=timeout)
+    """resolve_model with VAE_MODEL_REPO, VAE_MODEL_REVISION and VAE_HUB_TIMEOUT from the environment. For the
+    app, which must start: a local folder that cannot be loaded (truncated or corrupt weights, a config.json that
+    does not match, a missing file) falls back to the bundled model with the reason in the log and the footer."""
+    try:
+        timeout = float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT)
+    except ValueError:
+        log.warning("%s=%r is not a number of seconds; using %g", TIMEOUT_ENV, os.environ.get(TIMEOUT_ENV),
+                    DEFAULT_TIMEOUT)
+        timeout = DEFAULT_TIMEOUT
+    repo = os.environ.get(REPO_ENV) or None
+    try:
+        return resolve_model(repo, os.environ.get(REVISION_ENV) or None, bundled=bundled, timeout=timeout)
+    except (ValueError, OSError) as e:  # WeightsError is a ValueError; the bundled folder itself is not retried
+        if not repo:
+            raise
+        reason = f"{type(e).__name__}: {e}".split("\n")[0][:300]
+        log.warning("cannot load the model in %s (%s); using the bundled model", repo, reason)
+        bundled = Path(bundled)
+        return VAE.from_pretrained(bundled), ModelSource("bundled", str(bundled), None, bundled.resolve(),
+                                                         f"{repo} unusable: {reason}")

@@ -15,6 +15,7 @@ Pure numpy + Pillow, no model.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -54,6 +55,10 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     name = Path(path).name
     try:
         im = Image.open(path)
+    except Image.DecompressionBombError as e:  # Pillow refuses > 2 x MAX_IMAGE_PIXELS from the header, before we can
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{int(found.group(1)) / 1e6:.0f} megapixels" if found else "too many pixels"
+        raise ImageInputError(f"'{name}' has {size}; the limit is {MAX_PIXELS / 1e6:.0f}. Crop or shrink it first.") from e
     except (UnidentifiedImageError, OSError) as e:
         raise ImageInputError(
             f"'{name}' is not an image this app can read; upload a PNG, JPEG, WebP, BMP or GIF of a digit."
