@@ -49,7 +49,7 @@ for name, env in cases.items():
     os.environ.update(env)
     t0 = time.perf_counter()
     model, source = resolve_from_env(sys.argv[1])
-    out[name] = {"kind": source.kind, "note": source.note, "describe": source.describe(), "arch": model.config.arch,
+    out[name] = {"kind": source.kind, "note": source.note, "describe": source.describe(), "config": model.config.to_dict(),
                  "seconds": time.perf_counter() - t0}
 print(json.dumps(out))
 """
@@ -99,10 +99,11 @@ def broken_folders(tmp_path_factory) -> dict[str, Path]:
 def test_a_broken_local_model_falls_back_to_the_bundled_one(tmp_path, broken_folders):
     cases = {name: {"VAE_MODEL_REPO": str(folder)} for name, folder in broken_folders.items()}
     got, log = resolve_cases(tmp_path, cases)
-    assert got["good"]["kind"] == "local" and got["good"]["arch"] == "resmlp"  # the check can tell them apart
+    bundled = json.loads((REPO / "pretrained" / "config.json").read_text())
+    assert got["good"]["kind"] == "local" and got["good"]["config"] != bundled  # the check can tell them apart
     for name in ("truncated", "corrupt", "mismatched", "no-weights", "no-config"):
         result = got[name]
-        assert result["kind"] == "bundled" and result["arch"] == "mlp", (name, result)
+        assert result["kind"] == "bundled" and result["config"] == bundled, (name, result)
         assert str(broken_folders[name]) + " unusable" in result["note"], (name, result)
         assert result["describe"].startswith("bundled model: ") and result["seconds"] < 5, (name, result)
         assert str(broken_folders[name]) in log  # and the log says which folder failed
@@ -227,7 +228,7 @@ def test_a_disk_that_fills_up_mid_run_loses_no_finished_epoch(tmp_path, run_trai
 
 
 def test_a_read_only_file_system_keeps_the_earlier_files(tmp_path, run_train, tiny_run_args):
-    with tmpfs(tmp_path / "disk", "4m") as disk:
+    with tmpfs(tmp_path / "disk", "32m") as disk:  # room for a copy of pretrained/ (about 8 MB)
         run = disk / "run"
         shutil.copytree(REPO / "pretrained", run)  # an earlier model folder
         before = snapshot(run)
