@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,9 @@ import time
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from app_latency import free_port  # noqa: E402  (the benchmarks' shared helpers)
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = sorted((REPO / "static" / "examples").glob("*.png"))[0]
@@ -37,14 +39,6 @@ demo = app.build_demo(model, latents=load_latents(app.BUNDLED / "latents.safeten
                       concurrency=int(sys.argv[1]), queue_size=queue)
 demo.launch(**app.LAUNCH_OPTIONS)
 """
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def rss_mib(pid: int) -> float:

@@ -233,14 +233,19 @@ def test_dragging_a_slider_repaints_the_digit_and_the_grid(browser, served):
     page.close()
 
 
+def click_map(page, z1: float, z2: float) -> None:
+    """Click the latent map at (z1, z2) and wait until the sliders and the canvases show it."""
+    target = page.evaluate(f"window.vaeExplorer.mapPoint({z1}, {z2})")
+    page.mouse.click(target["x"], target["y"])
+    wait_for_state(page, "z1", z1)
+    wait_for_state(page, "z2", z2)
+    wait_painted(page)
+
+
 def test_clicking_the_map_moves_the_sliders(browser, served):
     url, _, _ = served
     page = open_app(browser, url)
-    target = page.evaluate("window.vaeExplorer.mapPoint(1.0, -2.0)")
-    page.mouse.click(target["x"], target["y"])
-    wait_for_state(page, "z1", 1.0)
-    wait_for_state(page, "z2", -2.0)
-    wait_painted(page)
+    click_map(page, 1.0, -2.0)
     assert float(page.input_value("#vae-z1 input[type=number]")) == 1.0
     assert float(page.input_value("#vae-z2 input[type=number]")) == -2.0
     np.testing.assert_array_equal(painted_digit(page), browser_view(page, 1.0, -2.0, 1.5)[0])
@@ -336,10 +341,7 @@ def test_screenshot_for_the_readme(browser, served):
     """The README's picture: the Explore tab mid-exploration (written to docs/ with VAE_UPDATE_SCREENSHOT=1)."""
     url, _, _ = served
     page = open_app(browser, url)
-    target = page.evaluate("window.vaeExplorer.mapPoint(-0.6, 0.8)")
-    page.mouse.click(target["x"], target["y"])
-    wait_for_state(page, "z2", 0.8)
-    wait_painted(page)
+    click_map(page, -0.6, 0.8)
     page.wait_for_timeout(300)
     shot = SHOTS / "explore.png"
     page.screenshot(path=shot, full_page=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import json
 import re
-import socket
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,17 +20,13 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from app_server import REPO, files_under, launch_app
+from app_server import REPO, files_under, free_port, launch_app
 
 FAKE_TOKEN = "hf_FAKEtokenDoNotLeak0123456789abcdefXYZ"
 
 
 def closed_port_url() -> str:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 @pytest.fixture(scope="module")

@@ -27,6 +27,8 @@ from safetensors.torch import load_file
 
 from vae import VAE, VAEConfig
 
+from app_server import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 HUB_REPO = "vae-explorer/vae-2d-mnist"
 
@@ -71,11 +73,7 @@ def stalled_hub():
 
 
 def closed_port() -> str:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def clean_env(tmp_path: Path, **extra: str) -> dict:

@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def finish(args: argparse.Namespace, cfg: TrainConfig, run, device) -> None:
     """Final test figures, the Hub folder (weights, config, latents, figures, card) and the optional upload."""
-    from train.report import command_line, plot_latent_scatter, plot_loss_curve, plot_samples, write_model_card
+    from train.report import (LATENT_SCATTER, LOSS_CURVE, SAMPLES, command_line, plot_latent_scatter,
+                              plot_loss_curve, plot_samples, write_model_card)
     from vae import evaluate_elbo, iwae_bound
     from vae.atomic import atomic_write, atomic_write_text
     from vae.latents import LATENTS_NAME, encode_dataset, save_latents
@@ -175,8 +176,6 @@ def finish(args: argparse.Namespace, cfg: TrainConfig, run, device) -> None:
     model.save_pretrained(out)  # model.safetensors + config.json (atomic)
     mu, sigma = encode_dataset(model, x_test)
     atomic_write(out / LATENTS_NAME, lambda tmp: save_latents(tmp, mu, sigma, labels))
-    from train.report import LATENT_SCATTER, LOSS_CURVE, SAMPLES
-
     for name, draw in ((LOSS_CURVE, lambda p: plot_loss_curve(run.history, p)),
                        (SAMPLES, lambda p: plot_samples(model, p)),
                        (LATENT_SCATTER, lambda p: plot_latent_scatter(mu, labels, p))):

@@ -104,8 +104,7 @@ def lr_factor(schedule: str, step: int, total: int, warmup: float) -> float:
 @dataclass
 class RunResult:
     model: VAE
-    history: list[dict] = field(default_factory=list)  # one dict per finished epoch
-    seconds: float = 0.0
+    history: list[dict] = field(default_factory=list)  # one dict per finished epoch (with its "seconds")
 
 
 def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool = True,
@@ -195,4 +194,4 @@ def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool 
         if on_epoch is not None and on_epoch(record, model):
             break
     model.eval()
-    return RunResult(model=model, history=history, seconds=time.perf_counter() - t0)
+    return RunResult(model=model, history=history)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from vae.model import VAE
-from vae.objective import kl_to_standard_normal, negative_elbo
+from vae.objective import negative_elbo
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -74,4 +74,4 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, seed: int = 0) -> flo
     return float(-iwae_log_likelihood(model, x, k=k, seed=seed).mean())
 
 
-__all__ = ["evaluate_elbo", "iwae_bound", "iwae_log_likelihood", "kl_to_standard_normal"]
+__all__ = ["evaluate_elbo", "iwae_bound", "iwae_log_likelihood"]
