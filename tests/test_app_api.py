@@ -3,7 +3,7 @@ reference "mlp" model and a small random "resmlp"): which endpoints exist, shape
 itself, determinism, the grid's orientation, /encode of real MNIST test digits, /reconstruct's figures, and every
 bad input's message (the server keeps serving after each).
 
-Run: pytest tests/test_app_api.py   (about a minute on 2 cores)
+Run: python -m pytest tests/test_app_api.py   (about a minute on 2 cores)
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ go to artifacts/browser/ (and, with VAE_UPDATE_SCREENSHOT=1, the README's docs/s
 
 Needs Debian's Chromium (apt-get install -y chromium) at /usr/bin/chromium, or CHROMIUM_PATH set to a Chromium
 or Chrome binary (Playwright's own browser download is not used).
-Run: pytest tests/test_browser.py   (about 90 s on 2 cores)
+Run: python -m pytest tests/test_browser.py   (about 90 s on 2 cores)
 """
 
 from __future__ import annotations

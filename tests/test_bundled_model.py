@@ -2,7 +2,7 @@
 stated test figure is true on the real test split, its model card states the same figure, and its latents file is
 the test split encoded by these very weights.
 
-    /work/main/.venv/bin/python -m pytest tests/test_bundled_model.py      # about 10 s
+    python -m pytest tests/test_bundled_model.py      # about 10 s
 """
 
 from __future__ import annotations

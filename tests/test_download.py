@@ -2,7 +2,7 @@
 127.0.0.1 serving copies of the real files: md5 checking, fallback to the next mirror, nothing left behind by a
 bad download, no re-download of files already there.
 
-    /work/main/.venv/bin/python -m pytest tests/test_download.py      # about 15 s, no internet needed
+    python -m pytest tests/test_download.py      # about 15 s, no internet needed
 
 The shared train-images file was rebuilt (../shared/data/mnist/README.md), so its md5 is not the canonical one the
 downloader checks; the tests that serve it set vae.mnist.MD5 for that one file to the served copy's real md5.

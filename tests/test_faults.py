@@ -13,7 +13,7 @@ the first epoch's checkpoint fits, the second's does not) -> a clear message, ex
 files written before byte-identical, and `--resume` after freeing space loses no finished epoch. The tmpfs cases
 need permission to mount (root in the project's containers); without it they are skipped, saying so.
 
-Run: pytest tests/test_faults.py   (about a minute on 2 cores)
+Run: python -m pytest tests/test_faults.py   (about a minute on 2 cores)
 """
 
 from __future__ import annotations

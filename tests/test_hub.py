@@ -2,7 +2,7 @@
 (HfApi methods patched, or a fake api object) and every file that would be sent is checked. The token must never
 reach a file or the console.
 
-    /work/main/.venv/bin/python -m pytest tests/test_hub.py      # about 15 s (one tiny training run)
+    python -m pytest tests/test_hub.py      # about 15 s (one tiny training run)
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 upscaling, uint8 conversion and the centre-cell mark; and the composed grid of the bundled model against
 one-point decodes.
 
-Run: pytest tests/test_imaging.py   (a few seconds)
+Run: python -m pytest tests/test_imaging.py   (a few seconds)
 """
 
 from __future__ import annotations

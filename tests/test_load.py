@@ -4,7 +4,7 @@ right answers; and with a full queue a caller is told at once to try again inste
 a one-place queue and a decoder slowed to 1 s per call). The full-size run with latency and memory figures is
 bench/load.py.
 
-Run: pytest tests/test_load.py   (about 30 s on 2 cores)
+Run: python -m pytest tests/test_load.py   (about 30 s on 2 cores)
 """
 
 from __future__ import annotations

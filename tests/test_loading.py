@@ -1,7 +1,7 @@
 """Loading a model folder (VAE.from_pretrained / load_weights): strict about every way a folder can fail to match
 the model it claims to be, never unpickling anything, and exact: save -> load gives bit-identical outputs.
 
-    /work/main/.venv/bin/python -m pytest tests/test_loading.py      # about 5 s
+    python -m pytest tests/test_loading.py      # about 5 s
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ decompression bomb, 16-bit grey, CMYK JPEG, palette PNG with transparency, anima
 black, an empty canvas, a file over the upload limit). Each gets a result or a clear message without traceback
 text; after each a valid call still succeeds; and the uploads and outputs do not pile up in Gradio's cache.
 
-Run: pytest tests/test_malformed_input.py   (about a minute on 2 cores)
+Run: python -m pytest tests/test_malformed_input.py   (about a minute on 2 cores)
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 can be wrong: each must raise MNISTError with a message that says what is wrong and how to get MNIST, and the CLI
 must turn it into a one-line error (no traceback) and a non-zero exit.
 
-    /work/main/.venv/bin/python -m pytest tests/test_mnist.py      # about 15 s; MNIST from $MNIST_DIR or ../shared
+    python -m pytest tests/test_mnist.py      # about 15 s; MNIST from $MNIST_DIR (fetched once when unset)
 """
 
 from __future__ import annotations

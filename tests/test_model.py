@@ -1,7 +1,7 @@
 """The VAE (vae/model.py): shapes for both architectures, the log-variance guard, the reference network's exact
 layers and activations, and the reference (anchor) weights evaluated on the real MNIST test split.
 
-    /work/main/.venv/bin/python -m pytest tests/test_model.py      # about 10 s
+    python -m pytest tests/test_model.py      # about 10 s
 
 The anchor file and its measured figures come from the earlier version of this demo (see
 ../shared/anchors/README.md); set ANCHOR_WEIGHTS to point elsewhere.

@@ -1,7 +1,7 @@
 """The training objective (vae/objective.py) against values worked out by hand, and the KL closed form against a
 Monte Carlo estimate.
 
-    /work/main/.venv/bin/python -m pytest tests/test_objective.py      # about 2 s, no data needed
+    python -m pytest tests/test_objective.py      # about 2 s, no data needed
 
 Every expected value is computed in the test from the textbook formula, with the arithmetic written out:
     BCE(x, p)        = -[x log p + (1 - x) log(1 - p)]            per pixel, summed over pixels

@@ -3,7 +3,7 @@ digits (so the right answer is the MNIST digit itself): pass-through, inverted, 
 huge uploads, thin strokes, a transparent canvas with black strokes, a colour photo-like scan; blank inputs and
 unreadable files.
 
-Run: pytest tests/test_preprocess.py   (about 10 s)
+Run: python -m pytest tests/test_preprocess.py   (about 10 s)
 """
 
 from __future__ import annotations

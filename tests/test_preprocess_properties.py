@@ -3,7 +3,7 @@ grey (H, W), RGB (H, W, 3), RGBA (H, W, 4), random or with a drawn stroke - retu
 [0, 1], or raises ImageInputError (BlankImageError for no ink) with a message, never another exception; the same
 for to_grey's shape and range; and to_uint8 / upscale_nearest keep shape and range.
 
-Run: pytest tests/test_preprocess_properties.py   (about 20 s)
+Run: python -m pytest tests/test_preprocess_properties.py   (about 20 s)
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 ends exactly where an uninterrupted run ends; --resume refuses different options and unreadable checkpoints; a
 diverging run (NaN/inf loss) stops with a clear message and leaves the last finished epoch's checkpoint untouched.
 
-    /work/main/.venv/bin/python -m pytest tests/test_resume.py      # about 60 s
+    python -m pytest tests/test_resume.py      # about 60 s
 """
 
 from __future__ import annotations

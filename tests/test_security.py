@@ -5,7 +5,7 @@ server file as its input; an upload's file name cannot place a file outside Grad
 HF_TOKEN set for the app (with VAE_MODEL_REPO pointing at a Hub that refuses connections) appears nowhere in its
 log, page, config, API description or error messages; and no code path of vae/, train/ or app.py unpickles.
 
-Run: pytest tests/test_security.py   (about 30 s on 2 cores)
+Run: python -m pytest tests/test_security.py   (about 30 s on 2 cores)
 """
 
 from __future__ import annotations

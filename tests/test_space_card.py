@@ -3,7 +3,7 @@ sdk_version equal to the pinned and installed Gradio, app file, licence, colours
 for a CPU Space (every run-time import pinned, torch from the CPU index), and the sync workflow (runs on push to
 main, token from a secret, uploads every file the app needs and nothing of the tests or the trainer).
 
-Run: pytest tests/test_space_card.py   (a second)
+Run: python -m pytest tests/test_space_card.py   (a second)
 """
 
 from __future__ import annotations

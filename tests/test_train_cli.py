@@ -2,7 +2,7 @@
 test -ELBO and writes a Hub-ready folder that loads; the card's metadata states the run's figures; the same seed
 twice gives the same run; --help documents every option.
 
-    /work/main/.venv/bin/python -m pytest tests/test_train_cli.py      # about 40 s (two 3-epoch runs)
+    python -m pytest tests/test_train_cli.py      # about 40 s (two 3-epoch runs)
 """
 
 from __future__ import annotations

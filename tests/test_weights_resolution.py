@@ -6,7 +6,7 @@ error. And end to end: `python app.py` with an unreachable Hub serves the bundle
 Each case runs in a fresh Python process, because huggingface_hub reads HF_ENDPOINT and HF_HOME when imported.
 The "Hub" is a local socket that accepts connections and never answers (a stalled network), or a closed port.
 
-Run: pytest tests/test_weights_resolution.py   (about a minute on 2 cores)
+Run: python -m pytest tests/test_weights_resolution.py   (about a minute on 2 cores)
 """
 
 from __future__ import annotations
