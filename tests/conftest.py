@@ -1,9 +1,19 @@
-"""Shared fixtures. MNIST comes from $MNIST_DIR; when unset, from ../shared/data/mnist beside the repo
-(where this project's CI and workspace keep it)."""
+"""Shared fixtures, and how the tests get what they need from outside the repo, the same way on every machine:
+
+- MNIST: the folder $MNIST_DIR names; when unset, the tests download it once (md5-checked, vae.mnist.download_mnist)
+  into data/mnist/ in the repo (git-ignored) and reuse it after that.
+- Chromium (browser tests): $CHROMIUM, else /usr/bin/chromium, else chromium or chromium-browser on the PATH.
+- The earlier version's weights (tests/test_model.py's anchor checks): $ANCHOR_WEIGHTS.
+
+What cannot be had is skipped with a reason that says how to get it; under CI (CI=true or 1) it fails instead,
+so CI can never pass by skipping.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,18 +23,46 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 PRETRAINED = REPO / "pretrained"
+MNIST_DOWNLOAD_DIR = REPO / "data" / "mnist"  # git-ignored (/data/)
 
 
-def mnist_dir() -> Path:
-    return Path(os.environ.get("MNIST_DIR") or REPO.parent / "shared" / "data" / "mnist")
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("true", "1")
+
+
+def unavailable(reason: str):
+    """Something a test needs is missing: skip with the reason, or fail under CI, where a skip would hide it."""
+    if in_ci():
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# MNIST
+
+MNIST_HOW_TO_GET = "set MNIST_DIR to a folder with the four IDX files, or run with internet once"
 
 
 @pytest.fixture(scope="session")
 def mnist_path() -> Path:
-    path = mnist_dir()
-    if not path.is_dir():
-        pytest.fail(f"MNIST not found at {path}: set MNIST_DIR to the folder with the four IDX files")
-    return path
+    """The folder holding the four MNIST IDX files (downloaded on first use when MNIST_DIR is unset)."""
+    from vae.mnist import FILES, MNISTError, download_mnist
+
+    if os.environ.get("MNIST_DIR"):
+        path = Path(os.environ["MNIST_DIR"]).expanduser()
+        names = [name for pair in FILES.values() for name in pair]
+        missing = [n for n in names if not (path / n).is_file() and not (path / f"{n}.gz").is_file()]
+        if missing:
+            unavailable(f"MNIST_DIR={path} lacks {', '.join(missing)}: {MNIST_HOW_TO_GET}")
+        return path
+    try:
+        return download_mnist(MNIST_DOWNLOAD_DIR)  # fetches only the files that are absent; md5-checked
+    except MNISTError as e:
+        for folder in (MNIST_DOWNLOAD_DIR, MNIST_DOWNLOAD_DIR.parent):  # leave no empty data/ behind
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        first_error = re.sub(r"https?://\S+: ", "", str(e).split(";")[0].split(". ")[0])  # the first mirror's
+        unavailable(f"MNIST is not in {MNIST_DOWNLOAD_DIR} and the tests {first_error}; {MNIST_HOW_TO_GET}")
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +85,36 @@ def bundled_model():
     from vae import VAE
 
     return VAE.from_pretrained(PRETRAINED)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Chromium, for the browser tests
+
+
+CHROMIUM_NAMES = ("/usr/bin/chromium", "chromium", "chromium-browser")  # Debian's path, then the PATH
+
+
+def find_chromium() -> str | None:
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> str:
+    """The path of a Chromium to drive with Playwright: $CHROMIUM, else /usr/bin/chromium, else one on the PATH."""
+    chosen = os.environ.get("CHROMIUM")
+    if chosen:
+        if not Path(chosen).is_file():
+            unavailable(f"CHROMIUM={chosen} is not a file: point it at a Chromium or Chrome binary, or unset it")
+        return chosen
+    found = find_chromium()
+    if found is None:
+        unavailable("no Chromium found: install it (Debian/Ubuntu: apt-get install chromium), "
+                    "or set CHROMIUM to a Chromium or Chrome binary")
+    return found
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@ layers and activations, and the reference (anchor) weights evaluated on the real
 
     python -m pytest tests/test_model.py      # about 10 s
 
-The anchor file and its measured figures come from the earlier version of this demo (see
-../shared/anchors/README.md); set ANCHOR_WEIGHTS to point elsewhere.
+The anchor file and its measured figures come from the earlier version of this demo; the file is not distributed
+with the repo: set ANCHOR_WEIGHTS to its path, or its two tests skip (and fail under CI=true).
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from conftest import unavailable
 from vae import VAE, VAEConfig, evaluate_elbo, negative_elbo
 from vae.model import LOGVAR_MAX, LOGVAR_MIN
 
-REPO = Path(__file__).resolve().parent.parent
-ANCHOR_WEIGHTS = Path(os.environ.get("ANCHOR_WEIGHTS") or REPO.parent / "shared" / "anchors" / "seed_vae_mnist.safetensors")
+# the earlier version's weights (seed_vae_mnist.safetensors); None when ANCHOR_WEIGHTS is unset
+ANCHOR_WEIGHTS = Path(os.environ["ANCHOR_WEIGHTS"]).expanduser() if os.environ.get("ANCHOR_WEIGHTS") else None
 
 # small resmlp so the shape tests cost nothing; "mlp" has fixed sizes (the spec's)
 CONFIGS = {
@@ -166,8 +167,10 @@ def test_reference_forward_equals_the_spec_written_out(test_tensor):
 
 @pytest.fixture(scope="module")
 def anchor_model() -> VAE:
-    if not ANCHOR_WEIGHTS.is_file():
-        pytest.fail(f"anchor weights not found at {ANCHOR_WEIGHTS}; set ANCHOR_WEIGHTS")
+    if ANCHOR_WEIGHTS is None or not ANCHOR_WEIGHTS.is_file():
+        where = "ANCHOR_WEIGHTS is unset" if ANCHOR_WEIGHTS is None else f"no file at ANCHOR_WEIGHTS={ANCHOR_WEIGHTS}"
+        unavailable(f"{where}: set it to the earlier version's seed_vae_mnist.safetensors "
+                    "(not distributed with the repo) to run the anchor checks")
     model = VAE(VAEConfig(arch="mlp"))
     model.load_weights(ANCHOR_WEIGHTS)  # strict: a missing, extra or mis-shaped tensor would raise
     return model.eval()
