@@ -56,11 +56,9 @@ def mnist_path() -> Path:
             unavailable(f"MNIST_DIR={path} lacks {', '.join(missing)}: {MNIST_HOW_TO_GET}")
         return path
     try:
-        return download_mnist(MNIST_DOWNLOAD_DIR)  # fetches only the files that are absent; md5-checked
+        # fetches only the files that are absent, md5-checked; a failed first download leaves no empty data/ behind
+        return download_mnist(MNIST_DOWNLOAD_DIR)
     except MNISTError as e:
-        for folder in (MNIST_DOWNLOAD_DIR, MNIST_DOWNLOAD_DIR.parent):  # leave no empty data/ behind
-            if folder.is_dir() and not any(folder.iterdir()):
-                folder.rmdir()
         first_error = re.sub(r"https?://\S+: ", "", str(e).split(";")[0].split(". ")[0])  # the first mirror's
         unavailable(f"MNIST is not in {MNIST_DOWNLOAD_DIR} and the tests {first_error}; {MNIST_HOW_TO_GET}")
 
