@@ -1,12 +1,13 @@
 """The MNIST downloader (vae.mnist.download_mnist and `python -m train --download`) against a real HTTP server on
 127.0.0.1 serving copies of the real files: md5 checking, fallback to the next mirror, nothing left behind by a
-bad download, no re-download of files already there.
+bad download, no re-download of files already there; an unreachable mirror (a closed port on 127.0.0.1) gives a
+message that says the download failed and what to do instead, and leaves no empty folder behind.
 
     python -m pytest tests/test_download.py      # about 15 s, no internet needed
 
-The shared train-images file was rebuilt (../shared/data/mnist/README.md), so its md5 is not the canonical one the
-downloader checks; the tests that serve it set vae.mnist.MD5 for that one file to the served copy's real md5.
-The other three files are the canonical ones and are checked against the library's canonical sums unchanged.
+The train-images file the tests serve may be a rebuilt copy whose md5 is not the canonical one the downloader checks
+(so is this project's workspace copy, see the README beside it), so the tests that serve it set vae.mnist.MD5 for that
+one file to the served copy's real md5. The other three files are checked against the library's canonical sums.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def test_a_checksum_mismatch_raises_and_leaves_nothing_behind(mirrors, tmp_path)
         download_mnist(folder, mirrors=(url["corrupt"],))
     msg = str(e.value)
     assert GZ[0] in msg and "md5" in msg and "does not match" in msg and "--data-dir" in msg, msg
-    assert _listing(folder) == []  # neither the corrupt file nor its .part temporary
+    assert not folder.exists()  # neither the corrupt file nor its .part temporary; the empty folder it made is gone
 
 
 def test_a_corrupt_mirror_is_skipped_for_a_good_one(mirrors, tmp_path):
@@ -111,8 +112,38 @@ def test_no_reachable_mirror_says_what_failed(tmp_path, monkeypatch):
     with pytest.raises(MNISTError) as e:
         download_mnist(folder, mirrors=("http://127.0.0.1:1/",), timeout=5)
     msg = str(e.value)
-    assert "http://127.0.0.1:1/" + GZ[0] in msg and "--download" in msg
-    assert _listing(folder) == []
+    assert "http://127.0.0.1:1/" + GZ[0] in msg and "Connection refused" in msg, msg
+    # the user asked for the download: the message says it failed and what to do, not "add --download"
+    assert "download failed" in msg and "internet connection" in msg and "MNIST_DIR" in msg and str(folder) in msg
+    assert "--download" not in msg
+    assert not folder.exists()
+
+
+def test_a_failed_download_removes_only_the_empty_folders_it_made(tmp_path, monkeypatch):
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    offline = dict(mirrors=("http://127.0.0.1:1/",), timeout=5)
+    with pytest.raises(MNISTError):
+        download_mnist(tmp_path / "data" / "mnist", **offline)  # both made by the download
+    assert _listing(tmp_path) == []
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    with pytest.raises(MNISTError):
+        download_mnist(existing / "mnist", **offline)
+    assert _listing(tmp_path) == ["existing"] and _listing(existing) == []  # it was there before: kept, though empty
+    with pytest.raises(MNISTError):
+        download_mnist(existing, **offline)
+    assert existing.is_dir()
+    (existing / "notes.txt").write_text("mine")
+    with pytest.raises(MNISTError):
+        download_mnist(existing, **offline)
+    assert _listing(existing) == ["notes.txt"]
+
+
+def test_download_without_a_folder_says_to_name_one(monkeypatch):
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    with pytest.raises(MNISTError, match="--download needs a folder") as e:
+        download_mnist(None)
+    assert "--data-dir" in str(e.value) and "MNIST_DIR" in str(e.value)
 
 
 def test_files_already_there_are_not_downloaded_again(mirrors, tmp_path, mnist_path):
@@ -150,3 +181,20 @@ def test_cli_download_uses_the_module_mirrors(mirrors, tmp_path, tiny_run_args, 
     assert _listing(data) == sorted(GZ)
     assert all(f"/good/{name}" in server.requests for name in GZ)
     assert (out / "model.safetensors").is_file()
+
+
+def test_cli_download_offline_says_the_download_failed_and_leaves_no_folder(tmp_path, tiny_run_args, monkeypatch,
+                                                                            capsys):
+    # what a newcomer without internet hits: `python -m train --download --data-dir data/mnist`
+    from train.__main__ import main
+
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setattr(vae.mnist, "MIRRORS", ("http://127.0.0.1:1/",))
+    monkeypatch.chdir(tmp_path)
+    args = list(tiny_run_args)
+    args[args.index("--data-dir") + 1] = "data/mnist"
+    code = main(["--download", *args, "--out-dir", "run", "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: could not download") and "download failed" in err and "--download" not in err, err
+    assert _listing(tmp_path) == []  # neither data/mnist nor data/, nor the run folder

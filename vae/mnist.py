@@ -129,37 +129,60 @@ def md5_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def download_mnist(data_dir: str | os.PathLike, mirrors: tuple[str, ...] | None = None, timeout: float = 30.0) -> Path:
-    """Fetch the four .gz files that are absent, trying each mirror in turn (default: MIRRORS), and check their md5.
+def download_mnist(data_dir: str | os.PathLike | None, mirrors: tuple[str, ...] | None = None,
+                   timeout: float = 30.0) -> Path:
+    """Fetch the four .gz files that are absent into data_dir (None: $MNIST_DIR), trying each mirror in turn
+    (default: MIRRORS), and check their md5.
 
     Each file is written to a temporary name in the folder and renamed only once its checksum matches, so an
-    interrupted or corrupt download never leaves a file that looks complete.
+    interrupted or corrupt download never leaves a file that looks complete. If the download fails, the folders it
+    created are removed again as long as they are empty; a folder that existed before is never removed.
     """
     mirrors = MIRRORS if mirrors is None else mirrors  # read at call time, so the list can be changed (tests, forks)
-    folder = Path(data_dir).expanduser()
+    chosen = data_dir if data_dir is not None else os.environ.get(DATA_DIR_ENV)
+    if not chosen:
+        raise MNISTError(f"--download needs a folder to put MNIST in: pass --data-dir (e.g. data/mnist) or set "
+                         f"{DATA_DIR_ENV}.")
+    folder = Path(chosen).expanduser()
+    created = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
     folder.mkdir(parents=True, exist_ok=True)
-    for name, md5 in MD5.items():
-        target = folder / name
-        if target.is_file() or (folder / name.removesuffix(".gz")).is_file():
-            continue
-        errors = []
-        for mirror in mirrors:
-            url = mirror.rstrip("/") + "/" + name
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
+    try:
+        for name, md5 in MD5.items():
+            if not ((folder / name).is_file() or (folder / name.removesuffix(".gz")).is_file()):
+                _fetch(folder / name, md5, mirrors, timeout)
+    except BaseException:  # also Ctrl-C: no empty folder left behind
+        for p in created:
             try:
-                with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-                    shutil.copyfileobj(response, out)
-                got = md5_of(Path(tmp))
-                if got != md5:
-                    errors.append(f"{url}: md5 {got} does not match the expected {md5}")
-                    continue
-                os.replace(tmp, target)
-                break
-            except (urllib.error.URLError, OSError, TimeoutError) as e:
-                errors.append(f"{url}: {e}")
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
-        else:
-            raise MNISTError(f"could not download {name}: " + "; ".join(errors) + f". {HOW_TO_GET}")
+                p.rmdir()  # only ever removes an empty folder
+            except OSError:
+                break  # it holds files (some downloads succeeded): keep it and its parents
+        raise
     return folder
+
+
+def _fetch(target: Path, md5: str, mirrors: tuple[str, ...], timeout: float) -> None:
+    errors = []
+    for mirror in mirrors:
+        url = mirror.rstrip("/") + "/" + target.name
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+                shutil.copyfileobj(response, out)
+            got = md5_of(Path(tmp))
+            if got != md5:
+                errors.append(f"{url}: md5 {got} does not match the expected {md5}")
+                continue
+            os.replace(tmp, target)
+            return
+        except (urllib.error.URLError, OSError, TimeoutError) as e:
+            errors.append(f"{url}: {e}")
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    # the user asked for the download already: say why it failed and the ways around it, not "add --download"
+    raise MNISTError(
+        f"could not download {target.name}: " + "; ".join(errors) + ". The download failed: check the internet "
+        f"connection (and any proxy) and run the same command again, or put the four MNIST IDX files "
+        f"({', '.join(MD5)}) into {target.parent} yourself, or pass --data-dir (or set {DATA_DIR_ENV}) to a folder "
+        "that holds them."
+    )
