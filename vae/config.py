@@ -45,9 +45,6 @@ class VAEConfig:
             raise ValueError(f"config has unknown keys {unknown}; expected a subset of {sorted(known)}")
         return cls(**data)
 
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-
     @classmethod
     def load(cls, path: str | Path) -> "VAEConfig":
         return cls.from_dict(json.loads(Path(path).read_text()))
