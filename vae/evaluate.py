@@ -8,6 +8,7 @@ so -log p(x) <= -logmeanexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)], tighte
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -43,17 +44,18 @@ def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torc
 
 
 @torch.inference_mode()
-def iwae_log_likelihood(model: VAE, x: torch.Tensor, k: int = 1000, samples_per_chunk: int = 50_000,
-                        seed: int = 0) -> torch.Tensor:
-    """x (N, 784) -> (N,) importance-weighted estimate of log p(x) (a lower bound) with k samples each.
+def iwae_chunks(model: VAE, x: torch.Tensor, k: int = 1000, samples_per_chunk: int = 50_000,
+                seed: int = 0) -> Iterator[torch.Tensor]:
+    """x (N, 784) -> yields (B,) importance-weighted estimates of log p(x) (lower bounds), B images at a time, with
+    k samples each: as many images per chunk as keep (B x k) decoded samples within `samples_per_chunk`.
 
-    Images are processed a few at a time so that (images x k) decoded samples fit in `samples_per_chunk`.
+    One generator runs through all chunks, so the chunks together are iwae_log_likelihood's result to the bit;
+    a caller can time the first chunk to say how long the rest will take (python -m train does).
     """
     model.eval()
     device = next(model.parameters()).device
     gen = torch.Generator(device=device).manual_seed(seed)
     images_per_chunk = max(1, samples_per_chunk // k)
-    out = []
     for xb in x.split(images_per_chunk):
         xb = xb.to(device).reshape(len(xb), -1)  # (B, P)
         mu, logvar = model.encode(xb)  # (B, D)
@@ -65,8 +67,13 @@ def iwae_log_likelihood(model: VAE, x: torch.Tensor, k: int = 1000, samples_per_
         log_pz = -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
         log_qz = _log_normal(z, mu[:, None], logvar[:, None])
         log_w = (log_px_z + log_pz - log_qz).double()  # (B, K)
-        out.append(torch.logsumexp(log_w, dim=1) - math.log(k))
-    return torch.cat(out).cpu()
+        yield (torch.logsumexp(log_w, dim=1) - math.log(k)).cpu()
+
+
+def iwae_log_likelihood(model: VAE, x: torch.Tensor, k: int = 1000, samples_per_chunk: int = 50_000,
+                        seed: int = 0) -> torch.Tensor:
+    """x (N, 784) -> (N,) importance-weighted estimate of log p(x) (a lower bound) with k samples each."""
+    return torch.cat(list(iwae_chunks(model, x, k=k, samples_per_chunk=samples_per_chunk, seed=seed)))
 
 
 def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, seed: int = 0) -> float:
@@ -74,4 +81,4 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, seed: int = 0) -> flo
     return float(-iwae_log_likelihood(model, x, k=k, seed=seed).mean())
 
 
-__all__ = ["evaluate_elbo", "iwae_bound", "iwae_log_likelihood"]
+__all__ = ["evaluate_elbo", "iwae_bound", "iwae_chunks", "iwae_log_likelihood"]
