@@ -148,7 +148,7 @@ def server_work(model_dir: str | None, repeats: int = 200) -> dict[str, float]:
     import torch
 
     sys.path.insert(0, str(REPO))
-    from app import Explorer
+    from vae.explorer import Explorer
     from vae import VAE
     from vae.imaging import grid_image, latent_grid, png_bytes
 

@@ -1,27 +1,29 @@
 /* VAE 2-D Latent Explorer: the in-browser decoder and the latent-space canvases.
  *
- * app.py puts this file in the page (gr.HTML head=...). It fetches one safetensors file holding the
- * decoder's weights, the model's config and the test set's latent means, then decodes the digit and the
- * 10x10 grid for every slider position right here, with WebAssembly SIMD (static/linear.wat; plain
- * JavaScript where SIMD is missing). A drag is painted at display rate with no server round trip; the
- * server's /generate and /grid endpoints compute the same pixels with PyTorch, and tests/test_browser.py
- * checks that the two agree within 1/255.
+ * app.py puts this file in the page (gr.HTML head=...). It fetches the page bundle, one safetensors file that
+ * webapp/bundle.py writes from the model: the decoder's tensors, the test set's latent means, and the decoder's
+ * computation as an ordered list of operations. The Decoder below executes that list, with WebAssembly SIMD
+ * (static/linear.wat; plain JavaScript where SIMD is missing), and knows no layer names: any architecture the
+ * bundle writer can describe runs here unchanged. It decodes the digit and the 10x10 grid for every slider
+ * position right here, so a drag is painted at display rate with no server round trip; the server's /generate
+ * and /grid compute the same pixels with PyTorch, and tests/test_browser.py checks that the two agree within
+ * 1/255 for both architectures.
  *
- * window.vaeExplorer: mountExplore(element, props), mountPosterior(element, props), setView(z1, z2, span),
+ * window.vaeExplorer: mountExplore(element, props, trigger), mountPosterior(element, props), setView(z1, z2, span),
  * showPosterior({mu, sigma}), randomLatent(), decodeView(z1, z2, span) and `stats` (timings, for bench/).
  */
 (function () {
   "use strict";
   if (window.vaeExplorer) return;
 
-  const WASM_BASE64 = "@WASM_BASE64@"; // static/linear.wasm, inlined by app.py
+  const WASM_BASE64 = "@WASM_BASE64@"; // static/linear.wasm, inlined by webapp/page.py
+  const BUNDLE_FORMAT = "vae-explorer-page/2"; // webapp/bundle.py's FORMAT
   const Z_LIMIT = 3; // the sliders' range [-3, 3]
   const Z_STEP = 0.05; // the sliders' step
   const GRID = 10; // cells per side
   const SIDE = 28; // pixels per side of a digit
   const ROWS = 1 + GRID * GRID; // the digit at z, then the grid's cells row-major
   const ROWS_PADDED = Math.ceil(ROWS / 4) * 4; // the SIMD kernel works on 4 rows at a time
-  const LN_EPS = 1e-5; // torch.nn.LayerNorm's default
   const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]; // matplotlib tab10, digits 0-9
   const MARK = "#ff8c00"; // the cell nearest the centre (vae.imaging.MARK_COLOUR)
@@ -46,77 +48,67 @@
   }
 
   // ------------------------------------------------------------------------------------------ the decoder
+  // It executes the bundle's program (webapp/bundle.py writes it from the model): an ordered list of operations
+  // on a (rows, width) activation, each naming the tensors it uses. Nothing here knows a layer's name or an
+  // architecture. Widths are padded to multiples of 8 for the SIMD kernel; padded columns stay 0.
 
   const pad8 = (n) => Math.ceil(n / 8) * 8;
 
-  // The decoder's layers, read from the config the way vae/model.py builds them.
-  function decoderLayers(config) {
-    if (config.arch === "mlp") { // Linear 2->200, LeakyReLU(0.2), Linear 200->400, LeakyReLU(0.5), Linear 400->784
-      return [{ op: "linear", name: "decoder.0" }, { op: "leaky", slope: 0.2 },
-              { op: "linear", name: "decoder.2" }, { op: "leaky", slope: 0.5 },
-              { op: "linear", name: "decoder.4" }];
-    }
-    if (config.arch === "resmlp") { // Linear, SiLU, blocks x [h + fc2(silu(fc1(LN(h))))], LayerNorm, SiLU, Linear
-      const layers = [{ op: "linear", name: "decoder.0" }, { op: "silu" }];
-      for (let i = 0; i < config.blocks; i++) layers.push({ op: "residual", name: `decoder.${2 + i}` });
-      layers.push({ op: "layernorm", name: `decoder.${2 + config.blocks}` }, { op: "silu" },
-                  { op: "linear", name: `decoder.${4 + config.blocks}` });
-      return layers;
-    }
-    throw new Error(`unknown architecture ${config.arch}`);
-  }
-
   class Decoder {
-    constructor(config, tensors) {
-      this.config = config;
+    // program: the operations; tensors: {name: {shape, data}}; inputDim: latent dimensions; outputShape: [h, w]
+    constructor(program, tensors, inputDim, outputShape) {
+      this.inputDim = inputDim;
       const get = (name) => {
         const t = tensors[name];
         if (!t) throw new Error(`the weights file has no tensor ${name}`);
         return t;
       };
-      // --- plan: every linear layer gets packed weights; widths are padded to multiples of 8
-      const plan = [];
-      let width = config.latent_dim; // the width of the activations flowing in
-      let widest = width;
-      const linear = (prefix, inWidth) => {
-        const w = get(`${prefix}.weight`), b = get(`${prefix}.bias`);
-        const [n, k] = w.shape;
-        if (k > inWidth) throw new Error(`${prefix} takes ${k} inputs, the activations have ${inWidth}`);
-        const layer = { n, np: pad8(n), kp: inWidth, w, b };
-        widest = Math.max(widest, layer.np);
-        return layer;
+      const linears = [];
+      let depth = 0, widest = pad8(inputDim);
+      // --- compile: check every operation and give it the width of the activations it sees;
+      // -> {steps, width (padded), real}
+      const compile = (ops, width, real, level) => {
+        depth = Math.max(depth, level);
+        const steps = ops.map((op) => {
+          if (op.op === "linear") {
+            const w = get(op.weight), b = get(op.bias);
+            const [n, k] = w.shape;
+            if (k !== real) throw new Error(`${op.weight} takes ${k} inputs, the activations have ${real}`);
+            const layer = { op: "linear", n, np: pad8(n), kp: width, w, b };
+            linears.push(layer);
+            width = layer.np; real = n; widest = Math.max(widest, width);
+            return layer;
+          }
+          if (op.op === "layernorm") {
+            const gamma = get(op.weight).data, beta = get(op.bias).data;
+            if (gamma.length !== real) throw new Error(`${op.weight} normalises ${gamma.length}, not ${real}`);
+            return { op: "layernorm", gamma, beta, eps: op.eps, real };
+          }
+          if (op.op === "residual") {
+            const body = compile(op.body, width, real, level + 1);
+            if (body.real !== real) throw new Error(`a residual branch maps ${real} features to ${body.real}`);
+            return { op: "residual", body: body.steps, real };
+          }
+          if (op.op === "leaky_relu") return { op: "leaky_relu", slope: op.slope, real };
+          if (op.op === "silu" || op.op === "sigmoid") return { op: op.op, real };
+          throw new Error(`the browser decoder does not know the operation ${op.op}`);
+        });
+        return { steps, width, real };
       };
-      const norm = (prefix) => ({ gamma: get(`${prefix}.weight`).data, beta: get(`${prefix}.bias`).data });
-      let real = config.latent_dim; // the real (unpadded) width
-      for (const layer of decoderLayers(config)) {
-        if (layer.op === "linear") {
-          const l = linear(layer.name, width);
-          plan.push({ op: "linear", layer: l });
-          width = l.np; real = l.n;
-        } else if (layer.op === "residual") {
-          const fc1 = linear(`${layer.name}.fc1`, width);
-          const fc2 = linear(`${layer.name}.fc2`, fc1.np);
-          plan.push({ op: "residual", norm: norm(`${layer.name}.norm`), fc1, fc2, real });
-        } else if (layer.op === "layernorm") {
-          plan.push({ op: "layernorm", norm: norm(layer.name), real });
-        } else {
-          plan.push({ ...layer, real });
-        }
+      const compiled = compile(program, inputDim, inputDim, 0);
+      this.program = compiled.steps;
+      const [height, widthPx] = outputShape;
+      if (compiled.real !== height * widthPx) {
+        throw new Error(`the decoder makes ${compiled.real} values per point, expected ${height}x${widthPx} pixels`);
       }
-      this.outputWidth = real;
-      this.outputStride = width;
-      if (real !== SIDE * SIDE) throw new Error(`the decoder makes ${real} pixels, expected ${SIDE * SIDE}`);
-      // --- memory: packed weights, then three activation buffers, then the input points
+      this.pixelsPerRow = height * widthPx;
+      // --- memory: packed weights, then activation buffers (two, plus one per level of residual nesting), then
+      // the input points
       let floats = 0;
       const alloc = (n) => { const at = floats; floats += n + (4 - (n % 4)) % 4; return at; };
-      for (const step of plan) {
-        for (const l of step.op === "linear" ? [step.layer] : step.op === "residual" ? [step.fc1, step.fc2] : []) {
-          l.wAt = alloc(l.np * l.kp);
-          l.bAt = alloc(l.np);
-        }
-      }
-      this.buffers = [0, 1, 2].map(() => alloc(ROWS_PADDED * widest));
-      this.inputAt = alloc(ROWS_PADDED * config.latent_dim);
+      for (const l of linears) { l.wAt = alloc(l.np * l.kp); l.bAt = alloc(l.np); }
+      this.buffers = Array.from({ length: 2 + depth }, () => alloc(ROWS_PADDED * widest));
+      this.inputAt = alloc(ROWS_PADDED * inputDim);
       this.rows = ROWS_PADDED;
       const bytes = floats * 4;
       const wasmBytes = Uint8Array.from(atob(WASM_BASE64), (c) => c.charCodeAt(0));
@@ -131,19 +123,16 @@
         this.heap = new Float32Array(floats);
       }
       // --- pack W (N, K) row-major into (N/8, K, 8) blocks; padding stays 0
-      for (const step of plan) {
-        for (const l of step.op === "linear" ? [step.layer] : step.op === "residual" ? [step.fc1, step.fc2] : []) {
-          const [n, k] = l.w.shape, src = l.w.data, h = this.heap;
-          for (let o = 0; o < n; o++) {
-            const block = l.wAt + (o >> 3) * l.kp * 8 + (o & 7);
-            for (let i = 0; i < k; i++) h[block + i * 8] = src[o * k + i];
-          }
-          h.set(l.b.data, l.bAt);
-          delete l.w; delete l.b; // the packed copy is all the decoder needs
+      for (const l of linears) {
+        const [n, k] = l.w.shape, src = l.w.data, h = this.heap;
+        for (let o = 0; o < n; o++) {
+          const block = l.wAt + (o >> 3) * l.kp * 8 + (o & 7);
+          for (let i = 0; i < k; i++) h[block + i * 8] = src[o * k + i];
         }
+        h.set(l.b.data, l.bAt);
+        delete l.w; delete l.b; // the packed copy is all the decoder needs
       }
-      this.plan = plan;
-      this.pixels = new Uint8ClampedArray(ROWS * SIDE * SIDE);
+      this.pixels = new Uint8ClampedArray(ROWS * this.pixelsPerRow);
       this.backend = this.simd ? "WebAssembly SIMD" : "JavaScript";
     }
 
@@ -174,61 +163,64 @@
       }
     }
 
-    layerNorm(src, dst, stride, real, { gamma, beta }) {
+    layerNorm(at, stride, { real, gamma, beta, eps }) { // in place, over each row's `real` features
       const h = this.heap;
       for (let r = 0; r < this.rows; r++) {
-        const s = src + r * stride, d = dst + r * stride;
+        const s = at + r * stride;
         let mean = 0;
         for (let i = 0; i < real; i++) mean += h[s + i];
         mean /= real;
         let variance = 0;
         for (let i = 0; i < real; i++) { const c = h[s + i] - mean; variance += c * c; }
-        const inv = 1 / Math.sqrt(variance / real + LN_EPS); // biased variance, as torch
-        for (let i = 0; i < real; i++) h[d + i] = (h[s + i] - mean) * inv * gamma[i] + beta[i];
-        for (let i = real; i < stride; i++) h[d + i] = 0;
+        const inv = 1 / Math.sqrt(variance / real + eps); // biased variance, as torch
+        for (let i = 0; i < real; i++) h[s + i] = (h[s + i] - mean) * inv * gamma[i] + beta[i];
       }
     }
 
-    // points: Float32Array (rows * latent_dim), rows <= ROWS -> uint8 (rows, 784) = round(255 * sigmoid(logits)),
-    // a view on this.pixels. Each row is computed on its own, in the same order whatever the batch.
-    decode(points, rows) {
+    // Run `steps` on the activations at `cur` (row stride `stride`) without touching the buffers in `busy`;
+    // -> [where the result is, its stride]
+    run(steps, cur, stride, busy) {
       const h = this.heap;
-      const silu = (v) => v / (1 + Math.exp(-v));
-      this.rows = Math.ceil(rows / 4) * 4; // the SIMD kernel's tile height
-      h.fill(0, this.inputAt, this.inputAt + this.rows * this.config.latent_dim);
-      h.set(points.subarray(0, rows * this.config.latent_dim), this.inputAt);
-      let cur = this.inputAt, stride = this.config.latent_dim;
-      const [b0, b1, b2] = this.buffers;
-      let free = [b0, b1, b2];
-      const other = (...busy) => free.find((b) => !busy.includes(b));
-      for (const step of this.plan) {
+      const free = (...also) => this.buffers.find((b) => !busy.includes(b) && !also.includes(b));
+      for (const step of steps) {
         if (step.op === "linear") {
-          const out = other(cur);
-          this.linear(cur, step.layer, out);
-          cur = out; stride = step.layer.np;
-        } else if (step.op === "leaky") {
+          const out = free(cur);
+          this.linear(cur, step, out);
+          cur = out; stride = step.np;
+        } else if (step.op === "leaky_relu") {
           const s = step.slope;
           this.elementwise(cur, stride, step.real, (v) => (v >= 0 ? v : s * v));
         } else if (step.op === "silu") {
-          this.elementwise(cur, stride, step.real, silu);
+          this.elementwise(cur, stride, step.real, (v) => v / (1 + Math.exp(-v)));
+        } else if (step.op === "sigmoid") {
+          this.elementwise(cur, stride, step.real, (v) => 1 / (1 + Math.exp(-v)));
         } else if (step.op === "layernorm") {
-          this.layerNorm(cur, cur, stride, step.real, step.norm);
-        } else if (step.op === "residual") {
-          const t1 = other(cur), t2 = other(cur, t1);
-          this.layerNorm(cur, t1, stride, step.real, step.norm);
-          this.linear(t1, step.fc1, t2);
-          this.elementwise(t2, step.fc1.np, step.fc1.n, silu);
-          this.linear(t2, step.fc2, t1);
+          this.layerNorm(cur, stride, step);
+        } else if (step.op === "residual") { // cur + body(cur): the body runs on a copy
+          const copy = free(cur);
+          h.copyWithin(copy, cur, cur + this.rows * stride);
+          const [out] = this.run(step.body, copy, stride, [...busy, cur]);
           for (let r = 0; r < this.rows; r++) {
-            const a = cur + r * stride, b = t1 + r * stride;
+            const a = cur + r * stride, b = out + r * stride;
             for (let i = 0; i < step.real; i++) h[a + i] += h[b + i];
           }
         }
       }
-      const px = this.pixels, n = SIDE * SIDE;
+      return [cur, stride];
+    }
+
+    // points: Float32Array (rows * inputDim), rows <= ROWS -> uint8 (rows, pixels) = round(255 p), a view on
+    // this.pixels. Each row is computed on its own, in the same order whatever the batch.
+    decode(points, rows) {
+      const h = this.heap, dim = this.inputDim;
+      this.rows = Math.ceil(rows / 4) * 4; // the SIMD kernel's tile height
+      h.fill(0, this.inputAt, this.inputAt + this.rows * dim);
+      h.set(points.subarray(0, rows * dim), this.inputAt);
+      const [out, stride] = this.run(this.program, this.inputAt, dim, []);
+      const px = this.pixels, n = this.pixelsPerRow;
       for (let r = 0; r < rows; r++) {
-        const row = cur + r * stride;
-        for (let i = 0; i < n; i++) px[r * n + i] = 255 / (1 + Math.exp(-h[row + i])); // clamped, rounded to even
+        const row = out + r * stride;
+        for (let i = 0; i < n; i++) px[r * n + i] = 255 * h[row + i]; // clamped, rounded to nearest (even)
       }
       return px.subarray(0, rows * n);
     }
@@ -464,7 +456,6 @@
     latents: null,
     explore: null, // {digit, grid, map, readout, digitSmall, gridSmall}
     posterior: null, // {map, stats}
-    ids: { z1: "vae-z1", z2: "vae-z2", span: "vae-span" },
     stats: { frames: [], inputs: [], backend: null, decodeMs: [], decodedRows: [] },
   };
 
@@ -484,8 +475,11 @@
         })
         .then((buffer) => {
           const { metadata, tensors } = readSafetensors(buffer);
-          const config = JSON.parse(metadata.config);
-          app.decoder = new Decoder(config, tensors);
+          if (metadata.format !== BUNDLE_FORMAT) {
+            throw new Error(`${url} is a "${metadata.format}" file; this page reads "${BUNDLE_FORMAT}"`);
+          }
+          app.decoder = new Decoder(JSON.parse(metadata.program), tensors, JSON.parse(metadata.input),
+                                    JSON.parse(metadata.output));
           app.stats.backend = app.decoder.backend;
           if (tensors["latents.mu"]) {
             app.latents = { mu: tensors["latents.mu"].data, labels: tensors["latents.labels"].data };
@@ -561,45 +555,22 @@
     requestAnimationFrame((t) => { frame.next = t; }); // the start of the next frame: this one has been presented
   }
 
-  function setView(z1, z2, span, inputTime) {
-    const s = app.state;
+  // A new view from the sliders (Gradio's change event hands their values over, app.py) or from the map
+  function setView(z1, z2, span) {
+    const s = app.state, t = performance.now();
     if (Number.isFinite(z1)) s.z1 = clampZ(z1);
     if (Number.isFinite(z2)) s.z2 = clampZ(z2);
     if (Number.isFinite(span) && span > 0) s.span = span;
-    s.inputTime = inputTime === undefined ? performance.now() : inputTime;
+    s.inputTime = t;
+    app.stats.inputs.push({ t, z1: s.z1, z2: s.z2, span: s.span });
+    if (app.stats.inputs.length > STATS_KEEP) app.stats.inputs.splice(0, STATS_KEEP / 2);
     request();
   }
 
-  // A drag on a slider: read the value straight from the DOM event (no framework round trip)
-  function onInput(event) {
-    const target = event.target;
-    if (!(target instanceof HTMLInputElement)) return;
-    const value = parseFloat(target.value);
-    if (!Number.isFinite(value)) return;
-    for (const key of ["z1", "z2", "span"]) {
-      if (target.closest(`#${app.ids[key]}`)) {
-        app.stats.inputs.push({ t: event.timeStamp, key, value });
-        if (app.stats.inputs.length > STATS_KEEP) app.stats.inputs.splice(0, STATS_KEEP / 2);
-        const v = { z1: undefined, z2: undefined, span: undefined };
-        v[key] = value;
-        setView(v.z1, v.z2, v.span, event.timeStamp);
-        return;
-      }
-    }
-  }
-
-  function setSlider(id, value) {
-    const input = document.querySelector(`#${id} input[type=range]`);
-    if (!input) return;
-    input.value = String(value);
-    input.dispatchEvent(new Event("input", { bubbles: true }));
-    input.dispatchEvent(new Event("change", { bubbles: true }));
-  }
-
-  function mountExplore(element, props) {
-    Object.assign(app.ids, props.slider_ids || {});
+  // The Explore tab. props: bundle_path, z1, z2, span, digit_px, grid_px, map_px; trigger: gr.HTML's, to send a
+  // point picked on the map to the sliders (app.py wires the component's change event to them)
+  function mountExplore(element, props, trigger) {
     app.state.z1 = props.z1 ?? 0; app.state.z2 = props.z2 ?? 0; app.state.span = props.span ?? 1.5;
-    document.addEventListener("input", onInput, true);
     showStatus(element, "Loading the decoder…");
     load(props.bundle_path).then(() => {
       const digit = element.querySelector("canvas.vae-digit"), grid = element.querySelector("canvas.vae-grid");
@@ -618,13 +589,15 @@
       app.explore = ex;
       const backend = element.querySelector(".vae-backend");
       if (backend) backend.textContent = `decoded in your browser (${app.decoder.backend})`;
-      // click or drag on the map: move the sliders there
+      // click or drag on the map: paint there now, and move the sliders there
       let dragging = false;
       const moveTo = (event) => {
         const r = map.getBoundingClientRect(), scale = ex.map.cssSize / r.width; // CSS may shrink the canvas
         const [z1, z2] = ex.map.toLatent((event.clientX - r.left) * scale, (event.clientY - r.top) * scale);
-        setSlider(app.ids.z1, snapZ(z1));
-        setSlider(app.ids.z2, snapZ(z2));
+        const picked = { z1: snapZ(z1), z2: snapZ(z2) };
+        setView(picked.z1, picked.z2);
+        props.value = picked;
+        trigger("change");
       };
       map.addEventListener("pointerdown", (e) => { dragging = true; map.setPointerCapture(e.pointerId); moveTo(e); });
       map.addEventListener("pointermove", (e) => { if (dragging) moveTo(e); });
@@ -641,7 +614,9 @@
     });
   }
 
-  // Gradio's Sketchpad starts with no tool selected ("select the draw tool to start"): pick the brush for the user
+  // The one place this script reaches into Gradio's own DOM. Gradio 6.31's Sketchpad starts with no tool selected
+  // ("select the draw tool to start") and has no option to start with the brush: pick it for the user, or a
+  // first stroke draws nothing (tests/test_browser.py, test_drawing_on_the_canvas_shows_a_reconstruction).
   function armSketchpad(id, tries = 50) {
     const brush = document.querySelector(`#${id} button[aria-label="Brush"]`);
     if (brush) { brush.click(); return; }

@@ -1,5 +1,5 @@
 """The app's public API, called through gradio_client on a launched server, for both architectures (the bundled
-reference "mlp" model and a small random "resmlp"): which endpoints exist, shapes and values against the model
+"resmlp" model and the spec's "mlp" network trained for a few seconds): which endpoints exist, shapes and values against the model
 itself, determinism, the grid's orientation, /encode of real MNIST test digits, /reconstruct's figures, and every
 bad input's message (the server keeps serving after each).
 
@@ -25,6 +25,7 @@ from vae.imaging import MARK_COLOUR, to_uint8
 from vae.latents import load_latents
 
 from conftest import PRETRAINED
+from quick_models import quick_mlp
 
 pytestmark = pytest.mark.filterwarnings(  # raised inside gradio's queue by pandas 3, not by this app
     "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated")
@@ -33,17 +34,15 @@ PUBLIC = {"/generate", "/grid", "/encode", "/reconstruct"}
 MNIST_SAMPLE = [0, 1, 2, 3, 4, 7, 8, 11, 18, 61]  # one of each digit
 
 
-def tiny_resmlp() -> VAE:
-    torch.manual_seed(0)
-    return VAE(VAEConfig(arch="resmlp", hidden=64, blocks=1)).eval()
 
 
 @pytest.fixture(scope="module", params=["mlp", "resmlp"])
-def served(request, bundled_model, tmp_path_factory):
+def served(request, bundled_model, mnist_path, tmp_path_factory):
     """(client, model, url): build_demo for the model, launched as the app launches it."""
     import app
 
-    model = bundled_model if request.param == "mlp" else tiny_resmlp()
+    model = quick_mlp(mnist_path, tmp_path_factory.mktemp("mlp")) if request.param == "mlp" else bundled_model
+    assert model.config.arch == request.param
     demo = app.build_demo(model, latents=load_latents(PRETRAINED / "latents.safetensors"), source="test model",
                           bundle_dir=tmp_path_factory.mktemp("bundle"))
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)

@@ -115,17 +115,20 @@ def call_raw(url: str, endpoint: str, body: str | bytes) -> tuple[int, str, str]
     ("grid", '{"data": [0, 0, "wide"]}', "span must be a number"),
     ("grid", '{"data": [0, 0]}', ""),  # too few values: refused by Gradio
     ("encode", '{"data": [null]}', "No image given"),
-    ("encode", '{"data": [""]}', ""),  # not a file object: refused by Gradio's validation
-    ("encode", '{"data": [42]}', ""),
+    ("encode", '{"data": [""]}', "No image given"),
+    ("encode", '{"data": [42]}', "must be an uploaded file"),  # not a file object
+    ("encode", '{"data": [{"path": "/etc/passwd"}]}', "must be an uploaded file"),  # no file marker: not checked
+    ("encode", '{"data": ["/etc/passwd"]}', "must be an uploaded file"),  # by Gradio, so the app refuses it
     ("encode", '{"data": []}', ""),
     ("reconstruct", '{"data": [null]}', "No image given"),
-    ("reconstruct", '{"data": ["not a file"]}', ""),
+    ("reconstruct", '{"data": ["not a file"]}', "must be an uploaded file"),
     ("reconstruct", '{"data": [{"path": "nowhere.png", "meta": {"_type": "gradio.FileData"}}]}', ""),
 ])
 def test_what_the_client_would_not_send_over_raw_http(app, client, endpoint, body, expected):
     """expected: None = a result; a text = an error event carrying that message; "" = an error event whose message
-    Gradio withholds (its own validation refused the call before the app ran: wrong argument count, a file argument
-    that is not an uploaded file), so nothing about the server leaks."""
+    Gradio withholds (its own validation refused the call before the app ran: wrong argument count, a file object
+    naming a path Gradio did not receive), so nothing about the server leaks. A file argument that is not a file
+    object at all gets the app's message: the app opens only files inside Gradio's upload folder."""
     status, event, message = call_raw(app.url, endpoint, body)
     if expected is None:
         assert (status, event) == (200, "complete"), message

@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin, hf_hub_download
 from safetensors import SafetensorError
 from safetensors.torch import load_file
@@ -42,10 +41,18 @@ class ResidualBlock(nn.Module):
         super().__init__()
         self.norm = nn.LayerNorm(width)
         self.fc1 = nn.Linear(width, width)
+        self.act = nn.SiLU()  # no parameters: the state-dict names stay norm, fc1, fc2
         self.fc2 = nn.Linear(width, width)
 
+    def body(self) -> list[nn.Module]:
+        """The residual branch, in order; forward and the browser's copy (webapp/bundle.py) both follow it."""
+        return [self.norm, self.fc1, self.act, self.fc2]
+
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return h + self.fc2(F.silu(self.fc1(self.norm(h))))
+        r = h
+        for layer in self.body():
+            r = layer(r)
+        return h + r
 
 
 def _reference_encoder(n_pixels: int) -> nn.Sequential:

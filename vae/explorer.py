@@ -1,0 +1,57 @@
+"""What the explorer app asks of a model, on numpy arrays: the digit at z, the 10x10 grid around z, the posterior
+of an image, and its reconstruction with its -ELBO. No Gradio here: a benchmark or a notebook uses it as it is.
+
+    from vae import VAE
+    from vae.explorer import Explorer
+    explorer = Explorer(VAE.from_pretrained("pretrained"))
+    explorer.grid(0.5, -1.0, span=1.5)  # uint8 (280, 280, 3)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vae.evaluate import evaluate_elbo
+from vae.imaging import DEFAULT_SPAN, GRID_SIZE, grid_image, latent_grid, to_uint8
+from vae.model import VAE
+
+ELBO_SAMPLES = 128  # posterior samples for one image's -ELBO (fixed seed: the same image gives the same figure)
+
+
+class Explorer:
+    """A 2-D latent model's four views, on numpy arrays."""
+
+    def __init__(self, model: VAE):
+        if model.config.latent_dim != 2:
+            raise ValueError(f"the explorer needs a 2-D latent space; this model has {model.config.latent_dim}")
+        self.model = model.eval()
+
+    @torch.inference_mode()
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """z (B, 2) -> pixel probabilities (B, 28, 28), in one batch."""
+        return self.model.decode(torch.as_tensor(z, dtype=torch.float32)).numpy()[:, 0]
+
+    def digit(self, z1: float, z2: float) -> np.ndarray:
+        """-> uint8 (28, 28): grey level = round(255 p)"""
+        return to_uint8(self.decode(np.array([[z1, z2]], np.float32))[0])
+
+    def grid(self, z1: float, z2: float, span: float = DEFAULT_SPAN) -> np.ndarray:
+        """-> uint8 RGB (280, 280, 3): the spec's grid around (z1, z2), the cell nearest the centre outlined"""
+        return grid_image(self.decode(latent_grid(z1, z2, span, GRID_SIZE)), GRID_SIZE)
+
+    @torch.inference_mode()
+    def posterior(self, x: np.ndarray) -> tuple[list[float], list[float]]:
+        """x float (28, 28) in [0, 1] -> (mu, sigma) of q(z|x)"""
+        mu, logvar = self.model.encode(torch.as_tensor(x, dtype=torch.float32).reshape(1, -1))
+        return mu[0].tolist(), torch.exp(0.5 * logvar[0]).tolist()
+
+    @torch.inference_mode()
+    def reconstruct(self, x: np.ndarray) -> tuple[np.ndarray, dict]:
+        """x float (28, 28) -> (decoded mu as uint8 (28, 28), {mu, sigma, elbo, bce, kl}), elbo = bce + kl in nats"""
+        mu, sigma = self.posterior(x)
+        recon = to_uint8(self.decode(np.array([mu], np.float32))[0])
+        # -ELBO of this one image: the library's estimator over ELBO_SAMPLES copies (one posterior sample each)
+        copies = torch.as_tensor(x, dtype=torch.float32).reshape(1, -1).expand(ELBO_SAMPLES, -1)  # (S, 784)
+        figures = evaluate_elbo(self.model, copies, batch_size=ELBO_SAMPLES, seed=0)
+        return recon, {"mu": mu, "sigma": sigma, "elbo": figures["elbo"], "bce": figures["bce"], "kl": figures["kl"]}

@@ -1,0 +1,87 @@
+"""Checking what users send: each check returns the value the model needs or raises gr.Error with a message that
+says what to send instead. An expected user error logs one line, not a traceback."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from vae.imaging import DEFAULT_SPAN
+from vae.preprocess import BlankImageError, ImageInputError, load_image, preprocess_digit
+
+Z_LIMIT = 3.0  # the sliders' range, and the API's: [-3, 3] holds 99.7% of the prior N(0, 1) per axis
+SPAN_MAX = 5.0  # a wider grid only shows blur far outside the prior's mass
+
+log = logging.getLogger("vae_explorer")
+
+
+def bad_input(message: str) -> gr.Error:
+    """The error a caller sees (title "Bad input"); the server log gets this one line instead of a traceback."""
+    log.info("bad input: %s", message)
+    return gr.Error(message, title="Bad input", print_exception=False)
+
+
+def latent_coordinate(value, name: str) -> float:
+    """A number in [-Z_LIMIT, Z_LIMIT]."""
+    try:
+        z = float(value)
+    except (TypeError, ValueError):
+        raise bad_input(f"{name} must be a number between -{Z_LIMIT:g} and {Z_LIMIT:g}; got {value!r}.") from None
+    if not math.isfinite(z):
+        raise bad_input(f"{name} must be a finite number between -{Z_LIMIT:g} and {Z_LIMIT:g}; got {value!r}.")
+    if abs(z) > Z_LIMIT:
+        raise bad_input(f"{name} = {z:g} is outside the latent range [-{Z_LIMIT:g}, {Z_LIMIT:g}] the app explores; "
+                        f"pick a value between -{Z_LIMIT:g} and {Z_LIMIT:g}.")
+    return z
+
+
+def grid_span(value) -> float:
+    """The grid's half-width, in (0, SPAN_MAX]; None (a raw HTTP call's "not given") is the default."""
+    if value is None:
+        return DEFAULT_SPAN
+    try:
+        span = float(value)
+    except (TypeError, ValueError):
+        raise bad_input(f"span must be a number in (0, {SPAN_MAX:g}]; got {value!r}.") from None
+    if not (math.isfinite(span) and 0 < span <= SPAN_MAX):
+        raise bad_input(f"span must be greater than 0 and at most {SPAN_MAX:g} (the grid's half-width in latent "
+                        f"units; the default is {DEFAULT_SPAN:g}); got {value!r}.")
+    return span
+
+
+def uploaded_path(value, uploads: str | os.PathLike) -> str:
+    """An API file argument -> the path of the upload it names. Only a file Gradio received is accepted: a file
+    object whose path lies inside Gradio's upload folder `uploads` (Gradio itself refuses a file object naming any
+    other path; a bare string, a number or a dict without Gradio's file marker would reach the app unchecked)."""
+    if value is None or value == "" or (isinstance(value, dict) and not value.get("path")):
+        raise bad_input("No image given: upload a PNG or JPEG of a digit (with gradio_client: handle_file('digit.png')).")
+    path = value.get("path") if isinstance(value, dict) else None
+    inside = isinstance(path, str) and Path(path).resolve().is_relative_to(Path(uploads).resolve())
+    meta = value.get("meta") if isinstance(value, dict) else None
+    if not inside or not isinstance(meta, dict) or meta.get("_type") != "gradio.FileData":
+        raise bad_input("The image must be an uploaded file: with gradio_client, handle_file('digit.png'); over HTTP, "
+                        "upload it first (POST /gradio_api/upload) and send the path it returns as "
+                        '{"path": ..., "meta": {"_type": "gradio.FileData"}}.')
+    return path
+
+
+def digit_from_file(value, uploads: str | os.PathLike) -> np.ndarray:
+    """An uploaded file -> MNIST-style float (28, 28), or a message saying what is wrong with it."""
+    path = uploaded_path(value, uploads)
+    try:
+        return preprocess_digit(load_image(path))
+    except ImageInputError as e:
+        raise bad_input(str(e)) from e
+
+
+def digit_from_sketch(sketch) -> np.ndarray:
+    """Sketchpad value {'background', 'layers', 'composite'} -> float (28, 28); BlankImageError when empty."""
+    composite = sketch.get("composite") if isinstance(sketch, dict) else None
+    if composite is None or np.asarray(composite).size == 0:
+        raise BlankImageError("The canvas is empty: draw a digit with the mouse or a finger.")
+    return preprocess_digit(np.asarray(composite))
