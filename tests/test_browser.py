@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 import os
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from vae import VAE, VAEConfig
 from vae.latents import load_latents
 
 from conftest import PRETRAINED, REPO
+from quick_models import quick_mlp
 
 pytestmark = [
     pytest.mark.slow,
@@ -34,7 +36,6 @@ pytestmark = [
                                "ignore:The copy keyword is deprecated"),
 ]
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or os.environ.get("CHROMIUM") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOTS = REPO / "artifacts" / "browser"
@@ -42,14 +43,12 @@ VIEWPORT = {"width": 1400, "height": 1000}
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(chromium_executable):
     from playwright.sync_api import sync_playwright
 
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install -y chromium, or set CHROMIUM_PATH to its path")
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium_executable, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
@@ -67,6 +66,20 @@ def served(bundled_model, tmp_path_factory):
     """The bundled model with its latent map: (url, client, model)."""
     demo, url = launch(bundled_model, load_latents(PRETRAINED / "latents.safetensors"), tmp_path_factory)
     yield url, Client(url, verbose=False), bundled_model
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def served_mlp(mnist_path, tmp_path_factory):
+    """The spec's mlp trained for a few seconds, with its own latent map: (url, client, model)."""
+    from vae.latents import encode_dataset
+    from vae.mnist import as_tensor, load_mnist
+
+    model = quick_mlp(mnist_path, tmp_path_factory.mktemp("mlp"))
+    images, labels = load_mnist(mnist_path, "test")
+    mu, _ = encode_dataset(model, as_tensor(images))
+    demo, url = launch(model, {"mu": mu, "labels": labels}, tmp_path_factory)
+    yield url, Client(url, verbose=False), model
     demo.close()
 
 
@@ -170,9 +183,19 @@ def test_the_page_loads_and_decodes_in_the_browser(browser, served):
     page.close()
 
 
-@pytest.mark.parametrize("which", ["served", "served_resmlp"])
+def test_the_script_knows_no_layer_names():
+    """The page executes the bundle's list of operations; the network is defined once, in Python."""
+    script = (REPO / "static" / "explorer.js").read_text()
+    names = re.findall(r"[\"'`]decoder\.|\bfc[12]\b|\bnorm\.weight|\bresmlp\b|\bmlp\b", script)
+    assert names == []  # no tensor names, no architecture names
+
+
+@pytest.mark.parametrize("which", ["served", "served_resmlp", "served_mlp"])
 def test_browser_decoder_matches_the_server_within_one_grey_level(browser, which, request):
-    url, client, _ = request.getfixturevalue(which)
+    """For the bundled resmlp (384 wide, 2 blocks), a random resmlp of another width (64, 2 blocks) and the spec's
+    mlp: the same script, no change."""
+    url, client, model = request.getfixturevalue(which)
+    assert model.config.arch == ("mlp" if which == "served_mlp" else "resmlp")
     page = open_app(browser, url)
     views = [(0.0, 0.0, 1.5), (1.25, -0.75, 1.5), (-2.35, 2.9, 0.8), (0.37, -1.13, 1.37), (3.0, -3.0, 3.0)]
     for cache in (True, False):
