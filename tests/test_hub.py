@@ -1,8 +1,9 @@
-"""Publishing to the Hugging Face Hub without internet: the calls are intercepted at the huggingface_hub boundary
-(HfApi methods patched, or a fake api object) and every file that would be sent is checked. The token must never
-reach a file or the console.
+"""Publishing to the Hugging Face Hub without internet, both ways: `python -m train ... --push-to-hub` at the end of a
+run and `python -m train.publish RUN_DIR REPO_ID` on a finished run folder. The calls are intercepted at the
+huggingface_hub boundary (HfApi methods patched, or a fake api object) and every file that would be sent is checked.
+The token must never reach a file or the console; a folder that is not a finished run is refused before any Hub call.
 
-    python -m pytest tests/test_hub.py      # about 15 s (one tiny training run)
+    python -m pytest tests/test_hub.py      # about 25 s (two tiny training runs)
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import io
-import shlex
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,6 +21,7 @@ import torch
 from huggingface_hub import HfApi, ModelCard
 
 import train.publish
+from conftest import REPO, cli_env
 from train.publish import NOT_PUBLISHED, push_folder
 
 FAKE_TOKEN = "hf_FAKEtokenDoNotLeak123"
@@ -122,12 +125,15 @@ def test_the_token_appears_nowhere(pushed):
 
 
 def test_the_card_shows_the_training_command_without_publishing_options(pushed):
-    # the card tells readers how to *train* the model: the options given to main(), minus the upload options
-    # (and --no-progress, which changes nothing in the result)
+    # the card tells readers how to *train* the model on a fresh clone: the options that differ from the preset, and
+    # MNIST downloaded into the clone (no path of this machine, no upload or bookkeeping options)
     text = ModelCard.load(pushed.out / "README.md").text
-    assert "python -m train " + shlex.join(a for a in pushed.train_argv if a != "--no-progress") in text
-    for option in ("--push-to-hub", "--revision", "--commit-message", "--private"):
+    assert ("python -m train --download --data-dir data/mnist --hidden 32 --blocks 1 --epochs 1 --train-subset 500 "
+            "--device cpu --threads 1 --iwae-k 50 --iwae-images 100") in text
+    for option in ("--push-to-hub", "--revision", "--commit-message", "--private", "--no-progress", "--out-dir"):
         assert option not in text
+    data_dir = pushed.train_argv[pushed.train_argv.index("--data-dir") + 1]
+    assert str(pushed.out) not in text and data_dir not in text  # (an absolute path: tests/conftest.py's mnist_path)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -171,3 +177,90 @@ def test_huggingface_hub_itself_selects_the_same_files(pushed, monkeypatch):
     # pushing twice must not change the module's pattern list (upload_folder extends the list it is given)
     push_folder(pushed.out, "me/repo")
     assert train.publish.NOT_PUBLISHED == patterns_before
+
+
+# ---------------------------------------------------------------------------------------------------------
+# python -m train.publish RUN_DIR REPO_ID: a finished run folder, uploaded as it is
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _publish(argv: list[str]) -> SimpleNamespace:
+    """train.publish.main(argv) in this process with the Hub recorded and a fake HF_TOKEN set."""
+    recorder, stdout, stderr = Recorder(), io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        mp.setenv("HF_TOKEN", FAKE_TOKEN)
+        _patch_hfapi(mp, recorder)
+        code = train.publish.main([str(a) for a in argv])
+    return SimpleNamespace(code=code, recorder=recorder, stdout=stdout.getvalue(), stderr=stderr.getvalue())
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory, run_train, tiny_run_args):
+    """A tiny run trained by `python -m train` (no upload), then published with train.publish."""
+    out = tmp_path_factory.mktemp("publish") / "run"
+    trained = run_train(*tiny_run_args, "--out-dir", out, "--epochs", "1", "--train-subset", "500")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    for name in LEFTOVERS:
+        (out / name).write_bytes(b"partial")
+    before = _snapshot(out)
+    result = _publish([out, "me/repo", "--private", "--revision", "dev", "--commit-message", "first model"])
+    return SimpleNamespace(out=out, before=before, after=_snapshot(out), **vars(result))
+
+
+def test_publish_uploads_the_finished_folder_and_prints_the_commit_to_pin(published):
+    assert published.code == 0, published.stderr
+    rec = published.recorder
+    assert [name for name, _, _ in rec.calls] == ["create_repo", "create_branch", "upload_folder"]
+    (args, kwargs), = rec.named("create_repo")
+    assert args == ("me/repo",) and kwargs["private"] is True and kwargs["exist_ok"] is True
+    (args, kwargs), = rec.named("create_branch")
+    assert args == ("me/repo",) and kwargs["branch"] == "dev"
+    (_, kwargs), = rec.named("upload_folder")
+    assert kwargs["repo_id"] == "me/repo" and kwargs["revision"] == "dev" and kwargs["commit_message"] == "first model"
+    assert Path(kwargs["folder_path"]) == published.out and "token" not in kwargs
+    assert "pin it with VAE_MODEL_REVISION=0123456789abcdef0123456789abcdef01234567" in published.stdout
+
+
+def test_publish_sends_the_folder_minus_the_checkpoint_and_changes_nothing(published):
+    sent = published.recorder.sent
+    assert sent == set(published.before) - {"checkpoint.safetensors", *LEFTOVERS}
+    assert MUST_GO <= sent and "checkpoint.safetensors" in published.before
+    assert published.after == published.before  # no retraining, no re-evaluation, the card as the run wrote it
+
+
+def test_publish_never_shows_the_token(published):
+    assert FAKE_TOKEN not in published.stdout and FAKE_TOKEN not in published.stderr
+    for name, data in published.after.items():
+        assert FAKE_TOKEN.encode() not in data, name
+
+
+@pytest.mark.parametrize("leave_out", ["model.safetensors", "config.json", "README.md"])
+def test_publish_refuses_a_folder_that_is_not_a_finished_run(published, tmp_path, leave_out):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name, data in published.before.items():
+        if name != leave_out:
+            (run / name).write_bytes(data)
+    result = _publish([run, "me/repo"])
+    assert result.code == 2
+    assert result.recorder.calls == []  # refused before any Hub call
+    assert f"{run} is not a finished run: it has no {leave_out}" in result.stderr and "--resume" in result.stderr
+
+
+def test_publish_cli_refuses_without_a_traceback_and_has_help(tmp_path):
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "train.publish", *map(str, args)], cwd=REPO, env=cli_env(),
+                              capture_output=True, text=True, timeout=120)
+
+    (tmp_path / "checkpoint.safetensors").write_bytes(b"an interrupted run")
+    refused = cli(tmp_path, "me/repo")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "is not a finished run" in refused.stderr and "then publish it" in refused.stderr, refused.stderr
+    assert cli(tmp_path / "nowhere", "me/repo").returncode == 2
+    helped = cli("--help")
+    assert helped.returncode == 0
+    for says in ("RUN_DIR", "REPO_ID", "--revision", "--private", "--commit-message"):
+        assert says in helped.stdout

@@ -1,17 +1,23 @@
 """`python -m train` end to end, in a subprocess on the real MNIST files: a short run on a training subset lowers the
-test -ELBO and writes a Hub-ready folder that loads; the card's metadata states the run's figures; the same seed
-twice gives the same run; --help documents every option.
+test -ELBO and writes a Hub-ready folder that loads; the card's metadata states the run's figures and a command that
+trains the same model on a fresh clone; the same seed twice gives the same run; --iwae-k 0 skips the IWAE bound;
+--help documents every option with its real default and the reference preset's value; options given override the
+preset.
 
-    python -m pytest tests/test_train_cli.py      # about 40 s (two 3-epoch runs)
+    python -m pytest tests/test_train_cli.py      # about 50 s (two 3-epoch runs and a 1-epoch one)
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import shlex
 import stat
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -68,6 +74,18 @@ def test_training_lowers_the_test_loss(run):
         assert h["test_elbo"] == pytest.approx(h["test_bce"] + h["test_kl"], abs=1e-3)
         assert h["seconds"] > 0
     assert "test -ELBO" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_run_says_its_settings_and_how_long_the_iwae_bound_takes(run):
+    out, result = run
+    log = result.stdout
+    assert f"preset default, out dir {out}" in log
+    settings = " ".join(log[log.index("preset default"):log.index("epoch ")].split()[5:])  # the block, unwrapped
+    assert settings.split() == [f"{k}={v}" for k, v in json.loads((out / "train_config.json").read_text()).items()]
+    assert "hidden=32" in settings and f"seed={SEED}" in settings and f"train_subset={SUBSET}" in settings
+    estimate = log.index("IWAE bound, K=50 on 100 test images: about ")
+    assert log.index("epoch   3/3") < estimate < log.index("IWAE-50 bound")
 
 
 @pytest.mark.slow
@@ -222,12 +240,89 @@ def test_invalid_model_settings_exit_2_without_training(tmp_path, mnist_path, ca
     assert not (tmp_path / "out").exists()
 
 
-def test_the_model_cards_command_keeps_training_options_and_drops_bookkeeping():
-    """The card shows how to *train* the model: publishing, --resume and --compare do not change the weights."""
-    from train.__main__ import argv_for_card, build_parser
+def test_help_shows_the_real_defaults_and_the_reference_preset():
+    result = subprocess.run([sys.executable, "-m", "train", "--help"], capture_output=True, text=True, cwd=REPO,
+                            env=cli_env(), timeout=120)
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())  # argparse wraps lines anywhere
+    assert "None" not in text
+    for says in ("--hidden HIDDEN resmlp: trunk width; more = lower loss, slower (default: 384)",
+                 "(default: 0.0015; reference preset: 0.0001)", "(default: 128; reference preset: 32)",
+                 "(default: 30; reference preset: 100)", "(default: resmlp; reference preset: mlp)",
+                 "(default: onecycle; reference preset: constant)", "(default: 1000)", "(default: runs/default)",
+                 "'reference' sets --arch mlp --batch-size 32 --lr 0.0001 --epochs 100 --schedule constant",
+                 "$MNIST_DIR", "python -m train.publish"):
+        assert says in text, says
 
-    argv = ["--data-dir", "d", "--epochs", "3", "--resume", "--no-progress", "--compare", "ref=r.json",
-            "--push-to-hub", "me/repo", "--private", "--revision=dev", "--commit-message", "msg", "--lr", "1e-3"]
-    args = build_parser().parse_args(argv)
-    args.argv = argv
-    assert argv_for_card(args) == ["--data-dir", "d", "--epochs", "3", "--lr", "1e-3"]
+
+def test_options_given_override_the_preset():
+    from train.__main__ import resolve_config
+    from train.loop import PRESETS, TrainConfig
+
+    assert resolve_config([])[1] == TrainConfig()
+    assert resolve_config(["--preset", "reference"])[1] == TrainConfig(**PRESETS["reference"])
+    # given explicitly, even with the default's own value: the option wins over the preset
+    _, cfg = resolve_config(["--preset", "reference", "--lr", "0.0015", "--epochs", "3", "--data-dir", "d"])
+    assert (cfg.arch, cfg.batch_size, cfg.lr, cfg.epochs, cfg.data_dir) == ("mlp", 32, 0.0015, 3, "d")
+
+
+@pytest.mark.parametrize("argv", [
+    [],
+    ["--threads", "1"],
+    ["--preset", "reference", "--lr", "0.0015", "--seed", "3", "--device", "cpu"],
+    ["--preset", "reference", "--arch", "resmlp", "--hidden", "64", "--beta", "2.5", "--iwae-k", "0"],
+    ["--train-subset", "500", "--warmup", "0.1", "--grad-clip", "1.0", "--iwae-k", "50", "--iwae-images", "100"],
+])
+def test_the_model_cards_command_trains_the_same_model_on_a_fresh_clone(argv):
+    """The card's command is derived from the resolved settings, not copied from the command line: the preset and the
+    options that differ from it, MNIST downloaded into the clone; bookkeeping and publishing options are not in it."""
+    from train.__main__ import resolve_config, training_command
+
+    given = ["--data-dir", "/somewhere/on/this/machine", "--out-dir", "runs/x", "--resume", "--no-progress",
+             "--compare", "ref=r.json", "--push-to-hub", "me/repo", "--private", "--revision=dev", *argv]
+    args, cfg = resolve_config(given)
+    command = training_command(cfg, args.preset, args.iwae_k, args.iwae_images)
+    words = shlex.split(command)
+    assert words[:5] == ["python", "-m", "train", "--download", "--data-dir"] and words[5] == "data/mnist"
+    assert "/somewhere" not in command and "runs/x" not in command
+    for option in ("--resume", "--no-progress", "--compare", "--push-to-hub", "--private", "--revision"):
+        assert option not in command
+    again, cfg_again = resolve_config(words[3:])
+    assert cfg_again == replace(cfg, data_dir="data/mnist")
+    assert (again.preset, again.iwae_k, again.iwae_images) == (args.preset, args.iwae_k, args.iwae_images)
+    _, preset = resolve_config(["--preset", args.preset])
+    for flag in words[6::2]:  # the options after --download --data-dir data/mnist: only those that differ
+        name = flag.removeprefix("--").replace("-", "_")
+        assert flag in ("--preset", "--iwae-k", "--iwae-images") or getattr(cfg, name) != getattr(preset, name), flag
+    if argv == []:
+        assert command == "python -m train --download --data-dir data/mnist"
+
+
+@pytest.mark.slow
+def test_iwae_k_0_skips_the_iwae_bound(run_train, tiny_run_args, tmp_path):
+    out = tmp_path / "model"
+    args = list(tiny_run_args)
+    args[args.index("--iwae-k") + 1] = "0"
+    result = run_train(*args, "--out-dir", out, "--epochs", "1", "--train-subset", "500")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "IWAE bound, K=" not in result.stdout and "IWAE bound skipped" in result.stdout
+    results = _json(out / "results.json")
+    assert "iwae" not in results and "iwae_k" not in results
+    card = ModelCard.load(out / "README.md")
+    assert {r.metric_type for r in card.data.eval_results} == {"neg_elbo"}
+    row = f"| **{results['elbo']:.2f}** | {results['bce']:.2f} | {results['kl']:.2f} | {results['elbo_at_mu']:.2f} | — |"
+    assert row in card.text
+    assert "--iwae-k 0" in card.text
+
+
+def test_the_iwae_bound_with_a_time_estimate_is_iwae_bound_to_the_bit(test_tensor):
+    from train.__main__ import iwae_with_estimate
+
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(hidden=32, blocks=1)).eval()
+    x = test_tensor[:120]  # K = 1000: 50 images per chunk, so three chunks, the first one timed
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        got = iwae_with_estimate(model, x, k=1000)
+    assert got == iwae_bound(model, x, k=1000)
+    assert stdout.getvalue().startswith("IWAE bound, K=1000 on 120 test images: about ")

@@ -1,10 +1,10 @@
-"""What a finished run leaves for people: the loss curve, a grid of decoded digits, the test set's latent
-scatter (matplotlib, PNG) and the model card README.md with model-index metadata."""
+"""What a finished run leaves for people: the loss curve and the test set's latent scatter (matplotlib), a grid of
+decoded digits (vae/imaging.py, as the app draws its grid), all PNG, and the model card README.md with model-index
+metadata.
+"""
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -17,6 +17,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData  # noqa: E402
 
 from vae import VAE  # noqa: E402
 from vae.atomic import atomic_write_text  # noqa: E402
+from vae.imaging import grid_image, latent_grid, png_bytes  # noqa: E402
 
 LOSS_CURVE, SAMPLES, LATENT_SCATTER = "loss_curve.png", "samples.png", "latent_scatter.png"
 
@@ -39,16 +40,15 @@ def plot_loss_curve(history: list[dict], path: Path) -> None:
 
 @torch.inference_mode()
 def plot_samples(model: VAE, path: Path, n: int = 15, span: float = 2.5) -> None:
-    """Decoded digits on an n x n lattice over [-span, span]^2 (z1 left to right, z2 bottom to top)."""
+    """Decoded digits on an n x n lattice over [-span, span]^2 (z1 left to right, z2 bottom to top): the app's grid,
+    drawn by the same functions (vae/imaging.py)."""
     if model.config.latent_dim != 2:
         z = torch.randn(n * n, model.config.latent_dim, generator=torch.Generator().manual_seed(0))
     else:
-        z1, z2 = np.linspace(-span, span, n), np.linspace(span, -span, n)
-        z = torch.tensor([[a, b] for b in z2 for a in z1], dtype=torch.float32)
+        z = torch.from_numpy(latent_grid(0.0, 0.0, span, n))  # (n * n, 2), row-major
     device = next(model.parameters()).device
-    images = model.decode(z.to(device)).cpu().numpy().reshape(n, n, 28, 28)
-    mosaic = images.transpose(0, 2, 1, 3).reshape(n * 28, n * 28)
-    plt.imsave(path, mosaic, cmap="gray", vmin=0, vmax=1, format="png")
+    probabilities = model.decode(z.to(device)).cpu().numpy()  # (n * n, 1, 28, 28)
+    Path(path).write_bytes(png_bytes(grid_image(probabilities, n, mark=False)))  # uint8 grey (n 28, n 28)
 
 
 def plot_latent_scatter(mu: np.ndarray, labels: np.ndarray, path: Path) -> None:
@@ -69,10 +69,6 @@ def plot_latent_scatter(mu: np.ndarray, labels: np.ndarray, path: Path) -> None:
     plt.close(fig)
 
 
-def command_line(argv: list[str] | None = None) -> str:
-    return "python -m train " + shlex.join(sys.argv[1:] if argv is None else argv)
-
-
 CARD_TEMPLATE = """---
 {{ card_data }}
 ---
@@ -85,14 +81,14 @@ A variational autoencoder with a **{{ latent_dim }}-D latent space** trained on 
 
 ## Results on the MNIST test split (10,000 images, nats per image)
 
-| model | −ELBO | BCE | KL | −ELBO at z = μ | IWAE bound, K = {{ iwae_k }} |
+| model | −ELBO | BCE | KL | −ELBO at z = μ | IWAE bound{% if iwae_k %}, K = {{ iwae_k }}{% endif %} |
 | --- | --- | --- | --- | --- | --- |
-| **this model** (`{{ arch }}`) | **{{ "%.2f"|format(elbo) }}** | {{ "%.2f"|format(bce) }} | {{ "%.2f"|format(kl) }} | {{ "%.2f"|format(elbo_at_mu) }} | **{{ "%.2f"|format(iwae) }}** |
+| **this model** (`{{ arch }}`) | **{{ "%.2f"|format(elbo) }}** | {{ "%.2f"|format(bce) }} | {{ "%.2f"|format(kl) }} | {{ "%.2f"|format(elbo_at_mu) }} | {% if iwae is not none %}**{{ "%.2f"|format(iwae) }}**{% else %}—{% endif %} |
 {% for row in comparisons -%}
 | {{ row.name }} | {{ "%.2f"|format(row.elbo) }} | {{ row.bce }} | {{ row.kl }} | {{ row.elbo_at_mu }} | {{ row.iwae }} |
 {% endfor %}
 −ELBO uses one posterior sample per image (seed 0); the IWAE bound (Burda et al. 2015) is an upper bound on
-−log p(x) with K importance samples. Lower is better.
+−log p(x) with K importance samples{% if iwae is none %} (not computed for this model: `--iwae-k 0`){% endif %}. Lower is better.
 
 ## Training
 
@@ -104,7 +100,7 @@ Trained in {{ "%.0f"|format(seconds) }} s on {{ device }} with:
 
 | setting | value |
 | --- | --- |
-{% for k, v in train_config.items() -%}
+{% for k, v in settings.items() -%}
 | {{ k }} | {{ v }} |
 {% endfor %}
 
@@ -138,10 +134,18 @@ labels, drawn by the app's latent map), `metrics.json` (per-epoch history), `res
 def write_model_card(out_dir: Path, *, model: VAE, results: dict, history: list[dict], train_config: dict,
                      command: str, device: str, comparisons: list[dict] | None = None,
                      repo_hint: str = "path/to/model") -> Path:
-    """README.md with the Hub metadata (license, library, tags, datasets, pipeline tag, model-index)."""
+    """README.md with the Hub metadata (license, library, tags, datasets, pipeline tag, model-index). `results`
+    without "iwae" (--iwae-k 0) gives a card without the IWAE figure. The settings table leaves out data_dir: a
+    folder on the training machine, which does not decide the result (`command` says where MNIST goes)."""
     cfg = model.config
     metric = dict(task_type="unconditional-image-generation", task_name="Unconditional image generation",
                   dataset_type="mnist", dataset_name="MNIST", dataset_split="test")
+    eval_results = [EvalResult(metric_type="neg_elbo", metric_name="test -ELBO (nats/image)",
+                               metric_value=round(results["elbo"], 2), **metric)]
+    if "iwae" in results:
+        eval_results.append(EvalResult(metric_type="iwae_bound",
+                                       metric_name=f"IWAE-{results['iwae_k']} bound on -log p(x) (nats/image)",
+                                       metric_value=round(results["iwae"], 2), **metric))
     card_data = ModelCardData(
         model_name=f"vae-2d-mnist-{cfg.arch}",
         license="mit",
@@ -150,18 +154,15 @@ def write_model_card(out_dir: Path, *, model: VAE, results: dict, history: list[
         datasets=["mnist"],
         pipeline_tag="unconditional-image-generation",
         metrics=["elbo"],
-        eval_results=[
-            EvalResult(metric_type="neg_elbo", metric_name="test -ELBO (nats/image)",
-                       metric_value=round(results["elbo"], 2), **metric),
-            EvalResult(metric_type="iwae_bound", metric_name=f"IWAE-{results['iwae_k']} bound on -log p(x) (nats/image)",
-                       metric_value=round(results["iwae"], 2), **metric),
-        ],
+        eval_results=eval_results,
     )
     card = ModelCard.from_template(
-        card_data, template_str=CARD_TEMPLATE, title=f"VAE with a {cfg.latent_dim}-D latent space on MNIST ({cfg.arch})",
+        card_data, template_str=CARD_TEMPLATE,
+        title=f"VAE with a {cfg.latent_dim}-D latent space on MNIST ({cfg.arch})",
         latent_dim=cfg.latent_dim, arch=cfg.arch, seconds=history[-1]["seconds"] if history else 0.0,
-        device=device, command=command, train_config=train_config, loss_curve=LOSS_CURVE, samples=SAMPLES,
-        scatter=LATENT_SCATTER, repo_hint=repo_hint, comparisons=comparisons or [], **results)
+        device=device, command=command, settings={k: v for k, v in train_config.items() if k != "data_dir"},
+        loss_curve=LOSS_CURVE, samples=SAMPLES, scatter=LATENT_SCATTER, repo_hint=repo_hint,
+        comparisons=comparisons or [], **{"iwae": None, "iwae_k": None, **results})
     path = Path(out_dir) / "README.md"
     atomic_write_text(path, str(card))
     return path
