@@ -1,8 +1,8 @@
 """Evaluate any model on the MNIST test split with the code that evaluates our runs: -ELBO (BCE + KL), -ELBO at
 z = mu, and the IWAE bound. Used for the README's table, e.g. for the earlier version's weights:
 
-    python bench/evaluate_model.py ../shared/anchors/seed_vae_mnist.safetensors --arch mlp --data-dir ../shared/data/mnist
-    python bench/evaluate_model.py pretrained --data-dir ../shared/data/mnist
+    python bench/evaluate_model.py path/to/seed_vae_mnist.safetensors --arch mlp --data-dir "$MNIST_DIR"
+    python bench/evaluate_model.py pretrained --data-dir data/mnist     # after `python -m train --download ...`
 """
 
 from __future__ import annotations

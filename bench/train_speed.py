@@ -1,7 +1,10 @@
 """Training speed: time for the default recipe to reach the reference model's test -ELBO, and the spec recipe's
 per-epoch time measured in the same run.
 
-    python bench/train_speed.py --data-dir ../shared/data/mnist --anchor ../shared/anchors/seed_vae_mnist.safetensors
+    python bench/train_speed.py --data-dir "$MNIST_DIR" --anchor path/to/seed_vae_mnist.safetensors
+
+--data-dir is the MNIST folder (default $MNIST_DIR; `python -m train --download --data-dir data/mnist` makes one);
+the anchor is the earlier version's weights, which are not in the repo.
 
 1. The target is measured, not typed in: the reference (anchor) weights are evaluated on the test split with
    the same code that evaluates our runs (it gives 145.73 nats).
