@@ -121,6 +121,17 @@ def _from_cache(repo_id: str, revision: str | None) -> tuple[VAE, ModelSource]:
     return model, ModelSource("hub-cache", repo_id, folder.name, folder)
 
 
+def bundled_model(bundled: str | os.PathLike, note: str = "") -> tuple[VAE, ModelSource]:
+    """The model shipped with the code; `note` says why it is used instead of the one configured."""
+    bundled = Path(bundled)
+    return VAE.from_pretrained(bundled), ModelSource("bundled", str(bundled), weights_digest(bundled),
+                                                     bundled.resolve(), note)
+
+
+def first_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}".split("\n")[0][:300]
+
+
 def resolve_model(
     repo: str | None = None,
     revision: str | None = None,
@@ -128,39 +139,37 @@ def resolve_model(
     bundled: str | os.PathLike,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> tuple[VAE, ModelSource]:
-    """-> (model in eval mode, where it came from). `repo`: a Hub repo id or a local folder; None: the bundled one."""
-    bundled = Path(bundled)
-    reason = ""
-    if repo and Path(repo).expanduser().is_dir():
+    """-> (model in eval mode, where it came from). `repo`: a Hub repo id or a local folder; None: the bundled one.
+    A Hub repo that cannot be fetched (nor found in the Hub cache) falls back to the bundled model; a local folder
+    that cannot be loaded raises (WeightsError, OSError), for the caller to decide."""
+    if not repo:
+        return bundled_model(bundled)
+    if Path(repo).expanduser().is_dir():
         folder = Path(repo).expanduser().resolve()
         model = VAE.from_pretrained(folder)
         return model, ModelSource("local", str(folder), weights_digest(folder), folder)
-    if repo:
-        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-        try:
-            if offline:
-                raise ConnectionError("HF_HUB_OFFLINE is set")
-            commit = _hub_commit(repo, revision, timeout)
-            model = VAE.from_pretrained(repo, revision=commit)
-            _download_latents(repo, commit, local_files_only=False)
-            from huggingface_hub import hf_hub_download
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    try:
+        if offline:
+            raise ConnectionError("HF_HUB_OFFLINE is set")
+        commit = _hub_commit(repo, revision, timeout)
+        model = VAE.from_pretrained(repo, revision=commit)
+        _download_latents(repo, commit, local_files_only=False)
+        from huggingface_hub import hf_hub_download
 
-            folder = Path(hf_hub_download(repo, CONFIG_NAME, revision=commit)).parent
-            return model, ModelSource("hub", repo, commit, folder)
-        except Exception as e:  # noqa: BLE001 - any Hub failure falls back, with the reason shown
-            reason = f"{type(e).__name__}: {e}".split("\n")[0][:300]
-            log.warning("could not fetch %s@%s from the Hub (%s); trying the Hub cache", repo, revision or "main",
-                        reason)
-        try:
-            model, source = _from_cache(repo, revision)
-            note = f"Hub unreachable: {reason}"
-            return model, ModelSource(source.kind, source.location, source.revision, source.folder, note)
-        except Exception as e:  # noqa: BLE001
-            log.warning("%s@%s is not in the Hub cache either (%s); using the bundled model", repo, revision or "main",
-                        type(e).__name__)
-        reason = f"{repo} unavailable: {reason}"
-    model = VAE.from_pretrained(bundled)
-    return model, ModelSource("bundled", str(bundled), weights_digest(bundled), bundled.resolve(), reason)
+        folder = Path(hf_hub_download(repo, CONFIG_NAME, revision=commit)).parent
+        return model, ModelSource("hub", repo, commit, folder)
+    except Exception as e:  # noqa: BLE001 - any Hub failure falls back, with the reason shown
+        reason = first_line(e)
+        log.warning("could not fetch %s@%s from the Hub (%s); trying the Hub cache", repo, revision or "main", reason)
+    try:
+        model, source = _from_cache(repo, revision)
+        return model, ModelSource(source.kind, source.location, source.revision, source.folder,
+                                  f"Hub unreachable: {reason}")
+    except Exception as e:  # noqa: BLE001
+        log.warning("%s@%s is not in the Hub cache either (%s); using the bundled model", repo, revision or "main",
+                    type(e).__name__)
+    return bundled_model(bundled, f"{repo} unavailable: {reason}")
 
 
 def resolve_from_env(bundled: str | os.PathLike) -> tuple[VAE, ModelSource]:
@@ -179,8 +188,5 @@ def resolve_from_env(bundled: str | os.PathLike) -> tuple[VAE, ModelSource]:
     except (ValueError, OSError) as e:  # WeightsError is a ValueError; the bundled folder itself is not retried
         if not repo:
             raise
-        reason = f"{type(e).__name__}: {e}".split("\n")[0][:300]
-        log.warning("cannot load the model in %s (%s); using the bundled model", repo, reason)
-        bundled = Path(bundled)
-        return VAE.from_pretrained(bundled), ModelSource("bundled", str(bundled), None, bundled.resolve(),
-                                                         f"{repo} unusable: {reason}")
+        log.warning("cannot load the model in %s (%s); using the bundled model", repo, first_line(e))
+        return bundled_model(bundled, f"{repo} unusable: {first_line(e)}")
