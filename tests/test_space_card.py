@@ -36,8 +36,11 @@ def pinned_requirements() -> dict[str, str]:
     return pins
 
 
+LOCAL_PACKAGES = ("vae", "webapp")
+
+
 def app_modules() -> list[Path]:
-    """app.py and the vae modules it imports, followed transitively."""
+    """app.py and the modules of this repository's packages (vae, webapp) it imports, followed transitively."""
     seen, todo = [], [REPO / "app.py"]
     while todo:
         path = todo.pop()
@@ -48,13 +51,13 @@ def app_modules() -> list[Path]:
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                 [node.module] if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else []
             for name in names:
-                if name == "vae" or name.startswith("vae."):
-                    parts = name.split(".")
+                parts = name.split(".")
+                if parts[0] in LOCAL_PACKAGES:
                     module = (REPO.joinpath(*parts).with_suffix(".py") if len(parts) > 1
-                              else REPO / "vae" / "__init__.py")
+                              else REPO / parts[0] / "__init__.py")
                     todo.append(module)
                     if len(parts) == 1:  # `import vae` runs vae/__init__.py, which imports its modules
-                        todo.extend((REPO / "vae").glob("*.py"))
+                        todo.extend((REPO / parts[0]).glob("*.py"))
     return seen
 
 
@@ -66,7 +69,7 @@ def third_party_imports(paths: list[Path]) -> set[str]:
                 found.update(a.name.split(".")[0] for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 found.add(node.module.split(".")[0])
-    return {m for m in found if m not in sys.stdlib_module_names and m != "vae" and m != "__future__"}
+    return {m for m in found if m not in sys.stdlib_module_names and m not in LOCAL_PACKAGES and m != "__future__"}
 
 
 # ---------------------------------------------------------------------------------------------------------
