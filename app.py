@@ -99,11 +99,10 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                     with gr.Column(scale=1):
                         with gr.Tabs():
                             with gr.Tab("Draw"):
-                                sketch = gr.Sketchpad(
-                                    label="draw a digit", type="numpy", image_mode="RGBA", format="png",
-                                    canvas_size=(280, 280), layers=False, elem_id="vae-sketch",
-                                    brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=12),
-                                )
+                                drawing = gr.HTML(value=None, html_template=template("drawing.html"),
+                                                  elem_id="vae-drawing", pad_px=280, brush_px=18,
+                                                  js_on_load="window.vaeExplorer.mountDrawing(element, props, trigger);",
+                                                  **page)
                             with gr.Tab("Upload"):
                                 upload = gr.Image(label="a picture of a digit", type="filepath", image_mode=None,
                                                   sources=["upload", "clipboard"], format="png", elem_id="vae-upload")
@@ -120,7 +119,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                         explore_button = gr.Button("Explore from here → moves z to μ", elem_id="vae-explore-here")
                     with gr.Column(scale=1):
                         gr.HTML(html_template=template("posterior.html"), elem_id="vae-posterior", map_px=360,
-                                sketch_id="vae-sketch", js_on_load="window.vaeExplorer.mountPosterior(element, props);",
+                                js_on_load="window.vaeExplorer.mountPosterior(element, props);",
                                 **page)
                 posterior = gr.JSON(visible=False)
         gr.Markdown(f"<small>Weights: {source} · architecture: {describe_architecture(model)} · "
@@ -139,7 +138,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         show = dict(fn=None, inputs=[posterior],
                     js="(s) => { window.vaeExplorer && window.vaeExplorer.showPosterior(s); }")
         upload.change(tab.from_upload, [upload], preprocess=False, **ui).then(**show)
-        sketch.change(tab.from_sketch, [sketch], **ui).then(**show)
+        drawing.change(tab.from_drawing, [drawing], **ui).then(**show)
         explore_button.click(tab.explore_from_here, [posterior], [z1, z2, tabs], api_visibility="private",
                              show_progress="hidden")
 

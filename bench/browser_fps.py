@@ -4,15 +4,17 @@ and input-to-paint latency.
     python bench/browser_fps.py                          # the bundled model
     python bench/browser_fps.py --model /path/to/model   # any model folder, e.g. the 512-wide resmlp
 
-Starts `python app.py`, opens it in Chromium (Playwright, /usr/bin/chromium or $CHROMIUM_PATH) and drags the z1 slider
+Starts `python app.py`, opens it in Chromium (Playwright, /usr/bin/chromium or $CHROMIUM) and drags the z1 slider
 back and forth across its whole track (a 2 s triangle wave) with real mouse events sent at --hz through the
-DevTools protocol, as a person holding the mouse button would. The page records every slider input event and
-every painted frame (static/explorer.js keeps window.vaeExplorer.stats). In the same run:
+DevTools protocol, as a person holding the mouse button would. The benchmark records every input event of the
+slider's range input (a listener of its own) and the page every painted frame (static/explorer.js keeps
+window.vaeExplorer.stats); the value reaches the page's decoder through Gradio's change event. In the same run:
   display   requestAnimationFrame callbacks per second with nothing to do: the ceiling for "updates per second"
   cached    the app as shipped: slider positions on the 0.05 lattice reuse already decoded cells
   uncached  every frame decodes all 101 points (the digit and the 100 cells)
-Latency: from the input event's timestamp to (a) the end of the frame's drawing, (b) the start of the next
-frame, by which the drawn frame has been presented (an upper bound on input-to-paint).
+Latency: from the input event's timestamp (the first event that carried the value a frame shows) to (a) the end of
+the frame's drawing, (b) the start of the next frame, by which the drawn frame has been presented (an upper bound
+on input-to-paint).
 Writes artifacts/bench/browser_fps.json.
 """
 
@@ -30,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from app_latency import REPO, machine, percentile, start_app  # noqa: E402
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or os.environ.get("CHROMIUM") or "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM") or os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -49,7 +51,7 @@ async def drag(page, cdp, seconds: float, hz: float) -> dict:
     await page.mouse.move(start_x, y)
     await mouse("mousePressed", start_x)
     frames0 = await page.evaluate("window.vaeExplorer.stats.frames.length")
-    inputs0 = await page.evaluate("window.vaeExplorer.stats.inputs.length")
+    inputs0 = await page.evaluate("window.benchInputs.length")
     decodes0 = await page.evaluate("window.vaeExplorer.stats.decodeMs.length")
     page_t0 = await page.evaluate("performance.now()")
     t0, sent, pending = time.perf_counter(), 0, []
@@ -65,13 +67,18 @@ async def drag(page, cdp, seconds: float, hz: float) -> dict:
     await mouse("mouseReleased", left)
     await page.wait_for_timeout(300)
     frames = await page.evaluate(f"window.vaeExplorer.stats.frames.slice({frames0})")
-    inputs = await page.evaluate(f"window.vaeExplorer.stats.inputs.slice({inputs0})")
+    inputs = await page.evaluate(f"window.benchInputs.slice({inputs0})")
     decode_ms = await page.evaluate(f"window.vaeExplorer.stats.decodeMs.slice({decodes0})")
     rows = await page.evaluate(f"window.vaeExplorer.stats.decodedRows.slice({decodes0})")
     frames = [f for f in frames if page_t0 <= f["drawn"] <= page_t1]
     duration = (page_t1 - page_t0) / 1000
-    drawn = [f["drawn"] - f["input"] for f in frames if f["input"] is not None]
-    presented = [f["next"] - f["input"] for f in frames if f["input"] is not None and f["next"] is not None]
+    first_input = {}  # z1 value -> the first input event that carried it
+    for i in inputs:
+        first_input.setdefault(i["value"], i["t"])
+    timed = [(f, first_input[round(f["z1"], 2)]) for f in frames
+             if first_input.get(round(f["z1"], 2), float("inf")) <= f["drawn"]]
+    drawn = [f["drawn"] - t for f, t in timed]
+    presented = [f["next"] - t for f, t in timed if f["next"] is not None]
     return {
         "seconds": duration, "mouse_moves_per_s": sent / duration,
         "input_events_per_s": len([i for i in inputs if page_t0 <= i["t"] <= page_t1]) / duration,
@@ -93,6 +100,10 @@ async def run(args) -> dict:
             page = await browser.new_page(viewport={"width": 1400, "height": 1000})
             await page.goto(url)
             await page.wait_for_function("window.vaeExplorer && window.vaeExplorer.ready", timeout=120_000)
+            await page.evaluate("""() => { window.benchInputs = [];
+                document.querySelector('#vae-z1 input[type=range]').addEventListener('input', (e) => {
+                    window.benchInputs.push({ t: e.timeStamp, value: Math.round(parseFloat(e.target.value) * 100) / 100 });
+                }); }""")
             cdp = await page.context.new_cdp_session(page)
             result = {"backend": await page.evaluate("window.vaeExplorer.backend"), "machine_before": machine()}
             result["display_frames_per_s"] = await page.evaluate("""() => new Promise((done) => {

@@ -9,7 +9,8 @@
  * and /grid compute the same pixels with PyTorch, and tests/test_browser.py checks that the two agree within
  * 1/255 for both architectures.
  *
- * window.vaeExplorer: mountExplore(element, props, trigger), mountPosterior(element, props), setView(z1, z2, span),
+ * window.vaeExplorer: mountExplore(element, props, trigger), mountPosterior(element, props),
+ * mountDrawing(element, props, trigger), setView(z1, z2, span),
  * showPosterior({mu, sigma}), randomLatent(), decodeView(z1, z2, span) and `stats` (timings, for bench/).
  */
 (function () {
@@ -614,17 +615,45 @@
     });
   }
 
-  // The one place this script reaches into Gradio's own DOM. Gradio 6.31's Sketchpad starts with no tool selected
-  // ("select the draw tool to start") and has no option to start with the brush: pick it for the user, or a
-  // first stroke draws nothing (tests/test_browser.py, test_drawing_on_the_canvas_shows_a_reconstruction).
-  function armSketchpad(id, tries = 50) {
-    const brush = document.querySelector(`#${id} button[aria-label="Brush"]`);
-    if (brush) { brush.click(); return; }
-    if (tries > 0) setTimeout(() => armSketchpad(id, tries - 1), 100);
+  // The Reconstruct tab's drawing pad: black strokes on white, as a person draws on paper (the server's
+  // preprocessing inverts and fits it as MNIST was made). At the end of each stroke the picture goes to the server
+  // as a PNG data URL: props.value, then gr.HTML's change event (app.py). props: pad_px (CSS size), brush_px.
+  function mountDrawing(element, props, trigger) {
+    const pad = element.querySelector("canvas.vae-pad");
+    const size = props.pad_px || 280;
+    const ctx = setupCanvas(pad, size, size);
+    ctx.setTransform(pad.width / size, 0, 0, pad.height / size, 0, 0);
+    ctx.lineCap = "round"; ctx.lineJoin = "round"; ctx.strokeStyle = "#000"; ctx.lineWidth = props.brush_px || 18;
+    const clear = () => { ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, size, size); };
+    clear();
+    let last = null, drawn = false;
+    const at = (e) => { const r = pad.getBoundingClientRect(); return [(e.clientX - r.left) * size / r.width,
+                                                                        (e.clientY - r.top) * size / r.height]; };
+    const line = (from, to) => { ctx.beginPath(); ctx.moveTo(...from); ctx.lineTo(...to); ctx.stroke(); };
+    pad.addEventListener("pointerdown", (e) => {
+      pad.setPointerCapture(e.pointerId);
+      last = at(e); line(last, last); drawn = true; // a dot for a click
+    });
+    pad.addEventListener("pointermove", (e) => {
+      if (!last) return;
+      const p = at(e); line(last, p); last = p;
+    });
+    const send = () => {
+      if (!last) return;
+      last = null;
+      props.value = pad.toDataURL("image/png");
+      trigger("change");
+    };
+    pad.addEventListener("pointerup", send);
+    pad.addEventListener("pointercancel", send);
+    element.querySelector(".vae-pad-clear").addEventListener("click", () => {
+      clear();
+      if (drawn) { drawn = false; props.value = null; trigger("change"); }
+    });
+    element.dataset.ready = "true";
   }
 
   function mountPosterior(element, props) {
-    if (props.sketch_id) armSketchpad(props.sketch_id);
     load(props.bundle_path).then(() => {
       const map = new LatentMap(element.querySelector("canvas.vae-map"), element.querySelector(".vae-legend"),
                                 app.latents, props.map_px || 400);
@@ -653,7 +682,7 @@
   }
 
   window.vaeExplorer = {
-    mountExplore, mountPosterior, setView, showPosterior, randomLatent,
+    mountExplore, mountPosterior, mountDrawing, setView, showPosterior, randomLatent,
     // for tests: the pixels the page paints for a view, uint8 (101, 784): the digit, then the grid's cells
     decodeView: (z1, z2, span) => Array.from(decodeView(z1, z2, span)),
     get stats() { return app.stats; },

@@ -1,11 +1,11 @@
 """The app in a real browser (Chromium through Playwright): the page loads and decodes in the browser; the
 in-browser decoder (WebAssembly SIMD and plain JavaScript, both architectures, cached and uncached) matches the
 server's /generate and /grid within 1/255; dragging a slider repaints the digit and the grid with the right
-pixels; clicking the latent map moves the sliders; the random button; an upload, an MNIST example and a drawing in
-the Reconstruct tab show their reconstruction, a broken upload a clear message; "explore from here". Screenshots
+pixels; clicking the latent map moves the sliders; the random button; an upload, an MNIST example and a drawing on
+the Reconstruct tab's pad show their reconstruction (Clear empties the pad), a broken upload a clear message; "explore from here". Screenshots
 go to artifacts/browser/ (and, with VAE_UPDATE_SCREENSHOT=1, the README's docs/screenshot.png).
 
-Needs Debian's Chromium (apt-get install -y chromium) at /usr/bin/chromium, or CHROMIUM_PATH set to a Chromium
+Needs Debian's Chromium (apt-get install -y chromium) at /usr/bin/chromium, or CHROMIUM set to a Chromium
 or Chrome binary (Playwright's own browser download is not used).
 Run: python -m pytest tests/test_browser.py   (about 90 s on 2 cores)
 """
@@ -332,14 +332,13 @@ def test_drawing_on_the_canvas_shows_a_reconstruction(browser, served):
     url, _, _ = served
     page = open_app(browser, url)
     page.get_by_role("tab", name="Reconstruct").click()
-    canvas = page.locator("#vae-sketch canvas").first
+    canvas = page.locator("#vae-drawing canvas.vae-pad")
     canvas.wait_for(timeout=15_000)
-    page.wait_for_timeout(500)  # the page picks the brush for the user
     box = canvas.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.move(cx - 40, cy - 60)
     page.mouse.down()
-    for t in range(1, 5):  # a 7: the bar, then the stem (few moves: the canvas redraws slowly in software GL)
+    for t in range(1, 5):  # a 7: the bar, then the stem, in one stroke
         page.mouse.move(cx - 40 + 20 * t, cy - 60)
     for t in range(1, 7):
         page.mouse.move(cx + 40 - 10 * t, cy - 60 + 20 * t)
@@ -356,6 +355,13 @@ def test_drawing_on_the_canvas_shows_a_reconstruction(browser, served):
     weights = ink.astype(float) / ink.sum()
     assert abs((weights.sum(1) * np.arange(28)).sum() - 14) < 1 and abs((weights.sum(0) * np.arange(28)).sum() - 14) < 1
     page.screenshot(path=SHOTS / "reconstruct-drawing.png", full_page=True)
+    # Clear: the pad is white again and the tab says there is nothing to reconstruct
+    page.click("#vae-drawing .vae-pad-clear")
+    page.wait_for_function("document.querySelector('#vae-status').innerText.includes('canvas is empty')",
+                           timeout=15_000)
+    assert page.evaluate("""() => { const c = document.querySelector('#vae-drawing canvas.vae-pad');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return d.every((v) => v === 255); }""")
     assert page.errors == []
     page.close()
 

@@ -3,6 +3,9 @@ says what to send instead. An expected user error logs one line, not a traceback
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import logging
 import math
 import os
@@ -10,12 +13,16 @@ from pathlib import Path
 
 import gradio as gr
 import numpy as np
+from PIL import Image
 
 from vae.imaging import DEFAULT_SPAN
 from vae.preprocess import BlankImageError, ImageInputError, load_image, preprocess_digit
 
 Z_LIMIT = 3.0  # the sliders' range, and the API's: [-3, 3] holds 99.7% of the prior N(0, 1) per axis
 SPAN_MAX = 5.0  # a wider grid only shows blur far outside the prior's mass
+PNG_DATA_URL = "data:image/png;base64,"
+DRAWING_MAX_CHARS = 4_000_000  # the pad's PNG at a high-DPI screen's 3x is well under 1 MB of base64
+DRAWING_MAX_PIXELS = 4_000_000
 
 log = logging.getLogger("vae_explorer")
 
@@ -79,9 +86,19 @@ def digit_from_file(value, uploads: str | os.PathLike) -> np.ndarray:
         raise bad_input(str(e)) from e
 
 
-def digit_from_sketch(sketch) -> np.ndarray:
-    """Sketchpad value {'background', 'layers', 'composite'} -> float (28, 28); BlankImageError when empty."""
-    composite = sketch.get("composite") if isinstance(sketch, dict) else None
-    if composite is None or np.asarray(composite).size == 0:
-        raise BlankImageError("The canvas is empty: draw a digit with the mouse or a finger.")
-    return preprocess_digit(np.asarray(composite))
+def digit_from_drawing(data_url) -> np.ndarray:
+    """The drawing pad's picture, a PNG data URL (static/explorer.js, mountDrawing) -> float (28, 28);
+    BlankImageError when nothing is drawn, ImageInputError when the value is not such a picture."""
+    if not data_url:
+        raise BlankImageError("The canvas is empty: draw a digit with the mouse, a pen or a finger.")
+    if not isinstance(data_url, str) or not data_url.startswith(PNG_DATA_URL) or len(data_url) > DRAWING_MAX_CHARS:
+        raise ImageInputError("The drawing did not arrive as a PNG picture; clear the pad and draw again.")
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(data_url[len(PNG_DATA_URL):], validate=True))) as im:
+            if im.width * im.height > DRAWING_MAX_PIXELS:
+                raise ImageInputError(f"The drawing is {im.width}x{im.height} pixels; the pad sends at most "
+                                      f"{DRAWING_MAX_PIXELS // 10**6} megapixels.")
+            rgba = np.asarray(im.convert("RGBA"))
+    except (binascii.Error, OSError, Image.DecompressionBombError) as e:
+        raise ImageInputError("The drawing could not be decoded; clear the pad and draw again.") from e
+    return preprocess_digit(rgba)

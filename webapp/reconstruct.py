@@ -9,7 +9,7 @@ import numpy as np
 from vae.explorer import ELBO_SAMPLES, Explorer
 from vae.imaging import to_uint8, upscale_nearest
 from vae.preprocess import ImageInputError, load_image, preprocess_digit
-from webapp.inputs import Z_LIMIT, digit_from_sketch
+from webapp.inputs import Z_LIMIT, digit_from_drawing
 from webapp.page import posterior_markdown
 
 UI_SCALE = 8  # 28 px digits are shown at 224 px, nearest neighbour
@@ -36,9 +36,9 @@ class ReconstructTab:
         except ImageInputError as e:
             return *NOTHING, f"⚠️ {e}"
 
-    def from_sketch(self, sketch) -> tuple:
+    def from_drawing(self, data_url) -> tuple:
         try:
-            return *self.show(digit_from_sketch(sketch)), ""
+            return *self.show(digit_from_drawing(data_url)), ""
         except ImageInputError as e:
             return *NOTHING, f"⚠️ {e}"
 
