@@ -3,7 +3,7 @@ serves the page's weight bundle and static/ and nothing else (absolute paths, ..
 the repository's source and weights, /etc/passwd, /proc/self/environ are refused); an API call cannot name a
 server file as its input; an upload's file name cannot place a file outside Gradio's cache; a recognisable fake
 HF_TOKEN set for the app (with VAE_MODEL_REPO pointing at a Hub that refuses connections) appears nowhere in its
-log, page, config, API description or error messages; and no code path of vae/, train/ or app.py unpickles.
+log, page, config, API description or error messages; and no code path of vae/, webapp/, train/ or app.py unpickles.
 
 Run: python -m pytest tests/test_security.py   (about 30 s on 2 cores)
 """
@@ -188,7 +188,7 @@ def unpickling_uses(text: str) -> list[str]:
 
 
 def test_no_code_path_unpickles():
-    sources = sorted([*REPO.glob("vae/*.py"), *REPO.glob("train/*.py"), REPO / "app.py"])
+    sources = sorted([*REPO.glob("vae/*.py"), *REPO.glob("webapp/*.py"), *REPO.glob("train/*.py"), REPO / "app.py"])
     assert len(sources) > 10
     found = {str(p.relative_to(REPO)): unpickling_uses(p.read_text()) for p in sources}
     assert {k: v for k, v in found.items() if v} == {}
