@@ -12,8 +12,8 @@ window.vaeExplorer.stats); the value reaches the page's decoder through Gradio's
   display   requestAnimationFrame callbacks per second with nothing to do: the ceiling for "updates per second"
   cached    the app as shipped: slider positions on the 0.05 lattice reuse already decoded cells
   uncached  every frame decodes all 101 points (the digit and the 100 cells)
-Latency: from the input event's timestamp (the first event that carried the value a frame shows) to (a) the end of
-the frame's drawing, (b) the start of the next frame, by which the drawn frame has been presented (an upper bound
+Latency: from the input event's timestamp (the latest arrival of the value a frame shows) to (a) the end of the
+frame's drawing, (b) the start of the next frame, by which the drawn frame has been presented (an upper bound
 on input-to-paint).
 Writes artifacts/bench/browser_fps.json.
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import json
 import os
 import statistics
@@ -72,11 +73,19 @@ async def drag(page, cdp, seconds: float, hz: float) -> dict:
     rows = await page.evaluate(f"window.vaeExplorer.stats.decodedRows.slice({decodes0})")
     frames = [f for f in frames if page_t0 <= f["drawn"] <= page_t1]
     duration = (page_t1 - page_t0) / 1000
-    first_input = {}  # z1 value -> the first input event that carried it
+    # when each value arrived: the first of a run of input events carrying it (a value recurs on every sweep)
+    arrivals: dict[float, list[float]] = {}
+    previous = None
     for i in inputs:
-        first_input.setdefault(i["value"], i["t"])
-    timed = [(f, first_input[round(f["z1"], 2)]) for f in frames
-             if first_input.get(round(f["z1"], 2), float("inf")) <= f["drawn"]]
+        if i["value"] != previous:
+            arrivals.setdefault(i["value"], []).append(i["t"])
+        previous = i["value"]
+    timed = []
+    for f in frames:
+        times = arrivals.get(round(f["z1"], 2), [])
+        k = bisect.bisect_right(times, f["drawn"])
+        if k:
+            timed.append((f, times[k - 1]))  # the latest arrival of the value this frame shows
     drawn = [f["drawn"] - t for f, t in timed]
     presented = [f["next"] - t for f, t in timed if f["next"] is not None]
     return {
