@@ -92,9 +92,8 @@ def pushed(tmp_path_factory, tiny_run_args):
                            train_argv=train_argv)
 
 
-def test_cli_push_creates_the_repo_and_branch_and_prints_the_commit(pushed):
-    assert pushed.code == 0, pushed.stderr
-    rec = pushed.recorder
+def assert_private_repo_and_dev_branch(rec) -> dict:
+    """The recorded Hub calls of a push to me/repo, private, branch dev -> upload_folder's keyword arguments."""
     assert [name for name, _, _ in rec.calls] == ["create_repo", "create_branch", "upload_folder"]
     (args, kwargs), = rec.named("create_repo")
     assert args == ("me/repo",) and kwargs["private"] is True and kwargs["exist_ok"] is True
@@ -102,7 +101,15 @@ def test_cli_push_creates_the_repo_and_branch_and_prints_the_commit(pushed):
     (args, kwargs), = rec.named("create_branch")
     assert args == ("me/repo",) and kwargs["branch"] == "dev" and kwargs["exist_ok"] is True
     (_, kwargs), = rec.named("upload_folder")
-    assert kwargs["repo_id"] == "me/repo" and kwargs["revision"] == "dev" and kwargs["commit_message"] == "x"
+    assert kwargs["repo_id"] == "me/repo" and kwargs["revision"] == "dev"
+    return kwargs
+
+
+def test_cli_push_creates_the_repo_and_branch_and_prints_the_commit(pushed):
+    assert pushed.code == 0, pushed.stderr
+    rec = pushed.recorder
+    kwargs = assert_private_repo_and_dev_branch(rec)
+    assert kwargs["commit_message"] == "x"
     assert Path(kwargs["folder_path"]) == pushed.out
     assert "token" not in kwargs  # huggingface_hub finds the token itself
     assert "commit 0123456789abcdef0123456789abcdef01234567" in pushed.stdout
@@ -213,13 +220,8 @@ def published(tmp_path_factory, run_train, tiny_run_args):
 def test_publish_uploads_the_finished_folder_and_prints_the_commit_to_pin(published):
     assert published.code == 0, published.stderr
     rec = published.recorder
-    assert [name for name, _, _ in rec.calls] == ["create_repo", "create_branch", "upload_folder"]
-    (args, kwargs), = rec.named("create_repo")
-    assert args == ("me/repo",) and kwargs["private"] is True and kwargs["exist_ok"] is True
-    (args, kwargs), = rec.named("create_branch")
-    assert args == ("me/repo",) and kwargs["branch"] == "dev"
-    (_, kwargs), = rec.named("upload_folder")
-    assert kwargs["repo_id"] == "me/repo" and kwargs["revision"] == "dev" and kwargs["commit_message"] == "first model"
+    kwargs = assert_private_repo_and_dev_branch(rec)
+    assert kwargs["commit_message"] == "first model"
     assert Path(kwargs["folder_path"]) == published.out and "token" not in kwargs
     assert "pin it with VAE_MODEL_REVISION=0123456789abcdef0123456789abcdef01234567" in published.stdout
 
