@@ -2,7 +2,8 @@
 in-browser decoder (WebAssembly SIMD and plain JavaScript, both architectures, cached and uncached) matches the
 server's /generate and /grid within 1/255; dragging a slider repaints the digit and the grid with the right
 pixels; clicking the latent map moves the sliders; the random button; an upload, an MNIST example and a drawing on
-the Reconstruct tab's pad show their reconstruction (Clear empties the pad), a broken upload a clear message; "explore from here". Screenshots
+the Reconstruct tab's pad show their reconstruction (Clear empties the pad), a broken upload a clear message; "explore from here";
+the same page behind Gradio's SSR proxy, as Hugging Face Spaces serve it. Screenshots
 go to artifacts/browser/ (and, with VAE_UPDATE_SCREENSHOT=1, the README's docs/screenshot.png).
 
 Needs Debian's Chromium (apt-get install -y chromium) at /usr/bin/chromium, or CHROMIUM set to a Chromium
@@ -14,8 +15,9 @@ from __future__ import annotations
 
 import base64
 import io
-import re
 import os
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +29,8 @@ from PIL import Image
 from vae import VAE, VAEConfig
 from vae.latents import load_latents
 
-from conftest import PRETRAINED, REPO
+from app_server import launch_app
+from conftest import PRETRAINED, REPO, unavailable
 from quick_models import quick_mlp
 
 pytestmark = [
@@ -402,3 +405,35 @@ def test_an_mnist_example_and_a_broken_upload(browser, served, tmp_path):
     assert "'holiday.png' is not an image this app can read" in page.inner_text("#vae-status")
     assert page.inner_text("#vae-figures").strip() == ""
     page.close()
+
+
+def test_the_page_works_behind_the_ssr_proxy(browser, tmp_path):
+    """Hugging Face Spaces serve Gradio apps through a Node proxy that renders the page on the server
+    (GRADIO_SSR_MODE=true): `python app.py` behind it decodes in the page, takes map clicks and draws the same."""
+    if shutil.which("node") is None:
+        unavailable("no Node.js for Gradio's SSR proxy: install it (Debian/Ubuntu: apt-get install nodejs)")
+    app = launch_app(tmp_path / "ssr", GRADIO_SSR_MODE="true")
+    try:
+        page = open_app(browser, app.url)
+        assert "with SSR" in app.log_text()  # Gradio's launch line: "Running on local URL: ... with SSR"
+        click_map(page, 1.0, -2.0)
+        assert float(page.input_value("#vae-z1 input[type=number]")) == 1.0
+        client = Client(app.url, verbose=False)
+        server_digit = png(client.predict(1.0, -2.0, api_name="/generate"))
+        assert np.abs(painted_digit(page).astype(int) - server_digit).max() <= 1
+        page.get_by_role("tab", name="Reconstruct").click()
+        canvas = page.locator("#vae-drawing canvas.vae-pad")
+        canvas.wait_for(timeout=15_000)
+        box = canvas.bounding_box()
+        page.mouse.move(box["x"] + 100, box["y"] + 80)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 180, box["y"] + 80, steps=4)
+        page.mouse.move(box["x"] + 120, box["y"] + 200, steps=6)
+        page.mouse.up()
+        page.wait_for_function("document.querySelector('#vae-posterior [data-posterior]')?.dataset.posterior",
+                               timeout=30_000)
+        assert "μ" in page.inner_text("#vae-figures")
+        assert page.errors == []
+        page.close()
+    finally:
+        app.stop()
