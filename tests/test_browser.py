@@ -2,9 +2,9 @@
 in-browser decoder (WebAssembly SIMD and plain JavaScript, both architectures, cached and uncached) matches the
 server's /generate and /grid within 1/255; dragging a slider repaints the digit and the grid with the right
 pixels; clicking the latent map moves the sliders; the random button; an upload, an MNIST example and a drawing on
-the Reconstruct tab's pad show their reconstruction (Clear empties the pad), a broken upload a clear message; "explore from here";
-the same page behind Gradio's SSR proxy, as Hugging Face Spaces serve it. Screenshots
-go to artifacts/browser/ (and, with VAE_UPDATE_SCREENSHOT=1, the README's docs/screenshot.png).
+the Reconstruct tab's pad show their reconstruction (Clear empties the pad), a broken upload a clear message;
+"explore from here"; the same page behind Gradio's SSR proxy, as Hugging Face Spaces serve it. Screenshots go to
+artifacts/browser/ (and, with VAE_UPDATE_SCREENSHOT=1, the README's docs/screenshot.png).
 
 Needs Debian's Chromium (apt-get install -y chromium) at /usr/bin/chromium, or CHROMIUM set to a Chromium
 or Chrome binary (Playwright's own browser download is not used).
