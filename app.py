@@ -23,18 +23,18 @@ import gradio as gr
 import torch
 
 from vae import VAE
-from vae.explorer import Explorer
-from vae.hub import resolve_from_env
+from vae.hub import DEFAULT_TIMEOUT, RESULTS_NAME, ModelRequestError, resolve_from_env, timeout_from_env
 from vae.imaging import DEFAULT_SPAN, GRID_SIZE
 from vae.latents import load_latents
 from webapp.api import ExplorerAPI
-from webapp.bundle import write_page_bundle
 from webapp.inputs import Z_LIMIT
-from webapp.page import STATIC, examples, page_script, template
+from webapp.models import ModelStore, bundled_entry, read_test_elbo
+from webapp.page import STATIC, examples, model_footer, page_script, template
 from webapp.reconstruct import UI_SCALE, ReconstructTab
 
 HERE = Path(__file__).resolve().parent
 BUNDLED = HERE / "pretrained"  # the model shipped with the code
+REFERENCE = BUNDLED / "reference"  # the spec's network trained with the spec's recipe (--preset reference)
 
 Z_STEP = 0.05  # the sliders' step
 SPAN_UI = (0.1, 3.0)  # the span slider's range (the API takes up to 5)
@@ -49,30 +49,44 @@ QUEUE_SIZE = 128  # calls waiting beyond this are refused at once (HTTP 503; gra
 log = logging.getLogger("vae_explorer")
 
 
-def describe_architecture(model: VAE) -> str:
-    cfg = model.config
-    if cfg.arch == "resmlp":
-        return f"resmlp, hidden {cfg.hidden}, {cfg.blocks} residual blocks"
-    return f"{cfg.arch} (the spec's 784-400-200-2 network)"
-
-
 def build_demo(model: VAE, latents: dict | None = None, source: str = "a model given to build_demo",
                bundle_dir: str | os.PathLike | None = None, cache_seconds: int | None = None,
-               concurrency: int = CONCURRENCY, queue_size: int | None = QUEUE_SIZE) -> gr.Blocks:
-    """The Blocks app for `model` (2-D latent space). `latents`: {'mu', 'labels'} for the latent map (None: no
-    points); `source`: where the weights came from, shown in the footer; `bundle_dir`: where the page's weight
-    bundle is written (default: a folder in the system's temporary directory); `cache_seconds`: age at which
-    uploads and outputs are deleted (default $VAE_CACHE_SECONDS or CACHE_SECONDS); `concurrency`, `queue_size`:
-    the queue's settings."""
+               concurrency: int = CONCURRENCY, queue_size: int | None = QUEUE_SIZE, test_elbo: float | None = None,
+               more_models: dict[str, tuple] | None = None, hub_timeout: float = DEFAULT_TIMEOUT) -> gr.Blocks:
+    """The Blocks app; `model` (2-D latent space) is its "default". `latents`: {'mu', 'labels'} for the latent map
+    (None: no points); `source`: where the weights came from, shown in the footer; `test_elbo`: its test −ELBO, for
+    the footer; `more_models`: other bundled models, name -> webapp.models.bundled_entry(folder); `bundle_dir`:
+    where the page's weight bundles are written (default: a folder in the system's temporary directory);
+    `cache_seconds`: age at which uploads and outputs are deleted (default $VAE_CACHE_SECONDS or CACHE_SECONDS);
+    `concurrency`, `queue_size`: the queue's settings; `hub_timeout`: seconds a visitor's Hub model may take."""
     if cache_seconds is None:
         cache_seconds = int(os.environ.get("VAE_CACHE_SECONDS") or CACHE_SECONDS)
-    explorer = Explorer(model)
     folder = Path(bundle_dir) if bundle_dir else Path(tempfile.gettempdir()) / "vae-explorer"
-    bundle = write_page_bundle(model, latents, folder)
-    gr.set_static_paths([folder, STATIC])  # the page fetches the bundle; examples are served from static/
+    store = ModelStore({"default": (model, latents, source, test_elbo), **(more_models or {})}, folder,
+                       timeout=hub_timeout)
+    default = store.get("default")
+    gr.set_static_paths([folder, STATIC])  # the page fetches the bundles; examples are served from static/
     page = dict(head=f"<script>{page_script()}</script>", css_template=template("page.css"),
-                bundle_path=f"gradio_api/file={bundle}")
-    tab = ReconstructTab(explorer)
+                bundle_path=f"gradio_api/file={default.bundle}")
+    tab = ReconstructTab(store)
+
+    def footer(served) -> str:
+        return model_footer(served.name, served.source, served.model.config, served.test_elbo)
+
+    def choose_model(spec, current="default"):
+        """The visitor's choice -> (their model, both maps' bundles, the footer, a message). A choice that cannot be
+        served keeps the `current` model. (Every output gets a value: gr.skip() would drop gr.HTML's props.)"""
+        note = ""
+        try:
+            served = store.get(spec)
+        except ModelRequestError as e:
+            served, note = store.get(current), f"⚠️ {e} The page keeps the model it had."
+        bundle = dict(bundle_path=f"gradio_api/file={served.bundle}")
+        return served.name, gr.HTML(**bundle), gr.HTML(**bundle), footer(served), note
+
+    def model_from_url(request: gr.Request):
+        """?model=NAME or ?model=user/repo[@revision] in the page's address opens the page on that model."""
+        return choose_model(request.query_params.get("model") if request else None)
 
     with gr.Blocks(title="VAE 2-D Latent Explorer", delete_cache=(cache_seconds, cache_seconds)) as demo:
         gr.Markdown(
@@ -80,6 +94,14 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
             "A variational autoencoder trained on MNIST squeezes every digit into two numbers, z = (z1, z2). "
             "**Explore** walks through that plane; **Reconstruct** finds where your own digit lands."
         )
+        with gr.Row(equal_height=True):
+            model_name = gr.Dropdown(list(store.bundled), value="default", label="model", elem_id="vae-model", scale=1)
+            hub_id = gr.Textbox(label="or any 2-D VAE from the Hub written by this project's trainer",
+                                placeholder="your-name/vae-2d-mnist or your-name/vae-2d-mnist@revision",
+                                elem_id="vae-hub-id", scale=3)
+            open_button = gr.Button("Open", elem_id="vae-open", scale=0, min_width=100)
+        model_note = gr.Markdown(elem_id="vae-model-note")
+        chosen = gr.State("default")  # per visitor: the model their views show
         with gr.Tabs(selected="explore") as tabs:
             with gr.Tab("Explore", id="explore"):
                 with gr.Row(equal_height=True):
@@ -90,7 +112,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                     random_button = gr.Button("Random z ~ N(0, I)", elem_id="vae-random", scale=0, min_width=210)
                 explore = gr.HTML(
                     value={"z1": 0.0, "z2": 0.0}, html_template=template("explore.html"), elem_id="vae-explore",
-                    js_on_load="window.vaeExplorer.mountExplore(element, props, trigger);",
+                    js_on_load="window.vaeExplorer.mountExplore(element, props, trigger, watch);",
                     z1=0.0, z2=0.0, span=DEFAULT_SPAN, digit_px=28 * UI_SCALE, grid_px=28 * GRID_SIZE * 2, map_px=380,
                     **page,
                 )
@@ -118,13 +140,18 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                         figures = gr.Markdown(elem_id="vae-figures")
                         explore_button = gr.Button("Explore from here → moves z to μ", elem_id="vae-explore-here")
                     with gr.Column(scale=1):
-                        gr.HTML(html_template=template("posterior.html"), elem_id="vae-posterior", map_px=360,
-                                js_on_load="window.vaeExplorer.mountPosterior(element, props);",
-                                **page)
+                        posterior_map = gr.HTML(html_template=template("posterior.html"), elem_id="vae-posterior",
+                                                map_px=360, **page,
+                                                js_on_load="window.vaeExplorer.mountPosterior(element, props, watch);")
                 posterior = gr.JSON(visible=False)
-        gr.Markdown(f"<small>Weights: {source} · architecture: {describe_architecture(model)} · "
-                    f"API: /generate, /grid, /encode, /reconstruct (see “Use via API” below)</small>",
-                    elem_id="vae-footer")
+        model_footer_md = gr.Markdown(footer(default), elem_id="vae-footer")
+
+        # --- the model: per visitor, from the picker, the Hub box or ?model= in the address
+        chosen_outputs = dict(outputs=[chosen, explore, posterior_map, model_footer_md, model_note],
+                              api_visibility="private", show_progress="minimal")
+        model_name.input(choose_model, [model_name, chosen], **chosen_outputs)
+        gr.on([open_button.click, hub_id.submit], choose_model, [hub_id, chosen], **chosen_outputs)
+        demo.load(model_from_url, None, **chosen_outputs)
 
         # --- Explore runs in the browser: these events only hand values to static/explorer.js, no server call
         gr.on([z1.change, z2.change, span.change], fn=None, inputs=[z1, z2, span],
@@ -137,13 +164,13 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                   trigger_mode="always_last", api_visibility="private")
         show = dict(fn=None, inputs=[posterior],
                     js="(s) => { window.vaeExplorer && window.vaeExplorer.showPosterior(s); }")
-        upload.change(tab.from_upload, [upload], preprocess=False, **ui).then(**show)
-        drawing.change(tab.from_drawing, [drawing], **ui).then(**show)
+        upload.change(tab.from_upload, [upload, chosen], preprocess=False, **ui).then(**show)
+        drawing.change(tab.from_drawing, [drawing, chosen], **ui).then(**show)
         explore_button.click(tab.explore_from_here, [posterior], [z1, z2, tabs], api_visibility="private",
                              show_progress="hidden")
 
         # --- the public API
-        for endpoint in ExplorerAPI(explorer, demo.GRADIO_CACHE).endpoints():
+        for endpoint in ExplorerAPI(store, demo.GRADIO_CACHE).endpoints():
             gr.api(endpoint, api_name=endpoint.__name__)
     demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
     return demo
@@ -162,7 +189,10 @@ def create_demo() -> gr.Blocks:
             latents = load_latents(source.latents_file)
         except Exception as e:  # noqa: BLE001 - the map is optional; the app must start without it
             log.warning("%s cannot be read (%s): the latent map has no points", source.latents_file, e)
-    return build_demo(model, latents=latents, source=source.describe(relative_to=HERE))
+    more = {"reference": bundled_entry(REFERENCE)} if (REFERENCE / "model.safetensors").is_file() else {}
+    return build_demo(model, latents=latents, source=source.describe(relative_to=HERE),
+                      test_elbo=read_test_elbo(source.folder / RESULTS_NAME), more_models=more,
+                      hub_timeout=timeout_from_env())
 
 
 if not log.handlers:  # the source of the weights is always printed, with or without logging configured

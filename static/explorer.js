@@ -9,7 +9,7 @@
  * and /grid compute the same pixels with PyTorch, and tests/test_browser.py checks that the two agree within
  * 1/255 for both architectures.
  *
- * window.vaeExplorer: mountExplore(element, props, trigger), mountPosterior(element, props),
+ * window.vaeExplorer: mountExplore(element, props, trigger, watch), mountPosterior(element, props, watch),
  * mountDrawing(element, props, trigger), setView(z1, z2, span),
  * showPosterior({mu, sigma}), randomLatent(), decodeView(z1, z2, span) and `stats` (timings, for bench/).
  */
@@ -234,8 +234,7 @@
   // there) are snapped onto it exactly and their pixels kept, keyed by the lattice point; the pixels are the
   // ones a full decode of that float32 point gives, so the cache changes speed, never the picture.
   const LATTICE = 180;
-  const CACHE_LIMIT = 20000; // cells, 784 bytes each
-  const cache = new Map();
+  const CACHE_LIMIT = 20000; // cells, 784 bytes each, per model
   const cacheState = { enabled: true, hits: 0, misses: 0 };
 
   function latticeKey(v) {
@@ -243,8 +242,8 @@
     return Math.abs(v * LATTICE - k) < 1e-6 ? k : null;
   }
 
-  // points: Float64Array (rows * 2) -> uint8 (rows, 784), decoding only the points not in the cache
-  function decodeCached(decoder, points, rows) {
+  // points: Float64Array (rows * 2) -> uint8 (rows, 784), decoding only the points not in the model's cache
+  function decodeCached({ decoder, cache }, points, rows) {
     const n = SIDE * SIDE, out = new Uint8ClampedArray(rows * n);
     const missing = [], keys = [];
     for (let r = 0; r < rows; r++) {
@@ -452,9 +451,8 @@
     state: { z1: 0, z2: 0, span: 1.5, inputTime: null },
     painted: null,
     raf: 0,
-    loading: null,
-    decoder: null,
-    latents: null,
+    bundles: new Map(), // page bundle path -> Promise of {decoder, latents, cache}
+    bundle: null, // the model the Explore tab shows
     explore: null, // {digit, grid, map, readout, digitSmall, gridSmall}
     posterior: null, // {map, stats}
     stats: { frames: [], inputs: [], backend: null, decodeMs: [], decodedRows: [] },
@@ -466,10 +464,11 @@
     return new URL(path, root ? root.replace(/\/?$/, "/") : document.baseURI).href;
   }
 
+  // A model's page bundle (webapp/bundle.py) -> Promise of {decoder, latents, cache}, fetched once per path
   function load(path) {
-    if (!app.loading) {
+    if (!app.bundles.has(path)) {
       const url = appURL(path);
-      app.loading = fetch(url, { cache: "force-cache" })
+      app.bundles.set(path, fetch(url, { cache: "force-cache" })
         .then((r) => {
           if (!r.ok) throw new Error(`GET ${url}: HTTP ${r.status}`);
           return r.arrayBuffer();
@@ -479,16 +478,14 @@
           if (metadata.format !== BUNDLE_FORMAT) {
             throw new Error(`${url} is a "${metadata.format}" file; this page reads "${BUNDLE_FORMAT}"`);
           }
-          app.decoder = new Decoder(JSON.parse(metadata.program), tensors, JSON.parse(metadata.input),
-                                    JSON.parse(metadata.output));
-          app.stats.backend = app.decoder.backend;
-          if (tensors["latents.mu"]) {
-            app.latents = { mu: tensors["latents.mu"].data, labels: tensors["latents.labels"].data };
-          }
-          return app;
-        });
+          const decoder = new Decoder(JSON.parse(metadata.program), tensors, JSON.parse(metadata.input),
+                                      JSON.parse(metadata.output));
+          const latents = tensors["latents.mu"]
+            ? { mu: tensors["latents.mu"].data, labels: tensors["latents.labels"].data } : null;
+          return { decoder, latents, cache: new Map() };
+        }));
     }
-    return app.loading;
+    return app.bundles.get(path);
   }
 
   function showStatus(element, text, isError) {
@@ -505,7 +502,7 @@
 
   function decodeView(z1, z2, span) {
     const t0 = performance.now();
-    const { pixels, decoded } = decodeCached(app.decoder, viewPoints(z1, z2, span), ROWS);
+    const { pixels, decoded } = decodeCached(app.bundle, viewPoints(z1, z2, span), ROWS);
     app.stats.decodeMs.push(performance.now() - t0);
     app.stats.decodedRows.push(decoded);
     if (app.stats.decodeMs.length > STATS_KEEP) {
@@ -518,7 +515,7 @@
   function paint(frameStart) {
     app.raf = 0;
     const ex = app.explore, s = app.state;
-    if (!ex || !app.decoder) return;
+    if (!ex || !app.bundle) return;
     const p = app.painted;
     if (p && p.z1 === s.z1 && p.z2 === s.z2 && p.span === s.span) return;
     const pixels = decodeView(s.z1, s.z2, s.span);
@@ -568,12 +565,20 @@
     request();
   }
 
-  // The Explore tab. props: bundle_path, z1, z2, span, digit_px, grid_px, map_px; trigger: gr.HTML's, to send a
-  // point picked on the map to the sliders (app.py wires the component's change event to them)
-  function mountExplore(element, props, trigger) {
+  // The Explore tab. props: bundle_path (the model; the server changes it when the visitor picks another), z1, z2,
+  // span, digit_px, grid_px, map_px; trigger: gr.HTML's, to send a point picked on the map to the sliders (app.py
+  // wires the component's change event to them); watch: gr.HTML's, to follow bundle_path
+  function mountExplore(element, props, trigger, watch) {
     app.state.z1 = props.z1 ?? 0; app.state.z2 = props.z2 ?? 0; app.state.span = props.span ?? 1.5;
     showStatus(element, "Loading the decoder…");
-    load(props.bundle_path).then(() => {
+    const failed = (error) => {
+      console.error(error);
+      showStatus(element, `The in-browser decoder could not start (${error.message}). ` +
+                          "The API endpoints still work.", true);
+    };
+    const shown = props.bundle_path;
+    load(shown).then((bundle) => {
+      app.bundle = bundle;
       const digit = element.querySelector("canvas.vae-digit"), grid = element.querySelector("canvas.vae-grid");
       const map = element.querySelector("canvas.vae-map");
       const ex = {
@@ -582,14 +587,15 @@
         gridCtx: setupCanvas(grid, props.grid_px || 560, props.grid_px || 560),
         digitSmall: Object.assign(document.createElement("canvas"), { width: SIDE, height: SIDE }),
         gridSmall: Object.assign(document.createElement("canvas"), { width: GRID * SIDE, height: GRID * SIDE }),
-        map: new LatentMap(map, element.querySelector(".vae-legend"), app.latents, props.map_px || 400),
+        map: new LatentMap(map, element.querySelector(".vae-legend"), bundle.latents, props.map_px || 400),
         readout: element.querySelector(".vae-z"),
         spanReadout: element.querySelector(".vae-span-value"),
       };
       ex.gridImage = new ImageData(GRID * SIDE, GRID * SIDE);
       app.explore = ex;
       const backend = element.querySelector(".vae-backend");
-      if (backend) backend.textContent = `decoded in your browser (${app.decoder.backend})`;
+      if (backend) backend.textContent = `decoded in your browser (${bundle.decoder.backend})`;
+      app.stats.backend = bundle.decoder.backend;
       // click or drag on the map: paint there now, and move the sliders there
       let dragging = false;
       const moveTo = (event) => {
@@ -606,12 +612,24 @@
       map.addEventListener("pointercancel", () => { dragging = false; });
       showStatus(element, "");
       element.dataset.ready = "true";
+      element.dataset.bundle = shown;
       app.painted = null;
       request();
-    }).catch((error) => {
-      console.error(error);
-      showStatus(element, `The in-browser decoder could not start (${error.message}). ` +
-                          "The API endpoints still work.", true);
+    }).catch(failed);
+    // another model: its decoder and its latent map, same z
+    if (watch) watch("bundle_path", () => {
+      const path = props.bundle_path;
+      showStatus(element, "Loading the model's decoder…");
+      load(path).then((bundle) => {
+        if (props.bundle_path !== path || !app.explore) return; // a later choice won
+        app.bundle = bundle;
+        app.explore.map = new LatentMap(app.explore.map.canvas, element.querySelector(".vae-legend"), bundle.latents,
+                                        props.map_px || 400);
+        element.dataset.bundle = path;
+        showStatus(element, "");
+        app.painted = null;
+        request();
+      }).catch(failed);
     });
   }
 
@@ -653,14 +671,18 @@
     element.dataset.ready = "true";
   }
 
-  function mountPosterior(element, props) {
-    load(props.bundle_path).then(() => {
+  // The Reconstruct tab's map, for the model in props.bundle_path (followed with watch, as in Explore)
+  function mountPosterior(element, props, watch) {
+    const show = (path) => load(path).then((bundle) => {
+      if (props.bundle_path !== path) return;
       const map = new LatentMap(element.querySelector("canvas.vae-map"), element.querySelector(".vae-legend"),
-                                app.latents, props.map_px || 400);
+                                bundle.latents, props.map_px || 400);
       app.posterior = { map, element };
       map.draw({ ellipse: app.pendingPosterior || undefined });
       element.dataset.ready = "true";
     }).catch((error) => console.error(error));
+    show(props.bundle_path);
+    if (watch) watch("bundle_path", () => show(props.bundle_path));
   }
 
   function showPosterior(stats) {
@@ -693,10 +715,10 @@
       const [x, y] = map.toPixel(z1, z2);
       return { x: r.left + x * scale, y: r.top + y * scale };
     },
-    get backend() { return app.decoder ? app.decoder.backend : null; },
+    get backend() { return app.bundle ? app.bundle.decoder.backend : null; },
     // the cell cache: setCache(false) makes every frame decode all 101 points (bench/browser_fps.py measures both)
-    setCache(enabled) { cacheState.enabled = !!enabled; cache.clear(); },
-    get cache() { return { ...cacheState, size: cache.size }; },
+    setCache(enabled) { cacheState.enabled = !!enabled; if (app.bundle) app.bundle.cache.clear(); },
+    get cache() { return { ...cacheState, size: app.bundle ? app.bundle.cache.size : 0 }; },
     get ready() { return !!app.explore; },
   };
 })();

@@ -30,7 +30,7 @@ from quick_models import quick_mlp
 pytestmark = pytest.mark.filterwarnings(  # raised inside gradio's queue by pandas 3, not by this app
     "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated")
 
-PUBLIC = {"/generate", "/grid", "/encode", "/reconstruct"}
+PUBLIC = {"/generate", "/grid", "/encode", "/reconstruct", "/models"}
 MNIST_SAMPLE = [0, 1, 2, 3, 4, 7, 8, 11, 18, 61]  # one of each digit
 
 
@@ -77,16 +77,19 @@ def decode(model: VAE, z1: float, z2: float) -> np.ndarray:
 # the surface
 
 
-def test_only_the_four_endpoints_are_public(served):
+def test_only_the_api_endpoints_are_public(served):
     client, _, _ = served
     api = client.view_api(return_format="dict", print_info=False)
     assert set(api["named_endpoints"]) == PUBLIC
     assert api["unnamed_endpoints"] == {}
     params = {name: [p["parameter_name"] for p in ep["parameters"]] for name, ep in api["named_endpoints"].items()}
-    assert params == {"/generate": ["z1", "z2"], "/grid": ["z1", "z2", "span"], "/encode": ["image"],
-                      "/reconstruct": ["image"]}
+    assert params == {"/generate": ["z1", "z2", "model"], "/grid": ["z1", "z2", "span", "model"],
+                      "/encode": ["image", "model"], "/reconstruct": ["image", "model"], "/models": []}
     span = api["named_endpoints"]["/grid"]["parameters"][2]
     assert span["parameter_has_default"] and span["parameter_default"] == 1.5
+    for endpoint in PUBLIC - {"/models"}:  # every endpoint takes an optional model, the app's own by default
+        model = api["named_endpoints"][endpoint]["parameters"][-1]
+        assert model["parameter_has_default"] and model["parameter_default"] == "default"
     # every other event of the page is private
     public = [d for d in client.config["dependencies"] if d.get("api_visibility", "public") == "public"]
     assert {"/" + d["api_name"] for d in public} == PUBLIC
@@ -236,7 +239,7 @@ def test_oversized_uploads_are_refused(served, tmp_path):
 def test_raw_http_nan_gets_the_same_message(served):
     """JSON clients other than gradio_client can send a bare NaN; it is caught like the string 'nan'."""
     _, _, url = served
-    post = httpx.post(url + "gradio_api/call/generate", content='{"data": [NaN, 0]}',
+    post = httpx.post(url + "gradio_api/call/generate", content='{"data": [NaN, 0, "default"]}',
                       headers={"content-type": "application/json"}, timeout=30)
     event = post.json()["event_id"]
     stream = httpx.get(url + f"gradio_api/call/generate/{event}", timeout=30).text

@@ -101,28 +101,33 @@ def call_raw(url: str, endpoint: str, body: str | bytes) -> tuple[int, str, str]
 
 
 @pytest.mark.parametrize("endpoint, body, expected", [
-    ("generate", '{"data": [null, 0]}', "z1 must be a number"),
-    ("generate", '{"data": [0, "zero"]}', "z2 must be a number"),
-    ("generate", '{"data": [NaN, Infinity]}', "z1 must be a finite number"),
-    ("generate", '{"data": [1e308, 0]}', "outside the latent range"),
-    ("generate", '{"data": [[1, 2], 0]}', "z1 must be a number"),
-    ("generate", '{"data": [{"z": 1}, 0]}', "z1 must be a number"),
-    ("generate", '{"data": [true, 0]}', None),  # a bool is 1.0 to Python: a result, not an error
-    ("generate", '{"data": [0]}', ""),  # missing argument: Gradio refuses the call before the app sees it
+    # raw HTTP sends every argument, the optional model too (gradio_client fills in the defaults itself)
+    ("generate", '{"data": [null, 0, "default"]}', "z1 must be a number"),
+    ("generate", '{"data": [0, "zero", "default"]}', "z2 must be a number"),
+    ("generate", '{"data": [NaN, Infinity, "default"]}', "z1 must be a finite number"),
+    ("generate", '{"data": [1e308, 0, "default"]}', "outside the latent range"),
+    ("generate", '{"data": [[1, 2], 0, "default"]}', "z1 must be a number"),
+    ("generate", '{"data": [{"z": 1}, 0, "default"]}', "z1 must be a number"),
+    ("generate", '{"data": [true, 0, "default"]}', None),  # a bool is 1.0 to Python: a result, not an error
+    ("generate", '{"data": [0, 0, null]}', None),  # null: the app's model
+    ("generate", '{"data": [0, 0, 42]}', "model must be a name from /models"),
+    ("generate", '{"data": [0, 0, "/etc/passwd"]}', "Files on the server are never loaded"),
+    ("generate", '{"data": [0, 0]}', ""),  # missing argument: Gradio refuses the call before the app sees it
+    ("generate", '{"data": [0]}', ""),
     ("generate", '{"data": []}', ""),
-    ("generate", '{"data": [0, 0, 0, 0]}', None),  # extra arguments are ignored
-    ("grid", '{"data": [0, 0, null]}', None),  # null: span's default, 1.5
-    ("grid", '{"data": [0, 0, "wide"]}', "span must be a number"),
-    ("grid", '{"data": [0, 0]}', ""),  # too few values: refused by Gradio
-    ("encode", '{"data": [null]}', "No image given"),
-    ("encode", '{"data": [""]}', "No image given"),
-    ("encode", '{"data": [42]}', "must be an uploaded file"),  # not a file object
-    ("encode", '{"data": [{"path": "/etc/passwd"}]}', "must be an uploaded file"),  # no file marker: not checked
-    ("encode", '{"data": ["/etc/passwd"]}', "must be an uploaded file"),  # by Gradio, so the app refuses it
+    ("generate", '{"data": [0, 0, "default", 0]}', None),  # extra arguments are ignored
+    ("grid", '{"data": [0, 0, null, null]}', None),  # null: span's default, 1.5
+    ("grid", '{"data": [0, 0, "wide", "default"]}', "span must be a number"),
+    ("grid", '{"data": [0, 0, 1.5]}', ""),  # too few values: refused by Gradio
+    ("encode", '{"data": [null, "default"]}', "No image given"),
+    ("encode", '{"data": ["", "default"]}', "No image given"),
+    ("encode", '{"data": [42, "default"]}', "must be an uploaded file"),  # not a file object
+    ("encode", '{"data": [{"path": "/etc/passwd"}, "default"]}', "must be an uploaded file"),  # no file marker:
+    ("encode", '{"data": ["/etc/passwd", "default"]}', "must be an uploaded file"),  # Gradio does not check it
     ("encode", '{"data": []}', ""),
-    ("reconstruct", '{"data": [null]}', "No image given"),
-    ("reconstruct", '{"data": ["not a file"]}', "must be an uploaded file"),
-    ("reconstruct", '{"data": [{"path": "nowhere.png", "meta": {"_type": "gradio.FileData"}}]}', ""),
+    ("reconstruct", '{"data": [null, "default"]}', "No image given"),
+    ("reconstruct", '{"data": ["not a file", "default"]}', "must be an uploaded file"),
+    ("reconstruct", '{"data": [{"path": "nowhere.png", "meta": {"_type": "gradio.FileData"}}, "default"]}', ""),
 ])
 def test_what_the_client_would_not_send_over_raw_http(app, client, endpoint, body, expected):
     """expected: None = a result; a text = an error event carrying that message; "" = an error event whose message

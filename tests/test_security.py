@@ -112,7 +112,7 @@ def test_other_routes_do_not_traverse_either(app):
 def test_an_api_call_cannot_name_a_server_file(app):
     """A FileData argument whose path is not an upload is refused before the app opens it."""
     for path in ["/etc/passwd", str(REPO / "pretrained" / "model.safetensors"), str(REPO / "app.py")]:
-        body = json.dumps({"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}]})
+        body = json.dumps({"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}, "default"]})
         post = httpx.post(app.url + "gradio_api/call/encode", content=body,
                           headers={"content-type": "application/json"}, timeout=30)
         stream = httpx.get(app.url + f"gradio_api/call/encode/{post.json()['event_id']}", timeout=60).text

@@ -172,16 +172,21 @@ def resolve_model(
     return bundled_model(bundled, f"{repo} unavailable: {reason}")
 
 
+def timeout_from_env() -> float:
+    """VAE_HUB_TIMEOUT in seconds (default DEFAULT_TIMEOUT)."""
+    try:
+        return float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT)
+    except ValueError:
+        log.warning("%s=%r is not a number of seconds; using %g", TIMEOUT_ENV, os.environ.get(TIMEOUT_ENV),
+                    DEFAULT_TIMEOUT)
+        return DEFAULT_TIMEOUT
+
+
 def resolve_from_env(bundled: str | os.PathLike) -> tuple[VAE, ModelSource]:
     """resolve_model with VAE_MODEL_REPO, VAE_MODEL_REVISION and VAE_HUB_TIMEOUT from the environment. For the
     app, which must start: a local folder that cannot be loaded (truncated or corrupt weights, a config.json that
     does not match, a missing file) falls back to the bundled model with the reason in the log and the footer."""
-    try:
-        timeout = float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT)
-    except ValueError:
-        log.warning("%s=%r is not a number of seconds; using %g", TIMEOUT_ENV, os.environ.get(TIMEOUT_ENV),
-                    DEFAULT_TIMEOUT)
-        timeout = DEFAULT_TIMEOUT
+    timeout = timeout_from_env()
     repo = os.environ.get(REPO_ENV) or None
     try:
         return resolve_model(repo, os.environ.get(REVISION_ENV) or None, bundled=bundled, timeout=timeout)
@@ -190,3 +195,106 @@ def resolve_from_env(bundled: str | os.PathLike) -> tuple[VAE, ModelSource]:
             raise
         log.warning("cannot load the model in %s (%s); using the bundled model", repo, first_line(e))
         return bundled_model(bundled, f"{repo} unusable: {first_line(e)}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# a model someone else chose (a visitor of a public app): no token, only the files a model needs, checked first
+
+RESULTS_NAME = "results.json"  # the trainer's final test figures, shown beside the model when present
+
+
+class ModelRequestError(ValueError):
+    """A requested Hub model that cannot be served; the message says what is wrong and what would work."""
+
+
+@dataclass(frozen=True)
+class HubModel:
+    model: VAE
+    repo: str
+    commit: str
+    folder: Path  # the cache snapshot holding config.json, model.safetensors (latents / results when present)
+
+    @property
+    def latents_file(self) -> Path | None:
+        path = self.folder / LATENTS_NAME
+        return path if path.is_file() else None
+
+    @property
+    def results_file(self) -> Path | None:
+        path = self.folder / RESULTS_NAME
+        return path if path.is_file() else None
+
+
+def fetch_hub_model(repo: str, revision: str | None, *, timeout: float = DEFAULT_TIMEOUT,
+                    max_weights_bytes: int, check_config=None, cache_dir: str | os.PathLike | None = None) -> HubModel:
+    """Download and load a model written by this project's trainer from a public Hub repo, without any token (the
+    app's own HF_TOKEN may read its owner's private repos; a visitor's choice must not). Before the weights are
+    downloaded: the repo and revision must exist, hold config.json and model.safetensors, the weights must be at
+    most `max_weights_bytes`, and the config must be ours and pass `check_config(config)` (which raises
+    ModelRequestError). Each network step waits at most `timeout` seconds. Only config.json, model.safetensors and,
+    when present, latents.safetensors and results.json are fetched."""
+    import json
+
+    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    from vae.config import VAEConfig
+
+    at = f"{repo}@{revision}" if revision else repo
+    try:
+        info = _with_timeout(lambda: HfApi().model_info(repo, revision=revision, files_metadata=True, token=False,
+                                                        timeout=timeout), timeout)
+    except RevisionNotFoundError:
+        raise ModelRequestError(f"{repo} has no revision {revision!r}: give a branch, a tag or a commit of it "
+                                "(or leave the @revision out for main).") from None
+    except RepositoryNotFoundError:
+        raise ModelRequestError(f"No public model repo {repo} on the Hub (private repos cannot be opened here): "
+                                "check the name, e.g. your-name/vae-2d-mnist.") from None
+    except TimeoutError:
+        raise ModelRequestError(f"The Hub did not answer within {timeout:g} s for {at}; try again later.") from None
+    except Exception as e:  # noqa: BLE001 - offline, DNS, HTTP errors: the visitor gets one line
+        raise ModelRequestError(f"Could not reach the Hub for {at} ({first_line(e)}); try again later.") from None
+    sizes = {s.rfilename: s.size for s in info.siblings or []}
+    missing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if name not in sizes]
+    if missing:
+        pickles = sorted(n for n in sizes if n.endswith((".bin", ".pt", ".pth", ".ckpt", ".pkl")))
+        hint = (f" It holds {', '.join(pickles)}: pickled weights are never loaded here; save them as safetensors."
+                if pickles else "")
+        raise ModelRequestError(f"{at} has no {' or '.join(missing)}: the app opens models written by "
+                                f"`python -m train` (config.json and model.safetensors).{hint}")
+    size = sizes[WEIGHTS_NAME]
+    if size is not None and size > max_weights_bytes:
+        raise ModelRequestError(f"{at}'s model.safetensors is {size / 2**20:.0f} MB; the app opens models up to "
+                                f"{max_weights_bytes / 2**20:.0f} MB.")
+    commit = info.sha
+
+    def download(name: str) -> Path:
+        return Path(_with_timeout(lambda: hf_hub_download(repo, name, revision=commit, token=False,
+                                                          cache_dir=cache_dir, etag_timeout=timeout), timeout))
+
+    try:
+        config_file = download(CONFIG_NAME)
+        try:
+            config = VAEConfig.from_dict(json.loads(config_file.read_text()))
+        except (ValueError, TypeError) as e:
+            raise ModelRequestError(f"{at}'s config.json is not a config of this project's VAE ({e}).") from None
+        if check_config is not None:
+            check_config(config)
+        weights_file = download(WEIGHTS_NAME)
+        for name in (LATENTS_NAME, RESULTS_NAME):
+            if name in sizes:
+                download(name)
+    except TimeoutError:
+        raise ModelRequestError(f"The Hub did not answer within {timeout:g} s for {at}; try again later.") from None
+    except EntryNotFoundError as e:
+        raise ModelRequestError(f"{at}: {first_line(e)}") from None
+    except ModelRequestError:
+        raise
+    except Exception as e:  # noqa: BLE001
+        raise ModelRequestError(f"Could not download {at} ({first_line(e)}); try again later.") from None
+    model = VAE(config)
+    try:
+        model.load_weights(weights_file)
+    except ValueError as e:  # WeightsError
+        raise ModelRequestError(f"{at}'s model.safetensors cannot be loaded: {first_line(e)}") from None
+    return HubModel(model.eval(), repo, commit, config_file.parent)

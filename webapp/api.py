@@ -1,38 +1,55 @@
-"""The app's public API: four endpoints for gradio_client and any HTTP client, registered with gr.api (typed
-arguments, no hidden components). Images go back as PNG files (grey level = round(255 p)); every bad argument gets
-a message that says what to send instead (webapp/inputs.py)."""
+"""The app's public API: endpoints for gradio_client and any HTTP client, registered with gr.api (typed arguments,
+no hidden components). Each takes an optional `model`: a name from /models or a Hub model id (webapp/models.py).
+Images go back as PNG files (grey level = round(255 p)); every bad argument gets a message that says what to send
+instead (webapp/inputs.py)."""
 
 import os  # no `from __future__ import annotations`: gr.api reads these type hints at run time
 
 from gradio.data_classes import FileData
 
 from vae.explorer import Explorer
+from vae.hub import ModelRequestError
 from vae.imaging import DEFAULT_SPAN, to_uint8
-from webapp.inputs import digit_from_file, grid_span, latent_coordinate
+from webapp.inputs import bad_input, digit_from_file, grid_span, latent_coordinate
+from webapp.models import ModelStore
 from webapp.png_cache import png_file
 
 
 class ExplorerAPI:
-    """The endpoints for one model; `cache` is Gradio's cache folder: uploads arrive there, PNGs are written there."""
+    """The endpoints over the app's models; `cache` is Gradio's cache folder: uploads arrive there, PNGs are
+    written there."""
 
-    def __init__(self, explorer: Explorer, cache: str | os.PathLike):
-        self.explorer = explorer
+    def __init__(self, store: ModelStore, cache: str | os.PathLike):
+        self.store = store
         self.cache = cache
 
     def endpoints(self) -> list:
-        return [self.generate, self.grid, self.encode, self.reconstruct]
+        return [self.generate, self.grid, self.encode, self.reconstruct, self.models]
 
-    def generate(self, z1: float, z2: float) -> FileData:
+    def explorer(self, model) -> Explorer:
+        try:
+            return self.store.get(model).explorer
+        except ModelRequestError as e:
+            raise bad_input(str(e)) from None
+
+    def models(self) -> list[dict]:
+        """The models on offer: [{"name", "arch", "source", "test_elbo"}], "default" and "reference" bundled, then
+        the Hub models loaded now. Any public Hub model written by this project's trainer can be asked for by id."""
+        return self.store.catalogue()
+
+    def generate(self, z1: float, z2: float, model: str = "default") -> FileData:
         """The decoded digit at (z1, z2): a 28x28 greyscale PNG (pixel = round(255 p)).
 
         Args:
             z1: first latent coordinate, in [-3, 3]
             z2: second latent coordinate, in [-3, 3]
+            model: a name from /models, or a Hub model id "user/repo" or "user/repo@revision"
         """
-        digit = self.explorer.digit(latent_coordinate(z1, "z1"), latent_coordinate(z2, "z2"))
+        explorer = self.explorer(model)
+        digit = explorer.digit(latent_coordinate(z1, "z1"), latent_coordinate(z2, "z2"))
         return png_file(digit, "digit", self.cache)
 
-    def grid(self, z1: float, z2: float, span: float = DEFAULT_SPAN) -> FileData:
+    def grid(self, z1: float, z2: float, span: float = DEFAULT_SPAN, model: str = "default") -> FileData:
         """The 10x10 grid centred on (z1, z2): column i at z1 + linspace(-span, span, 10)[i], row j at
         z2 + linspace(span, -span, 10)[j]; a 280x280 RGB PNG, the cell nearest the centre outlined in orange.
 
@@ -40,26 +57,31 @@ class ExplorerAPI:
             z1: the grid's centre, first coordinate, in [-3, 3]
             z2: the grid's centre, second coordinate, in [-3, 3]
             span: the grid's half-width in latent units, in (0, 5]
+            model: a name from /models, or a Hub model id "user/repo" or "user/repo@revision"
         """
-        picture = self.explorer.grid(latent_coordinate(z1, "z1"), latent_coordinate(z2, "z2"), grid_span(span))
+        picture = self.explorer(model).grid(latent_coordinate(z1, "z1"), latent_coordinate(z2, "z2"), grid_span(span))
         return png_file(picture, "grid", self.cache)
 
-    def encode(self, image: FileData) -> dict:
+    def encode(self, image: FileData, model: str = "default") -> dict:
         """The posterior q(z|x) of a digit image (preprocessed like MNIST): {"mu": [m1, m2], "sigma": [s1, s2]}.
 
         Args:
             image: a picture of one digit (PNG, JPEG, WebP, BMP or GIF; at most 10 MB and 64 megapixels)
+            model: a name from /models, or a Hub model id "user/repo" or "user/repo@revision"
         """
-        mu, sigma = self.explorer.posterior(digit_from_file(image, self.cache))
+        explorer = self.explorer(model)
+        mu, sigma = explorer.posterior(digit_from_file(image, self.cache))
         return {"mu": mu, "sigma": sigma}
 
-    def reconstruct(self, image: FileData) -> tuple[FileData, FileData, dict]:
+    def reconstruct(self, image: FileData, model: str = "default") -> tuple[FileData, FileData, dict]:
         """The preprocessed 28x28 input, its reconstruction (decoded mu) and {"mu", "sigma", "elbo", "bce", "kl"},
         elbo = bce + kl being the image's -ELBO in nats.
 
         Args:
             image: a picture of one digit (PNG, JPEG, WebP, BMP or GIF; at most 10 MB and 64 megapixels)
+            model: a name from /models, or a Hub model id "user/repo" or "user/repo@revision"
         """
+        explorer = self.explorer(model)
         x = digit_from_file(image, self.cache)
-        recon, stats = self.explorer.reconstruct(x)
+        recon, stats = explorer.reconstruct(x)
         return png_file(to_uint8(x), "preprocessed", self.cache), png_file(recon, "reconstruction", self.cache), stats

@@ -37,3 +37,17 @@ def posterior_markdown(stats: dict, samples: int) -> str:
         f"**−ELBO {stats['elbo']:.1f} nats** = BCE {stats['bce']:.1f} + KL {stats['kl']:.1f} "
         f"(mean over {samples} posterior samples)"
     )
+
+
+def architecture(config) -> str:
+    if config.arch == "resmlp":
+        return f"resmlp, hidden {config.hidden}, {config.blocks} residual blocks"
+    return f"{config.arch} (the spec's 784-400-200-2 network)"
+
+
+def model_footer(name: str, source: str, config, test_elbo: float | None) -> str:
+    """The footer line of the model a view shows: its name, where its weights came from, its architecture and,
+    when its trainer wrote results.json, its test −ELBO."""
+    elbo = f" · test −ELBO {test_elbo:.2f} nats" if test_elbo is not None else ""
+    return (f"<small>Model **{name}** · weights: {source} · architecture: {architecture(config)}{elbo} · "
+            "API: /generate, /grid, /encode, /reconstruct, /models (see “Use via API” below)</small>")

@@ -1,0 +1,184 @@
+"""The models the app offers, per visitor: the bundled ones by name ("default", "reference") and any 2-D VAE that
+this project's trainer wrote to a public Hub repo ("user/repo" or "user/repo@revision"), loaded on demand.
+
+Bounded for a public Space: at most MAX_LOADED Hub models in memory (the least recently used goes first), their
+page bundles on disk under BUNDLE_CAP_BYTES, one download when several visitors ask for the same model at once.
+A request is refused before anything is downloaded when it cannot fit (webapp/inputs-style messages: what is wrong
+and what would work): not a Hub model id (server paths never are), a repo without our files, weights over
+MAX_WEIGHTS_BYTES, a config that is not ours, latent_dim != 2, a decoder too big for the browser at drag speed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vae.config import VAEConfig
+from vae.explorer import Explorer
+from vae.hub import DEFAULT_TIMEOUT, ModelRequestError, RESULTS_NAME, fetch_hub_model
+from vae.latents import LATENTS_NAME, load_latents
+from vae.model import VAE
+from webapp.bundle import write_page_bundle
+
+MAX_LOADED = 4  # Hub models kept in memory at once (a 384x2 resmlp is 7 MB of weights, ~30 MB with its Explorer)
+BUNDLE_CAP_BYTES = 256 * 2**20  # page bundles on disk, all models together
+MAX_WEIGHTS_BYTES = 50 * 2**20
+# The browser decodes 101 points per frame while a slider is dragged. A resmlp 512x2 decoder (1.45 M multiply-adds
+# per point) still painted 30 updates/s on a busy 2-core machine (docs/speed.md); beyond that a drag stutters.
+MAX_DECODER_MACS = 1_500_000
+MAX_SPEC_CHARS = 200
+# a Hub model id: owner/name (letters, digits, -, _, .), optionally @revision (a branch, tag or commit)
+NAME = re.compile(r"[A-Za-z][\w-]{0,31}")  # a bundled model's name
+HUB_ID = re.compile(r"(?P<repo>[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95})(?:@(?P<revision>[\w.-][\w./-]{0,127}))?")
+
+
+def decoder_macs(config: VAEConfig) -> int:
+    """Multiply-adds of one decoded point: the browser's cost per grid cell."""
+    if config.arch == "mlp":
+        return config.latent_dim * 200 + 200 * 400 + 400 * config.n_pixels
+    h = config.hidden
+    return config.latent_dim * h + config.blocks * 2 * h * h + h * config.n_pixels
+
+
+def check_browser_fit(config: VAEConfig) -> None:
+    """Raise ModelRequestError for a model the explorer cannot show: not 2-D, or a decoder too slow to drag."""
+    if config.latent_dim != 2:
+        raise ModelRequestError(f"This model has a {config.latent_dim}-D latent space; the explorer walks 2-D ones "
+                                "(train with --latent-dim 2).")
+    if config.image_size != 28:
+        raise ModelRequestError(f"This model makes {config.image_size}x{config.image_size} images; the explorer "
+                                "shows MNIST's 28x28.")
+    macs = decoder_macs(config)
+    if macs > MAX_DECODER_MACS:
+        raise ModelRequestError(f"This model's decoder costs {macs / 1e6:.2f} M multiply-adds per point; the browser "
+                                f"decodes up to {MAX_DECODER_MACS / 1e6:.1f} M at drag speed (resmlp up to hidden "
+                                "512 with 2 blocks, or 384 with 4).")
+
+
+def parse_model_spec(spec) -> tuple[str, str | None]:
+    """A visitor's model choice -> (name or repo, revision or None). Names of bundled models pass as they are."""
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        return "default", None
+    if not isinstance(spec, str) or len(spec) > MAX_SPEC_CHARS:
+        raise ModelRequestError(f"model must be a name from /models or a Hub id such as your-name/vae-2d-mnist "
+                                f"(at most {MAX_SPEC_CHARS} characters).")
+    spec = spec.strip()
+    if NAME.fullmatch(spec):
+        return spec, None
+    match = HUB_ID.fullmatch(spec)
+    if match is None or ".." in spec:  # not echoed: it may hold markup
+        raise ModelRequestError("That is not a model this app can open: give a name from /models (default, "
+                                "reference) or a Hub model id, your-name/repo or your-name/repo@revision. Files on "
+                                "the server are never loaded.")
+    return match["repo"], match["revision"]
+
+
+def read_test_elbo(results_file: Path | None) -> float | None:
+    try:
+        return float(json.loads(results_file.read_text())["elbo"]) if results_file else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass
+class ServedModel:
+    """One model as the app serves it."""
+
+    name: str  # "default", "reference", or "user/repo@commit"
+    model: VAE
+    source: str  # where its weights came from, for the footer
+    bundle: Path  # the page's weight bundle
+    test_elbo: float | None = None
+    explorer: Explorer = field(init=False)
+
+    def __post_init__(self):
+        self.explorer = Explorer(self.model)
+
+    def describe(self) -> dict:
+        cfg = self.model.config
+        return {"name": self.name, "arch": cfg.arch, "source": self.source, "test_elbo": self.test_elbo}
+
+
+class ModelStore:
+    """`bundled`: name -> (model, latents or None, source text, test −ELBO or None), always in memory."""
+
+    def __init__(self, bundled: dict[str, tuple], bundle_dir: Path, *, timeout: float = DEFAULT_TIMEOUT,
+                 max_loaded: int = MAX_LOADED, bundle_cap_bytes: int = BUNDLE_CAP_BYTES,
+                 max_weights_bytes: int = MAX_WEIGHTS_BYTES):
+        self.bundle_dir = Path(bundle_dir)
+        self.timeout, self.max_loaded = timeout, max_loaded
+        self.bundle_cap_bytes, self.max_weights_bytes = bundle_cap_bytes, max_weights_bytes
+        self.bundled = {name: ServedModel(name, model, source, write_page_bundle(model, latents, self.bundle_dir),
+                                          test_elbo)
+                        for name, (model, latents, source, test_elbo) in bundled.items()}
+        self.loaded: OrderedDict[str, ServedModel] = OrderedDict()  # Hub models, least recently used first
+        self.lock = threading.Lock()
+        self.fetching: dict[str, threading.Lock] = {}
+
+    def catalogue(self) -> list[dict]:
+        """The models on offer now: the bundled ones, then the Hub models in memory."""
+        with self.lock:
+            return [m.describe() for m in (*self.bundled.values(), *self.loaded.values())]
+
+    def get(self, spec) -> ServedModel:
+        """A visitor's choice -> the model, loading it from the Hub when needed; ModelRequestError says why not."""
+        repo, revision = parse_model_spec(spec)
+        if revision is None and repo in self.bundled:
+            return self.bundled[repo]
+        if "/" not in repo:
+            raise ModelRequestError(f"No bundled model named {repo!r}: choose one of {', '.join(self.bundled)}, or "
+                                    "give a Hub model id such as your-name/vae-2d-mnist.")
+        key = f"{repo}@{revision or 'main'}"
+        with self.lock:
+            for served in self.loaded.values():  # a commit already loaded
+                if served.name == f"{repo}@{revision}":
+                    self.loaded.move_to_end(served.name)
+                    return served
+            fetching = self.fetching.setdefault(key, threading.Lock())
+        with fetching:  # one download per model, however many visitors ask at once
+            hub = fetch_hub_model(repo, revision, timeout=self.timeout, max_weights_bytes=self.max_weights_bytes,
+                                  check_config=check_browser_fit)
+            name = f"{repo}@{hub.commit}"
+            with self.lock:
+                if name in self.loaded:
+                    self.loaded.move_to_end(name)
+                    return self.loaded[name]
+            latents = None
+            if hub.latents_file is not None:
+                try:
+                    latents = load_latents(hub.latents_file)
+                except Exception:  # noqa: BLE001 - the map is optional
+                    latents = None
+            served = ServedModel(name, hub.model, f"Hugging Face Hub: {repo} @ {hub.commit}",
+                                 write_page_bundle(hub.model, latents, self.bundle_dir),
+                                 read_test_elbo(hub.results_file))
+            with self.lock:
+                self.loaded[name] = served
+                while len(self.loaded) > self.max_loaded:
+                    self.loaded.popitem(last=False)
+                self._trim_bundles()
+            return served
+
+    def _trim_bundles(self) -> None:
+        """Delete the oldest page bundles of models no longer in memory while the folder is over its cap."""
+        in_use = {m.bundle for m in (*self.bundled.values(), *self.loaded.values())}
+        bundles = sorted(self.bundle_dir.glob("page-*.safetensors"), key=lambda p: p.stat().st_mtime)
+        total = sum(p.stat().st_size for p in bundles)
+        for path in bundles:
+            if total <= self.bundle_cap_bytes:
+                break
+            if path not in in_use:
+                total -= path.stat().st_size
+                path.unlink(missing_ok=True)
+
+
+def bundled_entry(folder: Path, model: VAE | None = None, source: str | None = None) -> tuple:
+    """A bundled model folder -> (model, latents or None, source text, test −ELBO or None) for ModelStore."""
+    model = model if model is not None else VAE.from_pretrained(folder)
+    latents_file = folder / LATENTS_NAME
+    latents = load_latents(latents_file) if latents_file.is_file() else None
+    return model, latents, source or f"bundled: {folder.name}/", read_test_elbo(folder / RESULTS_NAME)
