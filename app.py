@@ -39,7 +39,8 @@ REFERENCE = BUNDLED / "reference"  # the spec's network trained with the spec's 
 Z_STEP = 0.05  # the sliders' step
 SPAN_UI = (0.1, 3.0)  # the span slider's range (the API takes up to 5)
 MAX_FILE_SIZE = "10mb"  # uploads above this are refused by the server before they reach the app
-LAUNCH_OPTIONS = dict(max_file_size=MAX_FILE_SIZE)  # tests launch with these too
+# tests launch with these too; mcp_server: the API endpoints are also MCP tools, at /gradio_api/mcp/
+LAUNCH_OPTIONS = dict(max_file_size=MAX_FILE_SIZE, mcp_server=True)
 CACHE_SECONDS = 1800  # uploads and API outputs live this long in Gradio's cache, then are deleted (a public Space
 #                       would otherwise keep every file anyone sent); VAE_CACHE_SECONDS overrides it
 CONCURRENCY = 4  # calls at once per endpoint: best tail and throughput of 1, 2, 4 (bench/load.py, docs/reliability.md)

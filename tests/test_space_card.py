@@ -32,6 +32,7 @@ def pinned_requirements() -> dict[str, str]:
         if line and not line.startswith("-"):
             name, _, version = line.partition("==")
             assert version, f"requirements.txt: {line!r} is not pinned with =="
+            name = name.split("[", 1)[0]  # gradio[mcp]: the distribution is gradio, with an extra
             pins[name.strip().lower().replace("_", "-")] = version.strip()
     return pins
 
