@@ -83,7 +83,18 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         except ModelRequestError as e:
             served, note = store.get(current), f"⚠️ {e} The page keeps the model it had."
         bundle = dict(bundle_path=f"gradio_api/file={served.bundle}")
-        return served.name, gr.HTML(**bundle), gr.HTML(**bundle), footer(served), note
+        return served.name, gr.HTML(**bundle, main_label=served.name), gr.HTML(**bundle), footer(served), note
+
+    def compare_with(spec, current):
+        """A second model beside the visitor's, at the same z ("none" or empty: no second model)."""
+        if not spec or spec == "none":
+            return gr.HTML(compare_bundle_path=""), ""
+        try:
+            other = store.get(spec)
+        except ModelRequestError as e:
+            return gr.HTML(compare_bundle_path=""), f"⚠️ {e}"
+        return gr.HTML(compare_bundle_path=f"gradio_api/file={other.bundle}", compare_label=other.name,
+                       main_label=store.get(current).name), ""
 
     def model_from_url(request: gr.Request):
         """?model=NAME or ?model=user/repo[@revision] in the page's address opens the page on that model."""
@@ -111,10 +122,13 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                     span = gr.Slider(*SPAN_UI, value=DEFAULT_SPAN, step=Z_STEP, label="grid span (half-width)",
                                      elem_id="vae-span")
                     random_button = gr.Button("Random z ~ N(0, I)", elem_id="vae-random", scale=0, min_width=210)
+                    compare = gr.Dropdown(["none", *store.bundled], value="none", allow_custom_value=True,
+                                          label="compare with (a name, or a Hub id)", elem_id="vae-compare", scale=1)
                 explore = gr.HTML(
                     value={"z1": 0.0, "z2": 0.0}, html_template=template("explore.html"), elem_id="vae-explore",
                     js_on_load="window.vaeExplorer.mountExplore(element, props, trigger, watch);",
                     z1=0.0, z2=0.0, span=DEFAULT_SPAN, digit_px=28 * UI_SCALE, grid_px=28 * GRID_SIZE * 2, map_px=380,
+                    compare_bundle_path="", compare_label="", main_label="",
                     **page,
                 )
             with gr.Tab("Reconstruct", id="reconstruct"):
@@ -159,6 +173,8 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
               js="(a, b, s) => { window.vaeExplorer && window.vaeExplorer.setView(a, b, s); }")
         explore.change(fn=None, inputs=[explore], outputs=[z1, z2], js="(picked) => [picked.z1, picked.z2]")
         random_button.click(fn=None, js="() => window.vaeExplorer.randomLatent()", outputs=[z1, z2])
+        compare.input(compare_with, [compare, chosen], [explore, model_note], api_visibility="private",
+                      show_progress="minimal")
 
         # --- Reconstruct (private events: not part of the API)
         ui = dict(outputs=[preprocessed, reconstruction, figures, posterior, status], show_progress="hidden",

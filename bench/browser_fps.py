@@ -3,6 +3,7 @@ and input-to-paint latency.
 
     python bench/browser_fps.py                          # the bundled model
     python bench/browser_fps.py --model /path/to/model   # any model folder, e.g. the 512-wide resmlp
+    python bench/browser_fps.py --compare reference      # two models side by side, both decoded per frame
 
 Starts `python app.py`, opens it in Chromium (Playwright, /usr/bin/chromium or $CHROMIUM) and drags the z1 slider
 back and forth across its whole track (a 2 s triangle wave) with real mouse events sent at --hz through the
@@ -109,6 +110,10 @@ async def run(args) -> dict:
             page = await browser.new_page(viewport={"width": 1400, "height": 1000})
             await page.goto(url)
             await page.wait_for_function("window.vaeExplorer && window.vaeExplorer.ready", timeout=120_000)
+            if args.compare:  # Explore's "compare with": a second model beside the first, painted every frame
+                await page.click("#vae-compare input")
+                await page.get_by_role("option", name=args.compare, exact=True).click()
+                await page.wait_for_function("window.vaeExplorer.comparing", timeout=120_000)
             await page.evaluate("""() => { window.benchInputs = [];
                 document.querySelector('#vae-z1 input[type=range]').addEventListener('input', (e) => {
                     window.benchInputs.push({ t: e.timeStamp, value: Math.round(parseFloat(e.target.value) * 100) / 100 });
@@ -135,11 +140,12 @@ async def run(args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="model folder for the app (default: the bundled pretrained/)")
+    parser.add_argument("--compare", help="a second model to show beside the first (a name from the picker)")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each drag")
     parser.add_argument("--hz", type=float, default=120.0, help="mouse-move events sent per second")
     args = parser.parse_args()
     result = asyncio.run(run(args))
-    result["model"] = args.model or "pretrained/ (bundled)"
+    result["model"] = (args.model or "pretrained/ (bundled)") + (f" + {args.compare}" if args.compare else "")
     print(f"model: {result['model']}; decoder: {result['backend']}; mouse moves sent at {args.hz:g}/s")
     print(f"machine: before {result['machine_before']}; after {result['machine_after']}")
     print(f"display: {result['display_frames_per_s']:.1f} frames/s with nothing to draw\n")

@@ -500,9 +500,9 @@
     if (!app.raf) app.raf = requestAnimationFrame(paint);
   }
 
-  function decodeView(z1, z2, span) {
+  function decodeView(z1, z2, span, bundle = app.bundle) {
     const t0 = performance.now();
-    const { pixels, decoded } = decodeCached(app.bundle, viewPoints(z1, z2, span), ROWS);
+    const { pixels, decoded } = decodeCached(bundle, viewPoints(z1, z2, span), ROWS);
     app.stats.decodeMs.push(performance.now() - t0);
     app.stats.decodedRows.push(decoded);
     if (app.stats.decodeMs.length > STATS_KEEP) {
@@ -512,19 +512,14 @@
     return pixels;
   }
 
-  function paint(frameStart) {
-    app.raf = 0;
-    const ex = app.explore, s = app.state;
-    if (!ex || !app.bundle) return;
-    const p = app.painted;
-    if (p && p.z1 === s.z1 && p.z2 === s.z2 && p.span === s.span) return;
-    const pixels = decodeView(s.z1, s.z2, s.span);
+  // One model's panel: its digit, its grid and its map, for the decoded view `pixels` (101 x 784)
+  function paintPanel(panel, pixels, s) {
     const n = SIDE * SIDE;
     // the digit, 28 -> digit canvas, nearest neighbour
-    greyToCanvas(pixels, 0, SIDE, SIDE, ex.digitSmall);
-    ex.digitCtx.drawImage(ex.digitSmall, 0, 0, ex.digit.width, ex.digit.height);
+    greyToCanvas(pixels, 0, SIDE, SIDE, panel.digitSmall);
+    panel.digitCtx.drawImage(panel.digitSmall, 0, 0, panel.digit.width, panel.digit.height);
     // the grid: tile the 100 cells into one 280 x 280 image
-    const image = ex.gridImage, d = image.data, W = GRID * SIDE;
+    const image = panel.gridImage, d = image.data, W = GRID * SIDE;
     for (let c = 0; c < GRID * GRID; c++) {
       const top = Math.floor(c / GRID) * SIDE, left = (c % GRID) * SIDE, src = (1 + c) * n;
       for (let y = 0; y < SIDE; y++) {
@@ -535,19 +530,45 @@
         }
       }
     }
-    ex.gridSmall.getContext("2d").putImageData(image, 0, 0);
-    const g = ex.gridCtx;
-    g.drawImage(ex.gridSmall, 0, 0, ex.grid.width, ex.grid.height);
-    const cell = ex.grid.width / GRID, centre = Math.floor((GRID - 1) / 2), lw = Math.max(2, Math.round(cell / 14));
+    panel.gridSmall.getContext("2d").putImageData(image, 0, 0);
+    const g = panel.gridCtx;
+    g.drawImage(panel.gridSmall, 0, 0, panel.grid.width, panel.grid.height);
+    const cell = panel.grid.width / GRID, centre = Math.floor((GRID - 1) / 2), lw = Math.max(2, Math.round(cell / 14));
     g.strokeStyle = MARK; g.lineWidth = lw;
     g.strokeRect(centre * cell + lw / 2, centre * cell + lw / 2, cell - lw, cell - lw);
-    // the map and the numbers
-    ex.map.draw({ point: [s.z1, s.z2], window: s.span });
+    panel.map.draw({ point: [s.z1, s.z2], window: s.span });
+  }
+
+  // The canvases of a panel in `root` (explore.html: .vae-digit, .vae-grid, .vae-map, .vae-legend), drawn at the
+  // CSS sizes in props
+  function makePanel(root, bundle, props, scale = 1) {
+    const digit = root.querySelector("canvas.vae-digit"), grid = root.querySelector("canvas.vae-grid");
+    const digitPx = Math.round((props.digit_px || 252) * scale), gridPx = Math.round((props.grid_px || 560) * scale);
+    return {
+      bundle, digit, grid,
+      digitCtx: setupCanvas(digit, digitPx, digitPx),
+      gridCtx: setupCanvas(grid, gridPx, gridPx),
+      digitSmall: Object.assign(document.createElement("canvas"), { width: SIDE, height: SIDE }),
+      gridSmall: Object.assign(document.createElement("canvas"), { width: GRID * SIDE, height: GRID * SIDE }),
+      gridImage: new ImageData(GRID * SIDE, GRID * SIDE),
+      map: new LatentMap(root.querySelector("canvas.vae-map"), root.querySelector(".vae-legend"), bundle.latents,
+                         Math.round((props.map_px || 400) * scale)),
+    };
+  }
+
+  function paint(frameStart) {
+    app.raf = 0;
+    const ex = app.explore, s = app.state;
+    if (!ex || !app.bundle) return;
+    const p = app.painted;
+    if (p && p.z1 === s.z1 && p.z2 === s.z2 && p.span === s.span) return;
+    paintPanel(ex, decodeView(s.z1, s.z2, s.span), s);
+    if (app.compare) paintPanel(app.compare, decodeView(s.z1, s.z2, s.span, app.compare.bundle), s);
     ex.readout.textContent = `z = (${s.z1.toFixed(2)}, ${s.z2.toFixed(2)})`;
     ex.spanReadout.textContent = s.span.toFixed(2);
     app.painted = { z1: s.z1, z2: s.z2, span: s.span };
     const frame = { z1: s.z1, z2: s.z2, span: s.span, input: s.inputTime, frameStart,
-                    drawn: performance.now(), next: null };
+                    drawn: performance.now(), next: null, panels: app.compare ? 2 : 1 };
     app.stats.frames.push(frame);
     if (app.stats.frames.length > STATS_KEEP) app.stats.frames.splice(0, STATS_KEEP / 2);
     requestAnimationFrame((t) => { frame.next = t; }); // the start of the next frame: this one has been presented
@@ -579,37 +600,34 @@
     const shown = props.bundle_path;
     load(shown).then((bundle) => {
       app.bundle = bundle;
-      const digit = element.querySelector("canvas.vae-digit"), grid = element.querySelector("canvas.vae-grid");
-      const map = element.querySelector("canvas.vae-map");
-      const ex = {
-        digit, grid,
-        digitCtx: setupCanvas(digit, props.digit_px || 252, props.digit_px || 252),
-        gridCtx: setupCanvas(grid, props.grid_px || 560, props.grid_px || 560),
-        digitSmall: Object.assign(document.createElement("canvas"), { width: SIDE, height: SIDE }),
-        gridSmall: Object.assign(document.createElement("canvas"), { width: GRID * SIDE, height: GRID * SIDE }),
-        map: new LatentMap(map, element.querySelector(".vae-legend"), bundle.latents, props.map_px || 400),
+      const main = element.querySelector(".vae-main");
+      const map = main.querySelector("canvas.vae-map");
+      const ex = Object.assign(makePanel(main, bundle, props), {
         readout: element.querySelector(".vae-z"),
         spanReadout: element.querySelector(".vae-span-value"),
-      };
-      ex.gridImage = new ImageData(GRID * SIDE, GRID * SIDE);
+      });
       app.explore = ex;
       const backend = element.querySelector(".vae-backend");
       if (backend) backend.textContent = `decoded in your browser (${bundle.decoder.backend})`;
       app.stats.backend = bundle.decoder.backend;
-      // click or drag on the map: paint there now, and move the sliders there
-      let dragging = false;
-      const moveTo = (event) => {
-        const r = map.getBoundingClientRect(), scale = ex.map.cssSize / r.width; // CSS may shrink the canvas
-        const [z1, z2] = ex.map.toLatent((event.clientX - r.left) * scale, (event.clientY - r.top) * scale);
-        const picked = { z1: snapZ(z1), z2: snapZ(z2) };
-        setView(picked.z1, picked.z2);
-        props.value = picked;
-        trigger("change");
+      // click or drag on either map: paint there now, and move the sliders there
+      const pickOn = (canvas, panel) => {
+        let dragging = false;
+        const moveTo = (event) => {
+          const map = panel().map, r = canvas.getBoundingClientRect(), scale = map.cssSize / r.width; // CSS may shrink it
+          const [z1, z2] = map.toLatent((event.clientX - r.left) * scale, (event.clientY - r.top) * scale);
+          const picked = { z1: snapZ(z1), z2: snapZ(z2) };
+          setView(picked.z1, picked.z2);
+          props.value = picked;
+          trigger("change");
+        };
+        canvas.addEventListener("pointerdown", (e) => { dragging = true; canvas.setPointerCapture(e.pointerId); moveTo(e); });
+        canvas.addEventListener("pointermove", (e) => { if (dragging) moveTo(e); });
+        canvas.addEventListener("pointerup", () => { dragging = false; });
+        canvas.addEventListener("pointercancel", () => { dragging = false; });
       };
-      map.addEventListener("pointerdown", (e) => { dragging = true; map.setPointerCapture(e.pointerId); moveTo(e); });
-      map.addEventListener("pointermove", (e) => { if (dragging) moveTo(e); });
-      map.addEventListener("pointerup", () => { dragging = false; });
-      map.addEventListener("pointercancel", () => { dragging = false; });
+      pickOn(map, () => app.explore);
+      pickOn(element.querySelector(".vae-side canvas.vae-map"), () => app.compare);
       showStatus(element, "");
       element.dataset.ready = "true";
       element.dataset.bundle = shown;
@@ -623,14 +641,38 @@
       load(path).then((bundle) => {
         if (props.bundle_path !== path || !app.explore) return; // a later choice won
         app.bundle = bundle;
-        app.explore.map = new LatentMap(app.explore.map.canvas, element.querySelector(".vae-legend"), bundle.latents,
-                                        props.map_px || 400);
+        app.explore.map = new LatentMap(app.explore.map.canvas, element.querySelector(".vae-main .vae-legend"),
+                                        bundle.latents, app.explore.map.cssSize);
         element.dataset.bundle = path;
         showStatus(element, "");
         app.painted = null;
         request();
       }).catch(failed);
     });
+    // a second model beside the first, at the same z (compare_bundle_path: "" = none)
+    const side = element.querySelector(".vae-side");
+    const compareWith = (path) => {
+      const box = element.querySelector(".vae-explore");
+      if (!path) {
+        app.compare = null;
+        box.classList.remove("vae-comparing");
+        element.dataset.compare = "";
+        app.painted = null; request();
+        return;
+      }
+      showStatus(element, "Loading the second model's decoder…");
+      load(path).then((bundle) => {
+        if (props.compare_bundle_path !== path || !app.explore) return;
+        box.classList.add("vae-comparing");
+        app.compare = makePanel(side, bundle, props, 0.75);
+        side.querySelector(".vae-side-name").textContent = props.compare_label || "";
+        element.querySelector(".vae-main-name").textContent = props.main_label || "";
+        element.dataset.compare = path;
+        showStatus(element, "");
+        app.painted = null; request();
+      }).catch(failed);
+    };
+    if (watch) watch("compare_bundle_path", () => compareWith(props.compare_bundle_path));
   }
 
   // The Reconstruct tab's drawing pad: black strokes on white, as a person draws on paper (the server's
@@ -705,8 +747,9 @@
 
   window.vaeExplorer = {
     mountExplore, mountPosterior, mountDrawing, setView, showPosterior, randomLatent,
-    // for tests: the pixels the page paints for a view, uint8 (101, 784): the digit, then the grid's cells
-    decodeView: (z1, z2, span) => Array.from(decodeView(z1, z2, span)),
+    // for tests: the pixels the page paints for a view, uint8 (101, 784): the digit, then the grid's cells; of the
+    // compared model with second = true
+    decodeView: (z1, z2, span, second) => Array.from(decodeView(z1, z2, span, second ? app.compare.bundle : app.bundle)),
     get stats() { return app.stats; },
     get state() { return { ...app.state }; },
     // for tests: where the latent point (z1, z2) is on the Explore tab's map, in client (viewport) pixels
@@ -720,5 +763,6 @@
     setCache(enabled) { cacheState.enabled = !!enabled; if (app.bundle) app.bundle.cache.clear(); },
     get cache() { return { ...cacheState, size: app.bundle ? app.bundle.cache.size : 0 }; },
     get ready() { return !!app.explore; },
+    get comparing() { return !!app.compare; },
   };
 })();

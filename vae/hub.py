@@ -280,7 +280,8 @@ def fetch_hub_model(repo: str, revision: str | None, *, timeout: float = DEFAULT
             raise ModelRequestError(f"{at}'s config.json is not a config of this project's VAE ({e}).") from None
         if check_config is not None:
             check_config(config)
-        weights_file = download(WEIGHTS_NAME)
+        # through the Hub cache at the commit just checked: config.json is there already, the weights come now
+        model = _with_timeout(lambda: from_pretrained_without_token(repo, commit, cache_dir, timeout), timeout)
         for name in (LATENTS_NAME, RESULTS_NAME):
             if name in sizes:
                 download(name)
@@ -290,11 +291,13 @@ def fetch_hub_model(repo: str, revision: str | None, *, timeout: float = DEFAULT
         raise ModelRequestError(f"{at}: {first_line(e)}") from None
     except ModelRequestError:
         raise
+    except ValueError as e:  # WeightsError: truncated, corrupt or mismatched weights
+        raise ModelRequestError(f"{at}'s model.safetensors cannot be loaded: {first_line(e)}") from None
     except Exception as e:  # noqa: BLE001
         raise ModelRequestError(f"Could not download {at} ({first_line(e)}); try again later.") from None
-    model = VAE(config)
-    try:
-        model.load_weights(weights_file)
-    except ValueError as e:  # WeightsError
-        raise ModelRequestError(f"{at}'s model.safetensors cannot be loaded: {first_line(e)}") from None
-    return HubModel(model.eval(), repo, commit, config_file.parent)
+    return HubModel(model, repo, commit, config_file.parent)
+
+
+def from_pretrained_without_token(repo: str, commit: str, cache_dir, timeout: float) -> VAE:
+    """VAE.from_pretrained without a token (a visitor's choice), strict, safetensors only."""
+    return VAE.from_pretrained(repo, revision=commit, cache_dir=cache_dir, token=False, etag_timeout=timeout)

@@ -151,6 +151,7 @@ class VAE(
         local_files_only: bool = False,
         force_download: bool = False,
         map_location: str | torch.device = "cpu",
+        etag_timeout: float = 10,
     ) -> "VAE":
         """Load a model from a local folder or a Hub repo (`revision`: branch, tag or commit); returns it in eval mode.
 
@@ -166,7 +167,7 @@ class VAE(
                     raise WeightsError(f"{source} has no {f.name}; a model folder holds {CONFIG_NAME} and {WEIGHTS_NAME}")
         else:
             get = dict(repo_id=str(path_or_repo_id), revision=revision, cache_dir=cache_dir, token=token,
-                       local_files_only=local_files_only, force_download=force_download)
+                       local_files_only=local_files_only, force_download=force_download, etag_timeout=etag_timeout)
             config_file = Path(hf_hub_download(filename=CONFIG_NAME, **get))
             weights_file = Path(hf_hub_download(filename=WEIGHTS_NAME, **get))
         try:
