@@ -23,6 +23,7 @@ from PIL import Image
 from vae import VAE, VAEConfig, kl_to_standard_normal
 from vae.imaging import MARK_COLOUR, to_uint8
 from vae.latents import load_latents
+from webapp.models import bundled_entry
 
 from conftest import PRETRAINED
 from quick_models import quick_mlp
@@ -44,7 +45,8 @@ def served(request, bundled_model, mnist_path, tmp_path_factory):
     model = quick_mlp(mnist_path, tmp_path_factory.mktemp("mlp")) if request.param == "mlp" else bundled_model
     assert model.config.arch == request.param
     demo = app.build_demo(model, latents=load_latents(PRETRAINED / "latents.safetensors"), source="test model",
-                          bundle_dir=tmp_path_factory.mktemp("bundle"))
+                          bundle_dir=tmp_path_factory.mktemp("bundle"),
+                          more_models={"reference": bundled_entry(PRETRAINED / "reference")})
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
     yield Client(url, verbose=False), model, url
     demo.close()

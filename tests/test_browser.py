@@ -437,3 +437,83 @@ def test_the_page_works_behind_the_ssr_proxy(browser, tmp_path):
         page.close()
     finally:
         app.stop()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# two bundled models: the picker, ?model=, the compare view
+
+
+@pytest.fixture(scope="module")
+def served_two(bundled_model, tmp_path_factory):
+    """The app with both bundled models, "default" and "reference" (the spec's mlp): (url, client)."""
+    import app
+    from webapp.models import bundled_entry
+
+    demo = app.build_demo(bundled_model, latents=load_latents(PRETRAINED / "latents.safetensors"),
+                          source="test model", bundle_dir=tmp_path_factory.mktemp("bundle"),
+                          more_models={"reference": bundled_entry(PRETRAINED / "reference")})
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
+    yield url, Client(url, verbose=False)
+    demo.close()
+
+
+def assert_page_shows_model(page, client, model: str, second: bool = False):
+    """The page's decoder (the compared one with second=True) against the server's /generate and /grid."""
+    for z1, z2, span in [(0.5, -1.0, 1.5), (-2.0, 1.35, 0.8)]:
+        cells = page.evaluate("""([a, b, s, second]) => { const px = window.vaeExplorer.decodeView(a, b, s, second);
+            let out = ''; for (const v of px) out += String.fromCharCode(v); return btoa(out); }""", [z1, z2, span, second])
+        cells = np.frombuffer(base64.b64decode(cells), np.uint8).reshape(101, 28, 28)
+        digit = png(client.predict(z1, z2, model=model, api_name="/generate"))
+        grid = png(client.predict(z1, z2, span, model=model, api_name="/grid"))[..., 0]
+        assert np.abs(cells[0].astype(int) - digit).max() <= 1, (model, z1, z2)
+        assert (np.abs(compose(cells[1:]).astype(int) - grid)[away_from_centre_cell()]).max() <= 1, (model, span)
+
+
+def test_the_picker_and_the_address_choose_the_model(browser, served_two):
+    url, client = served_two
+    page = open_app(browser, url + "?model=reference")
+    page.wait_for_function("document.querySelector('#vae-explore [data-bundle]')?.dataset.bundle.length > 0")
+    page.wait_for_function("() => document.querySelector('#vae-footer').innerText.includes('reference')",
+                           timeout=30_000)
+    wait_painted(page)
+    assert "mlp" in page.inner_text("#vae-footer")
+    assert_page_shows_model(page, client, "reference")
+    # the picker: back to the default model, whose pixels differ
+    reference_digit = painted_digit(page)
+    page.click("#vae-model input")
+    page.get_by_role("option", name="default", exact=True).click()
+    page.wait_for_function("() => document.querySelector('#vae-footer').innerText.includes('Model default')",
+                           timeout=30_000)
+    page.wait_for_function("() => !document.querySelector('#vae-explore .vae-status').textContent")
+    page.evaluate("window.vaeExplorer.setView(0.01, 0.0)")  # a new view, painted with the new decoder
+    page.evaluate("window.vaeExplorer.setView(0.0, 0.0)")
+    wait_painted(page)
+    assert not np.array_equal(painted_digit(page), reference_digit)
+    assert_page_shows_model(page, client, "default")
+    # a Hub id that cannot be had: a message, and the page keeps its model
+    page.fill("#vae-hub-id textarea, #vae-hub-id input", "someone/not-reachable-here")
+    page.click("#vae-open")
+    page.wait_for_function("() => document.querySelector('#vae-model-note').innerText.includes('keeps the model')",
+                           timeout=30_000)
+    assert "Model default" in page.inner_text("#vae-footer")
+    assert page.errors == []
+    page.close()
+
+
+def test_the_compare_view_shows_two_models_at_the_same_z(browser, served_two):
+    url, client = served_two
+    page = open_app(browser, url)
+    page.click("#vae-compare input")
+    page.get_by_role("option", name="reference", exact=True).click()
+    page.wait_for_function("window.vaeExplorer.comparing", timeout=30_000)
+    assert "each learned its own map" in page.inner_text("#vae-explore")
+    click_map(page, 1.0, -2.0)  # both panels follow the map and the sliders
+    assert_page_shows_model(page, client, "default")
+    assert_page_shows_model(page, client, "reference", second=True)
+    side = sample_canvas(page, "#vae-explore .vae-side canvas.vae-digit", 28)
+    ref = png(client.predict(1.0, -2.0, model="reference", api_name="/generate"))
+    assert np.abs(side.astype(int) - ref).max() <= 1  # the second panel paints the reference model at z
+    assert page.evaluate("window.vaeExplorer.stats.frames.at(-1).panels") == 2
+    page.screenshot(path=SHOTS / "compare.png", full_page=True)
+    assert page.errors == []
+    page.close()

@@ -1,6 +1,7 @@
-"""The bundled model (pretrained/ at the repo root, what the app loads when the Hub is out of reach): it loads, its
-stated test figure is true on the real test split, its model card states the same figure, and its latents file is
-the test split encoded by these very weights.
+"""The bundled models (pretrained/ at the repo root, what the app loads when the Hub is out of reach, and
+pretrained/reference/, the spec's network trained with the spec's recipe): each loads, its stated test figure is true
+on the real test split, its model card states the same figure, and its latents file is the test split encoded by
+these very weights.
 
     python -m pytest tests/test_bundled_model.py      # about 10 s
 """
@@ -8,6 +9,7 @@ the test split encoded by these very weights.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,23 +17,37 @@ import torch
 from huggingface_hub import ModelCard
 
 from conftest import PRETRAINED
-from vae import evaluate_elbo
+from vae import VAE, evaluate_elbo
 from vae.latents import load_latents
+
+BUNDLED = {"default": (PRETRAINED, "resmlp"), "reference": (PRETRAINED / "reference", "mlp")}
+
+
+@pytest.fixture(scope="module", params=sorted(BUNDLED))
+def folder(request) -> Path:
+    return BUNDLED[request.param][0]
 
 
 @pytest.fixture(scope="module")
-def stated() -> dict:
-    """pretrained/results.json: the figures the folder claims (written by `python -m train`)."""
-    path = PRETRAINED / "results.json"
-    assert path.is_file(), f"{path} is missing: the bundled model must state its test figures (copy the run's results.json)"
+def bundled_model(folder):
+    return VAE.from_pretrained(folder)
+
+
+@pytest.fixture(scope="module")
+def stated(folder) -> dict:
+    """results.json: the figures the folder claims (written by `python -m train`)."""
+    path = folder / "results.json"
+    assert path.is_file(), f"{path} is missing: a bundled model must state its test figures (copy the run's results.json)"
     return json.loads(path.read_text())
 
 
-def test_the_bundled_folder_is_complete(bundled_model):
+def test_the_bundled_folder_is_complete(bundled_model, folder):
     for name in ("model.safetensors", "config.json", "latents.safetensors", "README.md", "results.json"):
-        assert (PRETRAINED / name).is_file(), name
+        assert (folder / name).is_file(), name
     assert not bundled_model.training
     assert bundled_model.config.latent_dim == 2  # the app's two sliders
+    assert bundled_model.config.arch == next(arch for f, arch in BUNDLED.values() if f == folder)
+    assert not (folder / "checkpoint.safetensors").exists()  # the training checkpoint is not shipped
 
 
 def test_the_stated_test_elbo_is_true(bundled_model, test_tensor, stated):
@@ -44,18 +60,18 @@ def test_the_stated_test_elbo_is_true(bundled_model, test_tensor, stated):
         assert stated["iwae"] <= stated["elbo"]
 
 
-def test_the_model_card_states_the_same_figure(stated):
-    card = ModelCard.load(PRETRAINED / "README.md")
+def test_the_model_card_states_the_same_figure(stated, folder):
+    card = ModelCard.load(folder / "README.md")
     assert "mnist" in (card.data.datasets or [])
     figures = {r.metric_type: r.metric_value for r in (card.data.eval_results or [])}
-    assert "neg_elbo" in figures, "pretrained/README.md has no model-index entry for the test -ELBO"
+    assert "neg_elbo" in figures, f"{folder}/README.md has no model-index entry for the test -ELBO"
     assert figures["neg_elbo"] == round(stated["elbo"], 2)
     if "iwae" in stated:
         assert figures.get("iwae_bound") == round(stated["iwae"], 2)
 
 
-def test_the_latents_are_this_models_encoding_of_the_test_split(bundled_model, test_tensor, mnist_test):
-    latents = load_latents(PRETRAINED / "latents.safetensors")
+def test_the_latents_are_this_models_encoding_of_the_test_split(bundled_model, folder, test_tensor, mnist_test):
+    latents = load_latents(folder / "latents.safetensors")
     assert latents["mu"].shape == latents["sigma"].shape == (10_000, 2)
     assert np.array_equal(latents["labels"], mnist_test[1])
     with torch.no_grad():
