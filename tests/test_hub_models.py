@@ -236,3 +236,29 @@ def test_twenty_models_in_turn_keep_memory_and_disk_bounded(served, hub, capsys)
     with capsys.disabled():
         print(f"\n  RSS over 20 Hub models loaded in turn: {before:.0f} -> {after:.0f} MiB")
     assert after - before < 150  # 20 models of 30 kB each: the LRU keeps 4, nothing piles up
+
+
+def test_the_page_opens_a_hub_model_from_its_address(served, hub, chromium_executable):
+    """?model=someone/vae-good: the page decodes that model in the browser, and says which commit it shows."""
+    from playwright.sync_api import sync_playwright
+
+    _, url, _ = served
+    good = hub.models["good"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_executable, args=["--headless", "--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url + "?model=someone/vae-good")
+        page.wait_for_function("window.vaeExplorer && window.vaeExplorer.ready", timeout=60_000)
+        page.wait_for_function("() => document.querySelector('#vae-footer').innerText.includes('someone/vae-good')",
+                               timeout=30_000)
+        footer = page.inner_text("#vae-footer")
+        assert hub.shas["good"] in footer and "test −ELBO 150.25" in footer
+        expected, deadline = decoded(good, 0.5, -1.0), time.monotonic() + 30
+        while True:  # the page fetches the model's bundle after the footer changes
+            pixels = page.evaluate("window.vaeExplorer.decodeView(0.5, -1.0, 1.5)")
+            difference = np.abs(np.array(pixels[:784], np.uint8).reshape(28, 28).astype(int) - expected).max()
+            if difference <= 1 or time.monotonic() > deadline:
+                break
+            page.wait_for_timeout(200)
+        assert difference <= 1
+        browser.close()
