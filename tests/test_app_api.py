@@ -31,7 +31,7 @@ from quick_models import quick_mlp
 pytestmark = pytest.mark.filterwarnings(  # raised inside gradio's queue by pandas 3, not by this app
     "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated")
 
-PUBLIC = {"/generate", "/grid", "/encode", "/reconstruct", "/models"}
+PUBLIC = {"/generate", "/grid", "/interpolate", "/encode", "/reconstruct", "/models"}
 MNIST_SAMPLE = [0, 1, 2, 3, 4, 7, 8, 11, 18, 61]  # one of each digit
 
 
@@ -86,6 +86,7 @@ def test_only_the_api_endpoints_are_public(served):
     assert api["unnamed_endpoints"] == {}
     params = {name: [p["parameter_name"] for p in ep["parameters"]] for name, ep in api["named_endpoints"].items()}
     assert params == {"/generate": ["z1", "z2", "model"], "/grid": ["z1", "z2", "span", "model"],
+                      "/interpolate": ["z1_a", "z2_a", "z1_b", "z2_b", "steps", "model"],
                       "/encode": ["image", "model"], "/reconstruct": ["image", "model"], "/models": []}
     span = api["named_endpoints"]["/grid"]["parameters"][2]
     assert span["parameter_has_default"] and span["parameter_default"] == 1.5

@@ -1,5 +1,6 @@
-"""What the explorer app asks of a model, on numpy arrays: the digit at z, the 10x10 grid around z, the posterior
-of an image, and its reconstruction with its -ELBO. No Gradio here: a benchmark or a notebook uses it as it is.
+"""What the explorer app asks of a model, on numpy arrays: the digit at z, the 10x10 grid around z, the digits along
+the straight path between two points, the posterior of an image, and its reconstruction with its -ELBO. No Gradio
+here: a benchmark or a notebook uses it as it is.
 
     from vae import VAE
     from vae.explorer import Explorer
@@ -13,14 +14,14 @@ import numpy as np
 import torch
 
 from vae.evaluate import evaluate_elbo
-from vae.imaging import DEFAULT_SPAN, GRID_SIZE, grid_image, latent_grid, to_uint8
+from vae.imaging import DEFAULT_SPAN, GRID_SIZE, grid_image, latent_grid, latent_path, to_uint8
 from vae.model import VAE
 
 ELBO_SAMPLES = 128  # posterior samples for one image's -ELBO (fixed seed: the same image gives the same figure)
 
 
 class Explorer:
-    """A 2-D latent model's four views, on numpy arrays."""
+    """A 2-D latent model's views, on numpy arrays."""
 
     def __init__(self, model: VAE):
         if model.config.latent_dim != 2:
@@ -39,6 +40,12 @@ class Explorer:
     def grid(self, z1: float, z2: float, span: float = DEFAULT_SPAN) -> np.ndarray:
         """-> uint8 RGB (280, 280, 3): the spec's grid around (z1, z2), the cell nearest the centre outlined"""
         return grid_image(self.decode(latent_grid(z1, z2, span, GRID_SIZE)), GRID_SIZE)
+
+    def interpolation(self, z1_a: float, z2_a: float, z1_b: float, z2_b: float, steps: int) -> np.ndarray:
+        """-> uint8 (steps, 28, 28): the digits at z_a + t (z_b - z_a), t = linspace(0, 1, steps), decoded in one
+        batch. The first and last are .digit at z_a and z_b up to one grey level at a rare pixel: a batch's matrix
+        products sum in another order than a single digit's (tests/test_interpolate.py)."""
+        return to_uint8(self.decode(latent_path((z1_a, z2_a), (z1_b, z2_b), steps)))
 
     @torch.inference_mode()
     def posterior(self, x: np.ndarray) -> tuple[list[float], list[float]]:

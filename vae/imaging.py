@@ -1,5 +1,6 @@
 """Image composition for the explorer: the latent grid's coordinates, tiling decoded digits into one picture,
-crisp (nearest-neighbour) upscaling and uint8 conversion. Pure numpy: arrays in, arrays out.
+crisp (nearest-neighbour) upscaling, uint8 conversion, the straight path between two latent points, and PNG and
+animated GIF bytes. Pure numpy and Pillow: arrays in, arrays (or file bytes) out.
 
 The grid follows the spec's "Grid Generation Algorithm": for a centre (z1, z2) and a span,
     column i (left to right) sits at z1 + linspace(-span, span, n)[i]
@@ -12,11 +13,12 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image
+from PIL import GifImagePlugin, Image
 
 GRID_SIZE = 10  # cells per side, as in the spec
 DEFAULT_SPAN = 1.5  # half-width of the grid in latent units, as in the spec
 MARK_COLOUR = (255, 140, 0)  # outline of the cell nearest the centre (orange: visible on black and white)
+GIF_FRAME_MS = 60  # an interpolation GIF's frame time: 60 frames play in 3.6 s (GIF counts time in 1/100 s)
 
 
 def grid_axes(z1: float, z2: float, span: float = DEFAULT_SPAN, n: int = GRID_SIZE) -> tuple[np.ndarray, np.ndarray]:
@@ -95,3 +97,30 @@ def png_bytes(image: np.ndarray, compress_level: int = 1) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="png", compress_level=compress_level)
     return buffer.getvalue()
+
+
+def latent_path(z_a, z_b, steps: int) -> np.ndarray:
+    """-> float32 (steps, 2): z_a + t (z_b - z_a) for t = linspace(0, 1, steps), computed as (1 - t) z_a + t z_b so
+    that the first point is z_a and the last z_b exactly (z_a + 1 (z_b - z_a) can miss z_b by a rounding error)."""
+    t = np.linspace(0.0, 1.0, steps)[:, None]  # (steps, 1)
+    return ((1.0 - t) * np.asarray(z_a, np.float64) + t * np.asarray(z_b, np.float64)).astype(np.float32)
+
+
+def gif_bytes(frames: np.ndarray, frame_ms: int = GIF_FRAME_MS) -> bytes:
+    """uint8 grey frames (N, H, W) -> an animated GIF file's bytes: N frames of frame_ms each, looping forever.
+
+    Lossless for grey levels: the global colour table is the 256 greys (index v is (v, v, v)) and each frame is
+    written whole as its own grey levels, so every frame reads back exactly (Pillow: ImageSequence, convert("L")).
+    Written block by block with Pillow's GIF encoder (GifImagePlugin.getheader / getdata) rather than
+    Image.save(save_all=True), which drops a frame equal to the one before it (adding its time to that one): the
+    animation has exactly N frames, whatever the path (tests/test_interpolate.py)."""
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 3 or len(frames) == 0:
+        raise ValueError(f"expected uint8 grey frames (N, H, W), got {frames.dtype} {frames.shape}")
+    if frame_ms <= 0 or frame_ms % 10:
+        raise ValueError(f"a GIF frame lasts a whole number of 1/100 s; got {frame_ms} ms")
+    images = [Image.fromarray(frame) for frame in frames]  # mode "L": written as indices into the grey table
+    header, _ = GifImagePlugin.getheader(images[0], info={"loop": 0})  # "GIF89a", size, grey table, loop forever
+    # each frame: a graphic control block (its time; disposal 1: leave it in place) and the whole frame at (0, 0)
+    blocks = [b"".join(GifImagePlugin.getdata(image, duration=frame_ms, disposal=1)) for image in images]
+    return b"".join(header) + b"".join(blocks) + b";"  # ";": the GIF trailer

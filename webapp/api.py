@@ -1,7 +1,7 @@
 """The app's public API: endpoints for gradio_client and any HTTP client, registered with gr.api (typed arguments,
 no hidden components). Each takes an optional `model`: a name from /models or a Hub model id (webapp/models.py).
-Images go back as PNG files (grey level = round(255 p)); every bad argument gets a message that says what to send
-instead (webapp/inputs.py)."""
+Images go back as PNG files (grey level = round(255 p)), /interpolate's frames as a lossless animated GIF; every bad
+argument gets a message that says what to send instead (webapp/inputs.py)."""
 
 import os  # no `from __future__ import annotations`: gr.api reads these type hints at run time
 
@@ -10,9 +10,9 @@ from gradio.data_classes import FileData
 from vae.explorer import Explorer
 from vae.hub import ModelRequestError
 from vae.imaging import DEFAULT_SPAN, to_uint8
-from webapp.inputs import bad_input, digit_from_file, grid_span, latent_coordinate
+from webapp.inputs import bad_input, digit_from_file, grid_span, interpolation_steps, latent_coordinate
 from webapp.models import ModelStore
-from webapp.png_cache import png_file
+from webapp.png_cache import gif_file, png_file
 
 
 class ExplorerAPI:
@@ -24,7 +24,7 @@ class ExplorerAPI:
         self.cache = cache
 
     def endpoints(self) -> list:
-        return [self.generate, self.grid, self.encode, self.reconstruct, self.models]
+        return [self.generate, self.grid, self.interpolate, self.encode, self.reconstruct, self.models]
 
     def explorer(self, model) -> Explorer:
         try:
@@ -61,6 +61,26 @@ class ExplorerAPI:
         """
         picture = self.explorer(model).grid(latent_coordinate(z1, "z1"), latent_coordinate(z2, "z2"), grid_span(span))
         return png_file(picture, "grid", self.cache)
+
+    def interpolate(self, z1_a: float, z2_a: float, z1_b: float, z2_b: float, steps: int = 16,
+                    model: str = "default") -> FileData:
+        """The walk from z_a to z_b: an animated GIF (28x28, 60 ms a frame, looping) of the digits decoded at
+        z_a + t (z_b - z_a), t = linspace(0, 1, steps), with /generate's grey levels, losslessly (a 256-grey palette):
+        the first frame is /generate(z1_a, z2_a) and the last /generate(z1_b, z2_b), up to 1 grey level at rare pixels.
+
+        Args:
+            z1_a: the start's first latent coordinate, in [-3, 3]
+            z2_a: the start's second latent coordinate, in [-3, 3]
+            z1_b: the end's first latent coordinate, in [-3, 3]
+            z2_b: the end's second latent coordinate, in [-3, 3]
+            steps: the number of frames, both ends included: a whole number from 2 to 120
+            model: a name from /models, or a Hub model id "user/repo" or "user/repo@revision"
+        """
+        z_a = latent_coordinate(z1_a, "z1_a"), latent_coordinate(z2_a, "z2_a")
+        z_b = latent_coordinate(z1_b, "z1_b"), latent_coordinate(z2_b, "z2_b")
+        steps = interpolation_steps(steps)
+        frames = self.explorer(model).interpolation(*z_a, *z_b, steps)  # arguments checked before a Hub model loads
+        return gif_file(frames, "interpolation", self.cache)
 
     def encode(self, image: FileData, model: str = "default") -> dict:
         """The posterior q(z|x) of a digit image (preprocessed like MNIST): {"mu": [m1, m2], "sigma": [s1, s2]}.

@@ -20,6 +20,7 @@ from vae.preprocess import BlankImageError, ImageInputError, load_image, preproc
 
 Z_LIMIT = 3.0  # the sliders' range, and the API's: [-3, 3] holds 99.7% of the prior N(0, 1) per axis
 SPAN_MAX = 5.0  # a wider grid only shows blur far outside the prior's mass
+STEPS_RANGE = (2, 120)  # an interpolation's frames: both ends at least; 120 frames play in 7.2 s at 60 ms a frame
 PNG_DATA_URL = "data:image/png;base64,"
 DRAWING_MAX_CHARS = 4_000_000  # the pad's PNG at a high-DPI screen's 3x is well under 1 MB of base64
 DRAWING_MAX_PIXELS = 4_000_000
@@ -59,6 +60,29 @@ def grid_span(value) -> float:
         raise bad_input(f"span must be greater than 0 and at most {SPAN_MAX:g} (the grid's half-width in latent "
                         f"units; the default is {DEFAULT_SPAN:g}); got {value!r}.")
     return span
+
+
+def interpolation_steps(value) -> int:
+    """A whole number of frames in STEPS_RANGE: an int, or a number or numeric string with a whole value (16.0, "16";
+    z accepts "0.5" too); not a bool, a fraction, NaN or None."""
+    low, high = STEPS_RANGE
+    refusal = (f"steps must be a whole number from {low} to {high} (the GIF's frame count, both ends included); "
+               f"got {value!r}.")
+    if isinstance(value, bool):
+        raise bad_input(refusal)
+    if isinstance(value, int):
+        steps = value
+    else:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise bad_input(refusal) from None
+        if not (math.isfinite(number) and number.is_integer()):
+            raise bad_input(refusal)
+        steps = int(number)
+    if not low <= steps <= high:
+        raise bad_input(refusal)
+    return steps
 
 
 def uploaded_path(value, uploads: str | os.PathLike) -> str:
