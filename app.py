@@ -9,7 +9,8 @@ VAE_CACHE_SECONDS (uploads and outputs older than this are deleted, default 1800
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (where to listen).
 
 Explore runs in the browser (static/explorer.js decodes what webapp/bundle.py writes); Reconstruct encodes on the
-server (webapp/reconstruct.py); the API for gradio_client is webapp/api.py: /generate, /grid, /encode, /reconstruct.
+server (webapp/reconstruct.py); the API for gradio_client and MCP clients is webapp/api.py: /generate, /grid,
+/interpolate, /encode, /reconstruct, /models, each with an optional model (webapp/models.py).
 """
 
 from __future__ import annotations
