@@ -2,6 +2,7 @@
 
     python -m train --download --data-dir data/mnist                      # the default recipe, into runs/default
     python -m train --preset reference --data-dir data/mnist --out-dir runs/reference
+    python -m train --preset quick --iwae-k 0 --data-dir data/mnist --out-dir runs/quick   # about a minute
     python -m train.publish runs/default you/vae-2d-mnist                 # upload a finished run (train/publish.py)
 
 MNIST comes from --data-dir, else $MNIST_DIR; --download fetches it there first (md5-checked). The output folder
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from train.loop import PRESETS, TrainConfig, TrainingDiverged, pick_device, train
+from train.loop import PRESET_PURPOSES, PRESETS, TrainConfig, TrainingDiverged, pick_device, train
 from train.checkpoint import CheckpointError
 
 RESULTS_NAME = "results.json"
@@ -49,11 +50,10 @@ def build_parser(argument_default=None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n\n")[0],
                                 argument_default=argument_default)
     presets = "; ".join(f"'{name}' sets " + " ".join(f"{option(k)} {v}" for k, v in values.items())
-                        for name, values in PRESETS.items() if values)
+                        + f": {PRESET_PURPOSES[name]}" for name, values in PRESETS.items() if values)
     p.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                   help="starting values for the options below: 'default' is this project's recipe (each "
-                        f"option's default); {presets}, the spec's recipe exactly. Options given explicitly override "
-                        "the preset. (default: default)")
+                   help=f"starting values for the options below: 'default' is {PRESET_PURPOSES['default']}; "
+                        f"{presets}. Options given explicitly override the preset. (default: default)")
 
     def config_option(group, name: str, help: str, **kwargs) -> None:
         group.add_argument(option(name), help=f"{help} {default_note(name)}", **kwargs)
