@@ -97,6 +97,11 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         return gr.HTML(compare_bundle_path=f"gradio_api/file={other.bundle}", compare_label=other.name,
                        main_label=store.get(current).name), ""
 
+    def tab_from_url(request: gr.Request):
+        """?tab=reconstruct in the page's address opens that tab."""
+        tab = request.query_params.get("tab") if request else None
+        return gr.Tabs(selected=tab) if tab in ("explore", "reconstruct") else gr.skip()
+
     def model_from_url(request: gr.Request):
         """?model=NAME or ?model=user/repo[@revision] in the page's address opens the page on that model."""
         return choose_model(request.query_params.get("model") if request else None)
@@ -116,7 +121,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         model_note = gr.Markdown(elem_id="vae-model-note")
         chosen = gr.State("default")  # per visitor: the model their views show
         with gr.Tabs(selected="explore") as tabs:
-            with gr.Tab("Explore", id="explore"):
+            with gr.Tab("Explore", id="explore") as explore_tab:
                 with gr.Row(equal_height=True):
                     z1 = gr.Slider(-Z_LIMIT, Z_LIMIT, value=0, step=Z_STEP, label="z1", elem_id="vae-z1")
                     z2 = gr.Slider(-Z_LIMIT, Z_LIMIT, value=0, step=Z_STEP, label="z2", elem_id="vae-z2")
@@ -125,6 +130,10 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                     random_button = gr.Button("Random z ~ N(0, I)", elem_id="vae-random", scale=0, min_width=210)
                     compare = gr.Dropdown(["none", *store.bundled], value="none", allow_custom_value=True,
                                           label="compare with (a name, or a Hub id)", elem_id="vae-compare", scale=1)
+                    with gr.Column(scale=0, min_width=150):
+                        copy_button = gr.Button("Copy link", elem_id="vae-copy-link", size="sm")
+                        link = gr.Textbox(show_label=False, container=False, interactive=False, elem_id="vae-link",
+                                          placeholder="a link to this view")
                 explore = gr.HTML(
                     value={"z1": 0.0, "z2": 0.0}, html_template=template("explore.html"), elem_id="vae-explore",
                     js_on_load="window.vaeExplorer.mountExplore(element, props, trigger, watch);",
@@ -132,7 +141,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                     compare_bundle_path="", compare_label="", main_label="",
                     **page,
                 )
-            with gr.Tab("Reconstruct", id="reconstruct"):
+            with gr.Tab("Reconstruct", id="reconstruct") as reconstruct_tab:
                 with gr.Row():
                     with gr.Column(scale=1):
                         with gr.Tabs():
@@ -172,7 +181,12 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         # --- Explore runs in the browser: these events only hand values to static/explorer.js, no server call
         gr.on([z1.change, z2.change, span.change], fn=None, inputs=[z1, z2, span],
               js="(a, b, s) => { window.vaeExplorer && window.vaeExplorer.setView(a, b, s); }")
-        explore.change(fn=None, inputs=[explore], outputs=[z1, z2], js="(picked) => [picked.z1, picked.z2]")
+        explore.change(fn=None, inputs=[explore], outputs=[z1, z2, span],
+                       js="(picked) => [picked.z1, picked.z2, picked.span]")
+        copy_button.click(fn=None, outputs=[link], js="() => window.vaeExplorer.copyLink()")
+        for shown in (explore_tab, reconstruct_tab):  # the tab shown is part of the view kept in the address
+            shown.select(fn=None, js=f"() => {{ window.vaeExplorer.setTab('{shown.id}'); }}")
+        demo.load(tab_from_url, None, [tabs], api_visibility="private")
         random_button.click(fn=None, js="() => window.vaeExplorer.randomLatent()", outputs=[z1, z2])
         compare.input(compare_with, [compare, chosen], [explore, model_note], api_visibility="private",
                       show_progress="minimal")

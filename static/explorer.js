@@ -21,6 +21,7 @@
   const BUNDLE_FORMAT = "vae-explorer-page/2"; // webapp/bundle.py's FORMAT
   const Z_LIMIT = 3; // the sliders' range [-3, 3]
   const Z_STEP = 0.05; // the sliders' step
+  const SPAN_LIMIT = 3; // the span slider's largest value
   const GRID = 10; // cells per side
   const SIDE = 28; // pixels per side of a digit
   const ROWS = 1 + GRID * GRID; // the digit at z, then the grid's cells row-major
@@ -454,6 +455,7 @@
     bundles: new Map(), // page bundle path -> Promise of {decoder, latents, cache}
     bundle: null, // the model the Explore tab shows
     explore: null, // {digit, grid, map, readout, digitSmall, gridSmall}
+    share: { ready: false, model: null, tab: null }, // what the address holds besides z
     posterior: null, // {map, stats}
     stats: { frames: [], inputs: [], backend: null, decodeMs: [], decodedRows: [] },
   };
@@ -584,6 +586,60 @@
     app.stats.inputs.push({ t, z1: s.z1, z2: s.z2, span: s.span });
     if (app.stats.inputs.length > STATS_KEEP) app.stats.inputs.splice(0, STATS_KEEP / 2);
     request();
+    settle();
+  }
+
+  // ------------------------------------------------------------------------------------------ share and speak
+  // Once a view has settled (no change for SETTLE_MS): the page's address holds it (tab, z1, z2, span, model; other
+  // parameters such as Gradio's __theme are kept), without a new history entry per step; on a Hugging Face Space the
+  // app runs in an iframe, so the Space's page is told too, as Spaces document (postMessage with queryString). And
+  // the live line says where z is, for a screen reader (aria-live) and for everyone.
+  const SETTLE_MS = 300;
+  const NEARBY = 50; // test digits whose latent means are nearest z
+
+  function settle() {
+    clearTimeout(app.settleTimer);
+    app.settleTimer = setTimeout(() => { writeAddress(); announce(); }, SETTLE_MS);
+  }
+
+  function writeAddress() {
+    if (!app.share.ready) return; // not before the view in the address has been applied
+    const s = app.state, params = new URLSearchParams(location.search);
+    params.set("z1", s.z1.toFixed(2)); params.set("z2", s.z2.toFixed(2)); params.set("span", s.span.toFixed(2));
+    if (app.share.model && app.share.model !== "default") params.set("model", app.share.model);
+    else params.delete("model");
+    if (app.share.tab && app.share.tab !== "explore") params.set("tab", app.share.tab); else params.delete("tab");
+    const query = `?${params.toString()}`;
+    if (query === location.search) return;
+    history.replaceState(history.state, "", query + location.hash);
+    if (window.parent !== window) {
+      window.parent.postMessage({ queryString: query, hash: location.hash }, "https://huggingface.co");
+    }
+  }
+
+  // "z = (0.45, -1.20): mostly 7s nearby", from the test set's latent means nearest z
+  function describePlace(z1, z2, latents) {
+    const where = `z = (${z1.toFixed(2)}, ${z2.toFixed(2)})`;
+    if (!latents) return `${where}: no latent map for this model`;
+    const { mu, labels } = latents, n = labels.length, d = new Float64Array(n), order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) { d[i] = (mu[2 * i] - z1) ** 2 + (mu[2 * i + 1] - z2) ** 2; order[i] = i; }
+    order.sort((a, b) => d[a] - d[b]);
+    if (Math.sqrt(d[order[0]]) > 0.75) return `${where}: no test digits nearby; the decoder is guessing here`;
+    const counts = new Array(10).fill(0), k = Math.min(NEARBY, n);
+    for (let j = 0; j < k; j++) counts[labels[order[j]] % 10]++;
+    const best = counts.indexOf(Math.max(...counts)), share = counts[best] / k;
+    const word = share >= 0.8 ? "mostly" : share >= 0.5 ? "more than half" : "a mix, most often";
+    return `${where}: ${word} ${best}s nearby`;
+  }
+
+  function announce() {
+    const ex = app.explore;
+    if (!ex || !app.bundle) return;
+    const s = app.state, line = describePlace(s.z1, s.z2, app.bundle.latents);
+    if (ex.live) ex.live.textContent = line;
+    ex.digit.setAttribute("aria-label", `decoded digit at ${line}`);
+    ex.grid.setAttribute("aria-label", `10 by 10 grid of decoded digits around z = (${s.z1.toFixed(2)}, ` +
+                                       `${s.z2.toFixed(2)}), span ${s.span.toFixed(2)}`);
   }
 
   // The Explore tab. props: bundle_path (the model; the server changes it when the visitor picks another), z1, z2,
@@ -591,6 +647,14 @@
   // wires the component's change event to them); watch: gr.HTML's, to follow bundle_path
   function mountExplore(element, props, trigger, watch) {
     app.state.z1 = props.z1 ?? 0; app.state.z2 = props.z2 ?? 0; app.state.span = props.span ?? 1.5;
+    const address = new URLSearchParams(location.search);
+    app.share.model = address.get("model"); app.share.tab = address.get("tab");
+    // a view sent to the sliders (app.py hands props.value to them through the component's change event)
+    const sendToSliders = (z1, z2, span) => {
+      setView(z1, z2, span);
+      props.value = { z1: app.state.z1, z2: app.state.z2, span: app.state.span };
+      trigger("change");
+    };
     showStatus(element, "Loading the decoder…");
     const failed = (error) => {
       console.error(error);
@@ -616,10 +680,7 @@
         const moveTo = (event) => {
           const map = panel().map, r = canvas.getBoundingClientRect(), scale = map.cssSize / r.width; // CSS may shrink it
           const [z1, z2] = map.toLatent((event.clientX - r.left) * scale, (event.clientY - r.top) * scale);
-          const picked = { z1: snapZ(z1), z2: snapZ(z2) };
-          setView(picked.z1, picked.z2);
-          props.value = picked;
-          trigger("change");
+          sendToSliders(snapZ(z1), snapZ(z2));
         };
         canvas.addEventListener("pointerdown", (e) => { dragging = true; canvas.setPointerCapture(e.pointerId); moveTo(e); });
         canvas.addEventListener("pointermove", (e) => { if (dragging) moveTo(e); });
@@ -627,6 +688,25 @@
         canvas.addEventListener("pointercancel", () => { dragging = false; });
       };
       pickOn(map, () => app.explore);
+      // the keyboard: arrows move z by one slider step (Shift: ten)
+      map.tabIndex = 0;
+      map.addEventListener("keydown", (e) => {
+        const step = (e.shiftKey ? 10 : 1) * Z_STEP, s = app.state;
+        const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
+        if (!moves[e.key]) return;
+        e.preventDefault();
+        sendToSliders(snapZ(s.z1 + moves[e.key][0]), snapZ(s.z2 + moves[e.key][1]));
+      });
+      ex.live = element.querySelector(".vae-live");
+      // the view in the page's address, once: ?z1=&z2=&span=
+      const number = (key) => (address.has(key) && Number.isFinite(parseFloat(address.get(key)))
+        ? parseFloat(address.get(key)) : undefined);
+      const [az1, az2, aspan] = [number("z1"), number("z2"), number("span")];
+      if (az1 !== undefined || az2 !== undefined || aspan !== undefined) {
+        const span = aspan !== undefined && aspan > 0 && aspan <= SPAN_LIMIT ? aspan : app.state.span;
+        sendToSliders(snapZ(az1 ?? app.state.z1), snapZ(az2 ?? app.state.z2), round2(span));
+      }
+      app.share.ready = true;
       pickOn(element.querySelector(".vae-side canvas.vae-map"), () => app.compare);
       showStatus(element, "");
       element.dataset.ready = "true";
@@ -641,6 +721,8 @@
       load(path).then((bundle) => {
         if (props.bundle_path !== path || !app.explore) return; // a later choice won
         app.bundle = bundle;
+        app.share.model = props.main_label || app.share.model;
+        settle();
         app.explore.map = new LatentMap(app.explore.map.canvas, element.querySelector(".vae-main .vae-legend"),
                                         bundle.latents, app.explore.map.cssSize);
         element.dataset.bundle = path;
@@ -747,6 +829,15 @@
 
   window.vaeExplorer = {
     mountExplore, mountPosterior, mountDrawing, setView, showPosterior, randomLatent,
+    // the tab shown (app.py's Tab.select events), kept in the address
+    setTab(tab) { app.share.tab = tab; settle(); },
+    // the "Copy link" button: the address of this view
+    copyLink() {
+      writeAddress();
+      const link = location.href;
+      if (navigator.clipboard) navigator.clipboard.writeText(link).catch(() => {});
+      return link;
+    },
     // for tests: the pixels the page paints for a view, uint8 (101, 784): the digit, then the grid's cells; of the
     // compared model with second = true
     decodeView: (z1, z2, span, second) => Array.from(decodeView(z1, z2, span, second ? app.compare.bundle : app.bundle)),

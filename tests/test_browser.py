@@ -517,3 +517,45 @@ def test_the_compare_view_shows_two_models_at_the_same_z(browser, served_two):
     page.screenshot(path=SHOTS / "compare.png", full_page=True)
     assert page.errors == []
     page.close()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the view in the address, the keyboard, the live line
+
+
+def test_the_address_holds_the_view_and_the_keyboard_moves_z(browser, served):
+    url, client, _ = served
+    page = open_app(browser, url + "?z1=1.25&z2=-0.5&span=0.8&__theme=light")
+    wait_for_state(page, "z1", 1.25)
+    wait_for_state(page, "span", 0.8)
+    wait_painted(page)
+    assert [float(page.input_value(f"#vae-{k} input[type=number]")) for k in ("z1", "z2", "span")] == [1.25, -0.5, 0.8]
+    server_digit = png(client.predict(1.25, -0.5, api_name="/generate"))
+    assert np.abs(painted_digit(page).astype(int) - server_digit).max() <= 1
+    server_grid = png(client.predict(1.25, -0.5, 0.8, api_name="/grid"))[..., 0]
+    assert (np.abs(painted_grid(page).astype(int) - server_grid)[away_from_centre_cell()]).max() <= 1
+    # arrow keys on the focused map: one slider step, ten with Shift; the address follows, __theme is kept
+    page.focus("#vae-explore .vae-main canvas.vae-map")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Shift+ArrowUp")
+    wait_for_state(page, "z1", 1.3)
+    wait_for_state(page, "z2", 0.0)
+    page.wait_for_function("() => location.search.includes('z1=1.30') && location.search.includes('z2=0.00')",
+                           timeout=10_000)
+    assert "__theme=light" in page.url and "span=0.80" in page.url
+    assert float(page.input_value("#vae-z1 input[type=number]")) == 1.3
+    # the live line says what is near z; the canvases' text follows the state
+    live = page.inner_text("#vae-explore .vae-live")
+    assert live.startswith("z = (1.30, 0.00): ") and "nearby" in live
+    assert page.get_attribute("#vae-explore .vae-main canvas.vae-digit", "aria-label").endswith(live)
+    assert page.get_attribute("#vae-explore .vae-live", "aria-live") == "polite"
+    # Copy link gives this view's address; a fresh page opened on it shows the same view
+    page.click("#vae-copy-link")
+    page.wait_for_function("() => document.querySelector('#vae-link textarea, #vae-link input').value.includes('z1=1.30')")
+    link = page.input_value("#vae-link textarea, #vae-link input")
+    again = open_app(browser, link)
+    wait_for_state(again, "z1", 1.3)
+    wait_for_state(again, "z2", 0.0)
+    assert again.errors == [] and page.errors == []
+    again.close()
+    page.close()
