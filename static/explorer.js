@@ -408,6 +408,16 @@
       const m = this.margin, s = this.cssSize;
       ctx.save();
       ctx.beginPath(); ctx.rect(m.left, m.top, s - m.left - m.right, s - m.top - m.bottom); ctx.clip();
+      if (overlay.prior) { // the prior N(0, I): circles of radius 1, 2, 3 around the origin
+        const [ox, oy] = this.toPixel(0, 0), unit = this.toPixel(1, 0)[0] - ox;
+        ctx.strokeStyle = "rgba(60, 60, 200, 0.7)"; ctx.lineWidth = 1.2; ctx.setLineDash([4, 3]);
+        ctx.fillStyle = "rgba(60, 60, 200, 0.9)"; ctx.font = "10px sans-serif"; ctx.textAlign = "left";
+        for (const r of [1, 2, 3]) {
+          ctx.beginPath(); ctx.arc(ox, oy, r * unit, 0, 2 * Math.PI); ctx.stroke();
+          ctx.fillText(`${r}σ`, ox + r * unit * Math.SQRT1_2 + 2, oy - r * unit * Math.SQRT1_2 - 2);
+        }
+        ctx.setLineDash([]);
+      }
       if (overlay.window !== undefined && overlay.point) {
         const [z1, z2] = overlay.point, span = overlay.window;
         const [a, b] = this.toPixel(z1 - span, z2 + span), [c, d] = this.toPixel(z1 + span, z2 - span);
@@ -429,6 +439,11 @@
           ctx.moveTo(cx + 3 * dx, cy + 3 * dy); ctx.lineTo(cx + 9 * dx, cy + 9 * dy);
         }
         ctx.stroke();
+      }
+      for (const [a, b] of overlay.samples || []) { // posterior samples z = mu + sigma * eps
+        const [px, py] = this.toPixel(a, b);
+        ctx.beginPath(); ctx.arc(px, py, 3, 0, 2 * Math.PI);
+        ctx.fillStyle = "#6a0dad"; ctx.fill(); ctx.strokeStyle = "#fff"; ctx.lineWidth = 1; ctx.stroke();
       }
       const point = overlay.point;
       if (point) {
@@ -538,7 +553,7 @@
     const cell = panel.grid.width / GRID, centre = Math.floor((GRID - 1) / 2), lw = Math.max(2, Math.round(cell / 14));
     g.strokeStyle = MARK; g.lineWidth = lw;
     g.strokeRect(centre * cell + lw / 2, centre * cell + lw / 2, cell - lw, cell - lw);
-    panel.map.draw({ point: [s.z1, s.z2], window: s.span });
+    panel.map.draw({ point: [s.z1, s.z2], window: s.span, prior: app.showPrior });
   }
 
   // The canvases of a panel in `root` (explore.html: .vae-digit, .vae-grid, .vae-map, .vae-legend), drawn at the
@@ -637,6 +652,10 @@
     if (!ex || !app.bundle) return;
     const s = app.state, line = describePlace(s.z1, s.z2, app.bundle.latents);
     if (ex.live) ex.live.textContent = line;
+    for (const el of document.querySelectorAll("#vae-explore .vae-x-z")) {
+      el.textContent = `(${s.z1.toFixed(2)}, ${s.z2.toFixed(2)})`;
+    }
+    for (const el of document.querySelectorAll("#vae-explore .vae-x-place")) el.textContent = line;
     ex.digit.setAttribute("aria-label", `decoded digit at ${line}`);
     ex.grid.setAttribute("aria-label", `10 by 10 grid of decoded digits around z = (${s.z1.toFixed(2)}, ` +
                                        `${s.z2.toFixed(2)}), span ${s.span.toFixed(2)}`);
@@ -698,6 +717,8 @@
         sendToSliders(snapZ(s.z1 + moves[e.key][0]), snapZ(s.z2 + moves[e.key][1]));
       });
       ex.live = element.querySelector(".vae-live");
+      const prior = element.querySelector(".vae-prior-toggle");
+      if (prior) prior.addEventListener("change", () => { app.showPrior = prior.checked; app.painted = null; request(); });
       // the view in the page's address, once: ?z1=&z2=&span=
       const number = (key) => (address.has(key) && Number.isFinite(parseFloat(address.get(key)))
         ? parseFloat(address.get(key)) : undefined);
@@ -795,27 +816,75 @@
     element.dataset.ready = "true";
   }
 
-  // The Reconstruct tab's map, for the model in props.bundle_path (followed with watch, as in Explore)
+  // The Reconstruct tab's map, for the model in props.bundle_path (followed with watch, as in Explore), and the
+  // reparameterization trick shown: SAMPLES draws z = mu + sigma * eps, eps ~ N(0, I), decoded in the browser and
+  // drawn on the map inside the ellipse; "resample eps" draws again (a seeded generator: the first draw of a digit is
+  // the same every time)
+  const SAMPLES = 12;
+
   function mountPosterior(element, props, watch) {
     const show = (path) => load(path).then((bundle) => {
       if (props.bundle_path !== path) return;
       const map = new LatentMap(element.querySelector("canvas.vae-map"), element.querySelector(".vae-legend"),
                                 bundle.latents, props.map_px || 400);
-      app.posterior = { map, element };
-      map.draw({ ellipse: app.pendingPosterior || undefined });
+      const strip = element.querySelector("canvas.vae-samples");
+      app.posterior = { map, element, bundle, strip, stripCtx: setupCanvas(strip, SAMPLES * 48, 48), draw: 0 };
+      drawPosterior();
       element.dataset.ready = "true";
     }).catch((error) => console.error(error));
     show(props.bundle_path);
     if (watch) watch("bundle_path", () => show(props.bundle_path));
+    const resample = element.querySelector(".vae-resample");
+    if (resample) resample.addEventListener("click", () => { if (app.posterior) { app.posterior.draw++; drawPosterior(); } });
+  }
+
+  function seededNormal(seed) { // mulberry32, then Box-Muller
+    let a = seed >>> 0;
+    const uniform = () => {
+      a = (a + 0x6D2B79F5) >>> 0;
+      let t = Math.imul(a ^ (a >>> 15), 1 | a);
+      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+    return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  }
+
+  function drawPosterior() {
+    const post = app.posterior, ellipse = app.pendingPosterior;
+    if (!post) return;
+    let samples = [];
+    const ctx = post.stripCtx, w = post.strip.width, h = post.strip.height;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.fillStyle = "#000"; ctx.fillRect(0, 0, w, h);
+    if (ellipse) {
+      const normal = seededNormal(1 + post.draw);
+      const eps = Array.from({ length: SAMPLES }, () => [normal(), normal()]);
+      samples = eps.map(([e1, e2]) => [ellipse.mu[0] + ellipse.sigma[0] * e1, ellipse.mu[1] + ellipse.sigma[1] * e2]);
+      const points = new Float32Array(SAMPLES * 2);
+      samples.forEach(([a, b], i) => { points[2 * i] = a; points[2 * i + 1] = b; });
+      const pixels = post.bundle.decoder.decode(points, SAMPLES), n = SIDE * SIDE, cell = w / SAMPLES;
+      const tile = Object.assign(document.createElement("canvas"), { width: SIDE, height: SIDE });
+      ctx.imageSmoothingEnabled = false;
+      for (let i = 0; i < SAMPLES; i++) {
+        greyToCanvas(pixels, i * n, SIDE, SIDE, tile);
+        ctx.drawImage(tile, i * cell, 0, cell - 2, h);
+      }
+      post.element.dataset.samples = JSON.stringify({ eps, z: samples, pixels: Array.from(pixels.subarray(0, SAMPLES * n)) });
+    } else {
+      post.element.dataset.samples = "";
+    }
+    post.map.draw({ ellipse: ellipse || undefined, samples });
+    post.element.dataset.posterior = ellipse ? JSON.stringify(ellipse) : "";
+    for (const [cls, text] of [["vae-x-mu", ellipse ? `(${ellipse.mu.map((v) => v.toFixed(2)).join(", ")})` : "μ"],
+                               ["vae-x-sigma", ellipse ? `(${ellipse.sigma.map((v) => v.toFixed(3)).join(", ")})` : "σ"]]) {
+      for (const el of post.element.querySelectorAll(`.${cls}`)) el.textContent = text;
+    }
   }
 
   function showPosterior(stats) {
     const ellipse = stats && stats.mu && stats.sigma ? { mu: stats.mu, sigma: stats.sigma } : null;
     app.pendingPosterior = ellipse;
-    if (app.posterior) {
-      app.posterior.map.draw({ ellipse: ellipse || undefined });
-      app.posterior.element.dataset.posterior = ellipse ? JSON.stringify(ellipse) : "";
-    }
+    if (app.posterior) { app.posterior.draw = 0; drawPosterior(); }
   }
 
   // z ~ N(0, I) by Box-Muller, clipped to the sliders' range, 2 decimals

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 import re
 import shutil
@@ -558,4 +559,45 @@ def test_the_address_holds_the_view_and_the_keyboard_moves_z(browser, served):
     wait_for_state(again, "z2", 0.0)
     assert again.errors == [] and page.errors == []
     again.close()
+    page.close()
+
+
+def test_posterior_samples_the_prior_circles_and_how_it_works(browser, served, mnist_test, tmp_path):
+    """The reparameterization trick shown: z = mu + sigma * eps decoded in the page, on the map inside 3 sigma, each
+    sample's pixels those of /generate at that z; "resample" draws new eps. The prior's circles can be shown; the
+    explanations open on request and carry the live numbers."""
+    url, client, _ = served
+    images, _ = mnist_test
+    digit = tmp_path / "three.png"
+    Image.fromarray(images[18]).save(digit)
+    page = open_app(browser, url)
+    before = sample_canvas(page, "#vae-explore .vae-main canvas.vae-map", 95)
+    page.check("#vae-explore .vae-prior-toggle")
+    page.wait_for_timeout(300)
+    assert not np.array_equal(sample_canvas(page, "#vae-explore .vae-main canvas.vae-map", 95), before)
+    assert not page.is_visible("#vae-explore .vae-how p")  # out of the way until asked for
+    page.click("#vae-explore .vae-how summary")
+    assert "You are at z = (0.00, 0.00)" in page.inner_text("#vae-explore .vae-how")
+    page.get_by_role("tab", name="Reconstruct").click()
+    page.get_by_role("tab", name="Upload").click()
+    page.set_input_files("#vae-upload input[type=file]", str(digit))
+    page.wait_for_function("document.querySelector('#vae-posterior [data-samples]')?.dataset.samples",
+                           timeout=30_000)
+    read = "JSON.parse(document.querySelector('#vae-posterior [data-samples]').dataset.samples)"
+    first = page.evaluate(read)
+    posterior = client.predict(handle_file(str(digit)), api_name="/encode")
+    mu, sigma = np.array(posterior["mu"]), np.array(posterior["sigma"])
+    z, eps = np.array(first["z"]), np.array(first["eps"])
+    assert len(z) == 12
+    np.testing.assert_allclose(z, mu + sigma * eps, rtol=1e-4, atol=1e-5)  # z = mu + sigma * eps
+    assert (np.linalg.norm(eps, axis=1) <= 3).all()  # inside the 3-sigma ellipse
+    pixels = np.array(first["pixels"], np.uint8).reshape(12, 28, 28)
+    for k in (0, 5, 11):
+        server = png(client.predict(float(z[k, 0]), float(z[k, 1]), api_name="/generate"))
+        assert np.abs(pixels[k].astype(int) - server).max() <= 1
+    page.click("#vae-posterior .vae-resample")
+    page.wait_for_function(f"JSON.stringify({read}.eps) !== {json.dumps(json.dumps(first['eps']))}")
+    page.click("#vae-posterior .vae-how summary")
+    assert f"({mu[0]:.2f}, {mu[1]:.2f})" in page.inner_text("#vae-posterior .vae-how")
+    assert page.errors == []
     page.close()
