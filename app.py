@@ -134,6 +134,11 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                         copy_button = gr.Button("Copy link", elem_id="vae-copy-link", size="sm")
                         link = gr.Textbox(show_label=False, container=False, interactive=False, elem_id="vae-link",
                                           placeholder="a link to this view")
+                with gr.Row():
+                    gif_button = gr.Button("GIF of the path A → B", elem_id="vae-gif", size="sm", scale=0,
+                                           min_width=200)
+                    gif_file = gr.File(label="interpolation GIF (30 frames)", elem_id="vae-gif-file", height=60)
+                    path_ends = gr.JSON(visible=False)
                 explore = gr.HTML(
                     value={"z1": 0.0, "z2": 0.0}, html_template=template("explore.html"), elem_id="vae-explore",
                     js_on_load="window.vaeExplorer.mountExplore(element, props, trigger, watch);",
@@ -202,7 +207,18 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                              show_progress="hidden")
 
         # --- the public API
-        for endpoint in ExplorerAPI(store, demo.GRADIO_CACHE).endpoints():
+        api = ExplorerAPI(store, demo.GRADIO_CACHE)
+
+        def path_gif(ends, model):
+            """The page's path A -> B as the /interpolate GIF, 30 frames."""
+            if not ends or any(v is None for v in ends):
+                gr.Warning("Shift-click the map to set B first: the path runs from A, the current z, to B.")
+                return None
+            return api.interpolate(*ends, steps=30, model=model).path
+
+        gif_button.click(path_gif, [path_ends, chosen], [gif_file], js="(e, m) => [window.vaeExplorer.pathEnds(), m]",
+                         api_visibility="private")
+        for endpoint in api.endpoints():
             gr.api(endpoint, api_name=endpoint.__name__)
     demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
     return demo

@@ -13,6 +13,7 @@ window.vaeExplorer.stats); the value reaches the page's decoder through Gradio's
   display   requestAnimationFrame callbacks per second with nothing to do: the ceiling for "updates per second"
   cached    the app as shipped: slider positions on the 0.05 lattice reuse already decoded cells
   uncached  every frame decodes all 101 points (the digit and the 100 cells)
+  path      the interpolation's animation playing along a path A -> B (frames per second over 3 s)
 Latency: from the input event's timestamp (the latest arrival of the value a frame shows) to (a) the end of the
 frame's drawing, (b) the start of the next frame, by which the drawn frame has been presented (an upper bound
 on input-to-paint).
@@ -129,6 +130,12 @@ async def run(args) -> dict:
             await page.evaluate("window.vaeExplorer.setCache(false)")
             result["uncached"] = await drag(page, cdp, args.seconds, args.hz)
             await page.evaluate("window.vaeExplorer.setCache(true)")
+            # the interpolation's animation: frames played per second along a path A -> B, over 3 s
+            result["path_frames_per_s"] = await page.evaluate("""() => new Promise((done) => {
+                window.vaeExplorer.setPath([-1.5, 0.0], [1.5, 0.5]);
+                const f = window.vaeExplorer.stats.pathFrames, n0 = f.length, t0 = performance.now();
+                setTimeout(() => { const n = f.length - n0, t = performance.now() - t0;
+                                   window.vaeExplorer.setPath(null); done(n / t * 1000); }, 3000); })""")
             result["machine_after"] = machine()
             await browser.close()
     finally:
@@ -148,7 +155,8 @@ def main() -> None:
     result["model"] = (args.model or "pretrained/ (bundled)") + (f" + {args.compare}" if args.compare else "")
     print(f"model: {result['model']}; decoder: {result['backend']}; mouse moves sent at {args.hz:g}/s")
     print(f"machine: before {result['machine_before']}; after {result['machine_after']}")
-    print(f"display: {result['display_frames_per_s']:.1f} frames/s with nothing to draw\n")
+    print(f"display: {result['display_frames_per_s']:.1f} frames/s with nothing to draw")
+    print(f"interpolation animation: {result['path_frames_per_s']:.1f} frames/s played along a path\n")
     print("| drag | input events/s | updates painted/s | input→drawn p50 / p95 ms | input→next frame p50 / p95 ms "
           "| decode p50 / p95 ms | points decoded per frame |")
     print("|---|---:|---:|---:|---:|---:|---:|")

@@ -418,6 +418,19 @@
         }
         ctx.setLineDash([]);
       }
+      if (overlay.path) { // the interpolation: a straight line from A to B, and the frame playing now
+        const { a, b, at } = overlay.path, [ax, ay] = this.toPixel(a[0], a[1]), [bx, by] = this.toPixel(b[0], b[1]);
+        ctx.strokeStyle = "#6a0dad"; ctx.lineWidth = 2.5; ctx.setLineDash([]);
+        ctx.beginPath(); ctx.moveTo(ax, ay); ctx.lineTo(bx, by); ctx.stroke();
+        ctx.fillStyle = "#6a0dad"; ctx.font = "bold 12px sans-serif"; ctx.textAlign = "center";
+        for (const [x, y, name] of [[ax, ay, "A"], [bx, by, "B"]]) {
+          ctx.beginPath(); ctx.arc(x, y, 4, 0, 2 * Math.PI); ctx.fill(); ctx.fillText(name, x, y - 8);
+        }
+        if (at) {
+          const [px, py] = this.toPixel(at[0], at[1]);
+          ctx.beginPath(); ctx.arc(px, py, 4, 0, 2 * Math.PI); ctx.strokeStyle = "#fff"; ctx.lineWidth = 2; ctx.stroke();
+        }
+      }
       if (overlay.window !== undefined && overlay.point) {
         const [z1, z2] = overlay.point, span = overlay.window;
         const [a, b] = this.toPixel(z1 - span, z2 + span), [c, d] = this.toPixel(z1 + span, z2 - span);
@@ -472,7 +485,7 @@
     explore: null, // {digit, grid, map, readout, digitSmall, gridSmall}
     share: { ready: false, model: null, tab: null }, // what the address holds besides z
     posterior: null, // {map, stats}
-    stats: { frames: [], inputs: [], backend: null, decodeMs: [], decodedRows: [] },
+    stats: { frames: [], inputs: [], backend: null, decodeMs: [], decodedRows: [], pathFrames: [] },
   };
 
   // a path relative to the app's root (which is not the page's URL when the app sits behind a proxy)
@@ -553,7 +566,8 @@
     const cell = panel.grid.width / GRID, centre = Math.floor((GRID - 1) / 2), lw = Math.max(2, Math.round(cell / 14));
     g.strokeStyle = MARK; g.lineWidth = lw;
     g.strokeRect(centre * cell + lw / 2, centre * cell + lw / 2, cell - lw, cell - lw);
-    panel.map.draw({ point: [s.z1, s.z2], window: s.span, prior: app.showPrior });
+    panel.map.draw({ point: [s.z1, s.z2], window: s.span, prior: app.showPrior,
+                     path: app.path && { a: app.path.a, b: app.path.b, at: app.path.at } });
   }
 
   // The canvases of a panel in `root` (explore.html: .vae-digit, .vae-grid, .vae-map, .vae-legend), drawn at the
@@ -604,6 +618,68 @@
     settle();
   }
 
+  // ------------------------------------------------------------------------------------------ interpolation
+  // A path from A to B: PATH_STEPS digits decoded along it for the strip (t = linspace(0, 1, steps), as the server's
+  // /interpolate), and an animation playing along it, PATH_FRAMES frames a loop, decoded as it plays.
+  const PATH_STEPS = 10, PATH_FRAMES = 90;
+
+  function setPath(a, b) {
+    const box = document.querySelector("#vae-explore .vae-path");
+    cancelAnimationFrame(app.path?.raf || 0);
+    app.path = a && b ? { a, b, at: null, frame: 0, raf: 0 } : null;
+    if (box) box.classList.toggle("vae-path-on", !!app.path);
+    if (app.path && app.explore) {
+      const root = document.querySelector("#vae-explore");
+      const strip = root.querySelector("canvas.vae-strip"), movie = root.querySelector("canvas.vae-movie");
+      const { a: [a1, a2], b: [b1, b2] } = app.path;
+      root.querySelector(".vae-path-ends").textContent =
+        `A = (${a1.toFixed(2)}, ${a2.toFixed(2)}) → B = (${b1.toFixed(2)}, ${b2.toFixed(2)})`;
+      const points = pathPoints(a, b, PATH_STEPS);
+      const pixels = app.bundle.decoder.decode(points, PATH_STEPS).slice();
+      const ctx = setupCanvas(strip, PATH_STEPS * 56, 56), tile = document.createElement("canvas");
+      tile.width = tile.height = SIDE;
+      for (let i = 0; i < PATH_STEPS; i++) {
+        greyToCanvas(pixels, i * SIDE * SIDE, SIDE, SIDE, tile);
+        ctx.drawImage(tile, i * strip.width / PATH_STEPS, 0, strip.width / PATH_STEPS, strip.height);
+      }
+      root.dataset.strip = JSON.stringify({ a, b, pixels: Array.from(pixels) });
+      const download = root.querySelector(".vae-strip-png");
+      if (download) download.href = strip.toDataURL("image/png");
+      app.path.movieCtx = setupCanvas(movie, 112, 112);
+      app.path.tile = tile;
+      app.path.raf = requestAnimationFrame(playPath);
+    } else {
+      delete document.querySelector("#vae-explore")?.dataset.strip;
+    }
+    app.painted = null; request(); settle();
+  }
+
+  // (steps * 2) float32 points (1 - t) a + t b, t = linspace(0, 1, steps): exactly a and b at the ends
+  function pathPoints(a, b, steps) {
+    const points = new Float32Array(steps * 2);
+    for (let i = 0; i < steps; i++) {
+      const t = i / (steps - 1);
+      points[2 * i] = (1 - t) * a[0] + t * b[0]; points[2 * i + 1] = (1 - t) * a[1] + t * b[1];
+    }
+    return points;
+  }
+
+  function playPath(time) {
+    const path = app.path;
+    if (!path || !app.bundle) return;
+    const t = (path.frame % PATH_FRAMES) / (PATH_FRAMES - 1);
+    path.at = [(1 - t) * path.a[0] + t * path.b[0], (1 - t) * path.a[1] + t * path.b[1]];
+    const pixels = app.bundle.decoder.decode(new Float32Array(path.at), 1);
+    greyToCanvas(pixels, 0, SIDE, SIDE, path.tile);
+    path.movieCtx.drawImage(path.tile, 0, 0, path.movieCtx.canvas.width, path.movieCtx.canvas.height);
+    if (app.explore) app.explore.map.draw({ point: [app.state.z1, app.state.z2], window: app.state.span,
+                                            prior: app.showPrior, path });
+    app.stats.pathFrames.push(time);
+    if (app.stats.pathFrames.length > STATS_KEEP) app.stats.pathFrames.splice(0, STATS_KEEP / 2);
+    path.frame++;
+    path.raf = requestAnimationFrame(playPath);
+  }
+
   // ------------------------------------------------------------------------------------------ share and speak
   // Once a view has settled (no change for SETTLE_MS): the page's address holds it (tab, z1, z2, span, model; other
   // parameters such as Gradio's __theme are kept), without a new history entry per step; on a Hugging Face Space the
@@ -624,6 +700,10 @@
     if (app.share.model && app.share.model !== "default") params.set("model", app.share.model);
     else params.delete("model");
     if (app.share.tab && app.share.tab !== "explore") params.set("tab", app.share.tab); else params.delete("tab");
+    for (const [key, value] of [["a1", app.path?.a[0]], ["a2", app.path?.a[1]], ["b1", app.path?.b[0]],
+                                ["b2", app.path?.b[1]]]) {
+      if (value === undefined) params.delete(key); else params.set(key, value.toFixed(2));
+    }
     const query = `?${params.toString()}`;
     if (query === location.search) return;
     history.replaceState(history.state, "", query + location.hash);
@@ -701,7 +781,15 @@
           const [z1, z2] = map.toLatent((event.clientX - r.left) * scale, (event.clientY - r.top) * scale);
           sendToSliders(snapZ(z1), snapZ(z2));
         };
-        canvas.addEventListener("pointerdown", (e) => { dragging = true; canvas.setPointerCapture(e.pointerId); moveTo(e); });
+        canvas.addEventListener("pointerdown", (e) => {
+          if (e.shiftKey && panel() === app.explore) { // shift-click: B, with A the current z
+            const map = panel().map, r = canvas.getBoundingClientRect(), scale = map.cssSize / r.width;
+            const [b1, b2] = map.toLatent((e.clientX - r.left) * scale, (e.clientY - r.top) * scale);
+            setPath([app.state.z1, app.state.z2], [snapZ(b1), snapZ(b2)]);
+            return;
+          }
+          dragging = true; canvas.setPointerCapture(e.pointerId); moveTo(e);
+        });
         canvas.addEventListener("pointermove", (e) => { if (dragging) moveTo(e); });
         canvas.addEventListener("pointerup", () => { dragging = false; });
         canvas.addEventListener("pointercancel", () => { dragging = false; });
@@ -727,6 +815,10 @@
         const span = aspan !== undefined && aspan > 0 && aspan <= SPAN_LIMIT ? aspan : app.state.span;
         sendToSliders(snapZ(az1 ?? app.state.z1), snapZ(az2 ?? app.state.z2), round2(span));
       }
+      const [a1, a2, b1, b2] = ["a1", "a2", "b1", "b2"].map(number);
+      if ([a1, a2, b1, b2].every((v) => v !== undefined)) setPath([snapZ(a1), snapZ(a2)], [snapZ(b1), snapZ(b2)]);
+      const clearPath = element.querySelector(".vae-path-clear");
+      if (clearPath) clearPath.addEventListener("click", () => setPath(null));
       app.share.ready = true;
       pickOn(element.querySelector(".vae-side canvas.vae-map"), () => app.compare);
       showStatus(element, "");
@@ -924,5 +1016,8 @@
     get cache() { return { ...cacheState, size: app.bundle ? app.bundle.cache.size : 0 }; },
     get ready() { return !!app.explore; },
     get comparing() { return !!app.compare; },
+    // the path's ends for the server's GIF (app.py's "GIF of the path" button): [a1, a2, b1, b2], or nulls
+    pathEnds() { return app.path ? [...app.path.a, ...app.path.b] : [null, null, null, null]; },
+    setPath,
   };
 })();

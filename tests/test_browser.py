@@ -262,6 +262,7 @@ def test_dragging_a_slider_repaints_the_digit_and_the_grid(browser, served):
 
 def click_map(page, z1: float, z2: float) -> None:
     """Click the latent map at (z1, z2) and wait until the sliders and the canvases show it."""
+    page.locator("#vae-explore .vae-main canvas.vae-map").scroll_into_view_if_needed()
     target = page.evaluate(f"window.vaeExplorer.mapPoint({z1}, {z2})")
     page.mouse.click(target["x"], target["y"])
     wait_for_state(page, "z1", z1)
@@ -599,5 +600,48 @@ def test_posterior_samples_the_prior_circles_and_how_it_works(browser, served, m
     page.wait_for_function(f"JSON.stringify({read}.eps) !== {json.dumps(json.dumps(first['eps']))}")
     page.click("#vae-posterior .vae-how summary")
     assert f"({mu[0]:.2f}, {mu[1]:.2f})" in page.inner_text("#vae-posterior .vae-how")
+    assert page.errors == []
+    page.close()
+
+
+def test_a_path_from_a_to_b_its_strip_animation_and_gif(browser, served, tmp_path):
+    """Shift-click sets B (A: the current z): the strip shows /generate's digits at its ends, the animation plays,
+    the address holds A and B, and the GIF button gives /interpolate's frames."""
+    from PIL import ImageSequence
+
+    url, client, _ = served
+    page = open_app(browser, url)
+    click_map(page, -1.0, 0.5)  # A
+    canvas = page.locator("#vae-explore .vae-main canvas.vae-map")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    target = page.evaluate("window.vaeExplorer.mapPoint(1.5, 1.0)")
+    page.click("#vae-explore .vae-main canvas.vae-map", modifiers=["Shift"],
+               position={"x": target["x"] - box["x"], "y": target["y"] - box["y"]})
+    page.wait_for_function("document.querySelector('#vae-explore').dataset.strip", timeout=15_000)
+    strip = json.loads(page.evaluate("document.querySelector('#vae-explore').dataset.strip"))
+    a, b = strip["a"], strip["b"]
+    assert a == [-1.0, 0.5] and b != a and page.is_visible("#vae-explore canvas.vae-strip")
+    cells = np.array(strip["pixels"], np.uint8).reshape(10, 28, 28)
+    for cell, z in ((cells[0], a), (cells[-1], b)):
+        assert np.abs(cell.astype(int) - png(client.predict(*z, api_name="/generate"))).max() <= 1
+    state = page.evaluate("window.vaeExplorer.state")
+    assert (state["z1"], state["z2"]) == (-1.0, 0.5)  # setting B does not move z
+    frames = page.evaluate("window.vaeExplorer.stats.pathFrames.length")
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.vaeExplorer.stats.pathFrames.length") > frames + 5  # the animation plays
+    page.wait_for_function(f"() => location.search.includes('b1={b[0]:.2f}') && location.search.includes('a1=-1.00')")
+    # the GIF button: the server's /interpolate of this path, 30 frames
+    page.click("#vae-gif")
+    page.wait_for_function("document.querySelector('#vae-gif-file a')?.href", timeout=30_000)
+    gif = tmp_path / "page.gif"
+    gif.write_bytes(page.request.get(page.evaluate("document.querySelector('#vae-gif-file a').href")).body())
+    expected = client.predict(*a, *b, steps=30, api_name="/interpolate")
+    with Image.open(gif) as got, Image.open(expected) as want:
+        got_frames = [np.asarray(f.convert("L")) for f in ImageSequence.Iterator(got)]
+        want_frames = [np.asarray(f.convert("L")) for f in ImageSequence.Iterator(want)]
+    assert len(got_frames) == 30 and all(np.array_equal(g, w) for g, w in zip(got_frames, want_frames))
+    page.click("#vae-explore .vae-path-clear")
+    page.wait_for_function("() => !location.search.includes('b1=')")
     assert page.errors == []
     page.close()
