@@ -24,13 +24,14 @@ import gradio as gr
 import torch
 
 from vae import VAE
-from vae.hub import DEFAULT_TIMEOUT, RESULTS_NAME, ModelRequestError, resolve_from_env, timeout_from_env
+from vae.hub import DEFAULT_TIMEOUT, RESULTS_NAME, resolve_from_env, timeout_from_env
 from vae.imaging import DEFAULT_SPAN, GRID_SIZE
 from vae.latents import load_latents
 from webapp.api import ExplorerAPI
+from webapp.choice import ModelChoice, bundle_url, footer
 from webapp.inputs import Z_LIMIT
 from webapp.models import ModelStore, bundled_entry, read_test_elbo
-from webapp.page import STATIC, examples, model_footer, page_script, template
+from webapp.page import STATIC, examples, page_script, template
 from webapp.reconstruct import UI_SCALE, ReconstructTab
 
 HERE = Path(__file__).resolve().parent
@@ -69,42 +70,10 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
     default = store.get("default")
     gr.set_static_paths([folder, STATIC])  # the page fetches the bundles; examples are served from static/
     page = dict(head=f"<script>{page_script()}</script>", css_template=template("page.css"),
-                bundle_path=f"gradio_api/file={default.bundle}")
+                bundle_path=bundle_url(default))
     tab = ReconstructTab(store)
 
-    def footer(served) -> str:
-        return model_footer(served.name, served.source, served.model.config, served.test_elbo)
-
-    def choose_model(spec, current="default"):
-        """The visitor's choice -> (their model, both maps' bundles, the footer, a message). A choice that cannot be
-        served keeps the `current` model. (Every output gets a value: gr.skip() would drop gr.HTML's props.)"""
-        note = ""
-        try:
-            served = store.get(spec)
-        except ModelRequestError as e:
-            served, note = store.get(current), f"⚠️ {e} The page keeps the model it had."
-        bundle = dict(bundle_path=f"gradio_api/file={served.bundle}")
-        return served.name, gr.HTML(**bundle, main_label=served.name), gr.HTML(**bundle), footer(served), note
-
-    def compare_with(spec, current):
-        """A second model beside the visitor's, at the same z ("none" or empty: no second model)."""
-        if not spec or spec == "none":
-            return gr.HTML(compare_bundle_path=""), ""
-        try:
-            other = store.get(spec)
-        except ModelRequestError as e:
-            return gr.HTML(compare_bundle_path=""), f"⚠️ {e}"
-        return gr.HTML(compare_bundle_path=f"gradio_api/file={other.bundle}", compare_label=other.name,
-                       main_label=store.get(current).name), ""
-
-    def tab_from_url(request: gr.Request):
-        """?tab=reconstruct in the page's address opens that tab."""
-        tab = request.query_params.get("tab") if request else None
-        return gr.Tabs(selected=tab) if tab in ("explore", "reconstruct") else gr.skip()
-
-    def model_from_url(request: gr.Request):
-        """?model=NAME or ?model=user/repo[@revision] in the page's address opens the page on that model."""
-        return choose_model(request.query_params.get("model") if request else None)
+    choice = ModelChoice(store)
 
     with gr.Blocks(title="VAE 2-D Latent Explorer", delete_cache=(cache_seconds, cache_seconds)) as demo:
         gr.Markdown(
@@ -179,9 +148,9 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         # --- the model: per visitor, from the picker, the Hub box or ?model= in the address
         chosen_outputs = dict(outputs=[chosen, explore, posterior_map, model_footer_md, model_note],
                               api_visibility="private", show_progress="minimal")
-        model_name.input(choose_model, [model_name, chosen], **chosen_outputs)
-        gr.on([open_button.click, hub_id.submit], choose_model, [hub_id, chosen], **chosen_outputs)
-        demo.load(model_from_url, None, **chosen_outputs)
+        model_name.input(choice.choose, [model_name, chosen], **chosen_outputs)
+        gr.on([open_button.click, hub_id.submit], choice.choose, [hub_id, chosen], **chosen_outputs)
+        demo.load(choice.model_from_url, None, **chosen_outputs)
 
         # --- Explore runs in the browser: these events only hand values to static/explorer.js, no server call
         gr.on([z1.change, z2.change, span.change], fn=None, inputs=[z1, z2, span],
@@ -191,9 +160,9 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         copy_button.click(fn=None, outputs=[link], js="() => window.vaeExplorer.copyLink()")
         for shown in (explore_tab, reconstruct_tab):  # the tab shown is part of the view kept in the address
             shown.select(fn=None, js=f"() => {{ window.vaeExplorer.setTab('{shown.id}'); }}")
-        demo.load(tab_from_url, None, [tabs], api_visibility="private")
+        demo.load(choice.tab_from_url, None, [tabs], api_visibility="private")
         random_button.click(fn=None, js="() => window.vaeExplorer.randomLatent()", outputs=[z1, z2])
-        compare.input(compare_with, [compare, chosen], [explore, model_note], api_visibility="private",
+        compare.input(choice.compare, [compare, chosen], [explore, model_note], api_visibility="private",
                       show_progress="minimal")
 
         # --- Reconstruct (private events: not part of the API)

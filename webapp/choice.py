@@ -1,0 +1,58 @@
+"""A visitor's model choice, as the page's events need it: the chosen model, both maps' bundles, the footer and a
+message; a second model to compare with; and the choices a page's address holds (?model=, ?tab=). Every output gets
+a value: gr.skip() on a gr.HTML would drop its props (bundle_path) in Gradio 6.31."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from vae.hub import ModelRequestError
+from webapp.models import ModelStore, ServedModel
+from webapp.page import model_footer
+
+TABS = ("explore", "reconstruct")
+
+
+def bundle_url(served: ServedModel) -> str:
+    return f"gradio_api/file={served.bundle}"
+
+
+def footer(served: ServedModel) -> str:
+    return model_footer(served.name, served.source, served.model.config, served.test_elbo)
+
+
+class ModelChoice:
+    def __init__(self, store: ModelStore):
+        self.store = store
+
+    def choose(self, spec, current="default"):
+        """-> (the visitor's model, the Explore map's update, the Reconstruct map's, the footer, a message). A choice
+        that cannot be served keeps the `current` model and says why."""
+        note = ""
+        try:
+            served = self.store.get(spec)
+        except ModelRequestError as e:
+            served, note = self.store.get(current), f"⚠️ {e} The page keeps the model it had."
+        bundle = dict(bundle_path=bundle_url(served))
+        return served.name, gr.HTML(**bundle, main_label=served.name), gr.HTML(**bundle), footer(served), note
+
+    def compare(self, spec, current):
+        """A second model beside the visitor's, at the same z ("none" or empty: no second model)."""
+        if not spec or spec == "none":
+            return gr.HTML(compare_bundle_path=""), ""
+        try:
+            other = self.store.get(spec)
+        except ModelRequestError as e:
+            return gr.HTML(compare_bundle_path=""), f"⚠️ {e}"
+        return gr.HTML(compare_bundle_path=bundle_url(other), compare_label=other.name,
+                       main_label=self.store.get(current).name), ""
+
+    def model_from_url(self, request: gr.Request):
+        """?model=NAME or ?model=user/repo[@revision] in the page's address opens the page on that model."""
+        return self.choose(request.query_params.get("model") if request else None)
+
+    @staticmethod
+    def tab_from_url(request: gr.Request):
+        """?tab=reconstruct in the page's address opens that tab."""
+        tab = request.query_params.get("tab") if request else None
+        return gr.Tabs(selected=tab) if tab in TABS else gr.skip()
