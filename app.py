@@ -106,7 +106,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                 with gr.Row():
                     gif_button = gr.Button("GIF of the path A → B", elem_id="vae-gif", size="sm", scale=0,
                                            min_width=200)
-                    gif_file = gr.File(label="interpolation GIF (30 frames)", elem_id="vae-gif-file", height=60)
+                    gif_file = gr.File(label="interpolation GIF (30 frames)", elem_id="vae-gif-file", visible=False)
                     path_ends = gr.JSON(visible=False)
                 explore = gr.HTML(
                     value={"z1": 0.0, "z2": 0.0}, html_template=template("explore.html"), elem_id="vae-explore",
@@ -183,7 +183,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
             if not ends or any(v is None for v in ends):
                 gr.Warning("Shift-click the map to set B first: the path runs from A, the current z, to B.")
                 return None
-            return api.interpolate(*ends, steps=30, model=model).path
+            return gr.File(api.interpolate(*ends, steps=30, model=model).path, visible=True)
 
         gif_button.click(path_gif, [path_ends, chosen], [gif_file], js="(e, m) => [window.vaeExplorer.pathEnds(), m]",
                          api_visibility="private")

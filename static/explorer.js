@@ -317,6 +317,13 @@
     return canvas;
   }
 
+  const maps = new Set(); // every latent map on the page, restyled when Gradio's theme changes
+  const themeWatch = new MutationObserver(() => {
+    for (const map of maps) if (map.canvas.isConnected) map.restyle(); else maps.delete(map);
+    app.painted = null; request(); drawPosterior();
+  });
+  if (document.body) themeWatch.observe(document.body, { attributes: true, attributeFilter: ["class"] });
+
   class LatentMap {
     constructor(canvas, legend, data, cssSize) {
       this.canvas = canvas;
@@ -331,7 +338,8 @@
       this.limit = Math.min(6, Math.ceil(extent * 2) / 2);
       this.ctx = setupCanvas(canvas, cssSize, cssSize);
       this.dpr = canvas.width / cssSize;
-      this.base = this.drawBase();
+      this.restyle();
+      maps.add(this);
       if (legend) {
         legend.innerHTML = COLOURS.map((c, d) =>
           `<span class="vae-key"><i style="background:${c}"></i>${d}</span>`).join("");
@@ -349,6 +357,17 @@
       return [((px - m.left) / w) * 2 * this.limit - this.limit, this.limit - ((py - m.top) / h) * 2 * this.limit];
     }
 
+    // Gradio's theme, light or dark (?__theme=dark, or the visitor's system setting): the page's own colours
+    restyle() {
+      const css = getComputedStyle(this.canvas);
+      this.colours = {
+        background: css.getPropertyValue("--body-background-fill").trim() || "#ffffff",
+        ink: css.getPropertyValue("--body-text-color").trim() || "#333333",
+        dark: document.body.classList.contains("dark"),
+      };
+      this.base = this.drawBase();
+    }
+
     drawBase() {
       const base = document.createElement("canvas");
       base.width = this.canvas.width;
@@ -356,7 +375,8 @@
       const ctx = base.getContext("2d");
       ctx.scale(this.dpr, this.dpr);
       const m = this.margin, s = this.cssSize;
-      ctx.fillStyle = "#ffffff";
+      const { background, ink, dark } = this.colours;
+      ctx.fillStyle = background;
       ctx.fillRect(0, 0, s, s);
       const [x0, y0] = this.toPixel(-this.limit, this.limit), [x1, y1] = this.toPixel(this.limit, -this.limit);
       ctx.save();
@@ -373,13 +393,13 @@
       }
       // the sliders' range
       const [r0, q0] = this.toPixel(-Z_LIMIT, Z_LIMIT), [r1, q1] = this.toPixel(Z_LIMIT, -Z_LIMIT);
-      ctx.strokeStyle = "rgba(0,0,0,0.25)"; ctx.setLineDash([2, 3]); ctx.lineWidth = 1;
+      ctx.strokeStyle = dark ? "rgba(255,255,255,0.3)" : "rgba(0,0,0,0.25)"; ctx.setLineDash([2, 3]); ctx.lineWidth = 1;
       ctx.strokeRect(r0, q0, r1 - r0, q1 - q0);
       ctx.restore();
       ctx.setLineDash([]);
-      ctx.strokeStyle = "#444"; ctx.lineWidth = 1;
+      ctx.strokeStyle = ink; ctx.lineWidth = 1;
       ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
-      ctx.fillStyle = "#333"; ctx.font = "11px sans-serif";
+      ctx.fillStyle = ink; ctx.font = "11px sans-serif";
       for (let t = -Math.floor(this.limit); t <= this.limit; t++) {
         const [px] = this.toPixel(t, 0), [, py] = this.toPixel(0, t);
         ctx.beginPath();
@@ -393,7 +413,7 @@
       ctx.save(); ctx.translate(10, (y0 + y1) / 2); ctx.rotate(-Math.PI / 2);
       ctx.textBaseline = "middle"; ctx.fillText("z2", 0, 0); ctx.restore();
       if (!this.data) {
-        ctx.fillStyle = "#666"; ctx.textAlign = "center";
+        ctx.fillStyle = ink; ctx.textAlign = "center";
         ctx.fillText("no latents.safetensors beside the weights", (x0 + x1) / 2, (y0 + y1) / 2);
       }
       return base;
@@ -434,8 +454,8 @@
       if (overlay.window !== undefined && overlay.point) {
         const [z1, z2] = overlay.point, span = overlay.window;
         const [a, b] = this.toPixel(z1 - span, z2 + span), [c, d] = this.toPixel(z1 + span, z2 - span);
-        ctx.fillStyle = "rgba(0,0,0,0.06)"; ctx.fillRect(a, b, c - a, d - b);
-        ctx.strokeStyle = "#111"; ctx.lineWidth = 1.5; ctx.strokeRect(a, b, c - a, d - b);
+        ctx.fillStyle = this.colours.dark ? "rgba(255,255,255,0.08)" : "rgba(0,0,0,0.06)"; ctx.fillRect(a, b, c - a, d - b);
+        ctx.strokeStyle = this.colours.ink; ctx.lineWidth = 1.5; ctx.strokeRect(a, b, c - a, d - b);
       }
       if (overlay.ellipse) { // the posterior: 1-sigma ellipse to scale, then mu as a crosshair on top of it
         const { mu, sigma } = overlay.ellipse;

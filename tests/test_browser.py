@@ -384,6 +384,16 @@ def test_screenshot_for_the_readme(browser, served):
         (REPO / "docs").mkdir(exist_ok=True)
         page.screenshot(path=REPO / "docs" / "screenshot.png", full_page=False)
     page.close()
+    # the same view in Gradio's dark theme
+    page = open_app(browser, url + "?__theme=dark&z1=-0.60&z2=0.80")
+    wait_for_state(page, "z1", -0.6)
+    wait_painted(page)
+    page.wait_for_timeout(300)
+    page.screenshot(path=SHOTS / "explore-dark.png", full_page=True)
+    if os.environ.get("VAE_UPDATE_SCREENSHOT") == "1":
+        page.screenshot(path=REPO / "docs" / "screenshot-dark.png", full_page=False)
+    assert page.errors == []
+    page.close()
 
 
 def test_an_mnist_example_and_a_broken_upload(browser, served, tmp_path):
@@ -644,4 +654,37 @@ def test_a_path_from_a_to_b_its_strip_animation_and_gif(browser, served, tmp_pat
     page.click("#vae-explore .vae-path-clear")
     page.wait_for_function("() => !location.search.includes('b1=')")
     assert page.errors == []
+    page.close()
+
+
+def test_dark_theme_and_a_phone(browser, served):
+    """?__theme=dark: the map follows Gradio's dark theme (its background and ink), legible. A phone (390 x 844,
+    touch): the layout stacks with no horizontal overflow, and a tap on the map moves z. Screenshots for the README."""
+    url, _, _ = served
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
+                            device_scale_factor=2)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "?__theme=dark")
+    page.wait_for_function("window.vaeExplorer && window.vaeExplorer.ready", timeout=60_000)
+    page.wait_for_function("window.vaeExplorer.stats.frames.length > 0")
+    assert page.evaluate("document.body.classList.contains('dark')")
+    corner = page.evaluate("""() => { const c = document.querySelector('#vae-explore .vae-main canvas.vae-map');
+        return Array.from(c.getContext('2d').getImageData(2, 2, 1, 1).data); }""")
+    assert max(corner[:3]) < 60  # the map's background is the page's dark one, not white
+    ink = page.evaluate("""() => { const c = document.querySelector('#vae-explore .vae-main canvas.vae-map');
+        const d = c.getContext('2d').getImageData(0, 0, Math.round(c.width * 0.08), c.height).data; let light = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] > 180 && d[i + 1] > 180) light++; return light; }""")
+    assert ink > 10  # the z2 axis's labels, in the map's left margin, are drawn light on dark
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing overflows sideways
+    canvas = page.locator("#vae-explore .vae-main canvas.vae-map")
+    canvas.scroll_into_view_if_needed()
+    target = page.evaluate("window.vaeExplorer.mapPoint(-1.5, 1.5)")
+    page.touchscreen.tap(target["x"], target["y"])
+    wait_for_state(page, "z1", -1.5)
+    wait_for_state(page, "z2", 1.5)
+    if os.environ.get("VAE_UPDATE_SCREENSHOT") == "1":
+        page.screenshot(path=REPO / "docs" / "screenshot-phone-dark.png", full_page=False)
+    page.screenshot(path=SHOTS / "phone-dark.png", full_page=True)
+    assert errors == []
     page.close()
