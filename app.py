@@ -137,7 +137,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                             reconstruction = gr.Image(label="reconstruction (decoded μ)", format="png",
                                                       interactive=False, elem_id="vae-reconstruction", height=240)
                         figures = gr.Markdown(elem_id="vae-figures")
-                        explore_button = gr.Button("Explore from here → moves z to μ", elem_id="vae-explore-here")
+                        explore_button = gr.Button("Explore from here: z = μ (A of a path)", elem_id="vae-explore-here")
                     with gr.Column(scale=1):
                         posterior_map = gr.HTML(html_template=template("posterior.html"), elem_id="vae-posterior",
                                                 map_px=360, **page,

@@ -759,6 +759,8 @@
     ex.digit.setAttribute("aria-label", `decoded digit at ${line}`);
     ex.grid.setAttribute("aria-label", `10 by 10 grid of decoded digits around z = (${s.z1.toFixed(2)}, ` +
                                        `${s.z2.toFixed(2)}), span ${s.span.toFixed(2)}`);
+    ex.map.canvas.setAttribute("aria-label", `latent map at ${line}; arrow keys move z, click to move there, ` +
+                                             "shift-click to set the end of a path");
   }
 
   // The Explore tab. props: bundle_path (the model; the server changes it when the visitor picks another), z1, z2,
@@ -783,6 +785,7 @@
     const shown = props.bundle_path;
     load(shown).then((bundle) => {
       app.bundle = bundle;
+      app.shownModel = props.main_label || "default";
       const main = element.querySelector(".vae-main");
       const map = main.querySelector("canvas.vae-map");
       const ex = Object.assign(makePanel(main, bundle, props), {
@@ -854,6 +857,7 @@
       load(path).then((bundle) => {
         if (props.bundle_path !== path || !app.explore) return; // a later choice won
         app.bundle = bundle;
+        app.shownModel = props.main_label || "default";
         app.share.model = props.main_label || app.share.model;
         settle();
         app.explore.map = new LatentMap(app.explore.map.canvas, element.querySelector(".vae-main .vae-legend"),
@@ -996,6 +1000,10 @@
   function showPosterior(stats) {
     const ellipse = stats && stats.mu && stats.sigma ? { mu: stats.mu, sigma: stats.sigma } : null;
     app.pendingPosterior = ellipse;
+    for (const key of ["elbo", "bce", "kl"]) { // the explanation's live figures
+      const value = stats && Number.isFinite(stats[key]) ? stats[key].toFixed(1) : "…";
+      for (const el of document.querySelectorAll(`#vae-posterior .vae-x-${key}`)) el.textContent = value;
+    }
     if (app.posterior) { app.posterior.draw = 0; drawPosterior(); }
   }
 
@@ -1036,6 +1044,8 @@
     get cache() { return { ...cacheState, size: app.bundle ? app.bundle.cache.size : 0 }; },
     get ready() { return !!app.explore; },
     get comparing() { return !!app.compare; },
+    // the name of the model whose decoder the Explore tab is using now
+    get model() { return app.shownModel || null; },
     // the path's ends for the server's GIF (app.py's "GIF of the path" button): [a1, a2, b1, b2], or nulls
     pathEnds() { return app.path ? [...app.path.a, ...app.path.b] : [null, null, null, null]; },
     setPath,

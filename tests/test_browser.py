@@ -487,6 +487,7 @@ def test_the_picker_and_the_address_choose_the_model(browser, served_two):
     page.wait_for_function("document.querySelector('#vae-explore [data-bundle]')?.dataset.bundle.length > 0")
     page.wait_for_function("() => document.querySelector('#vae-footer').innerText.includes('reference')",
                            timeout=30_000)
+    page.wait_for_function("window.vaeExplorer.model === 'reference'", timeout=30_000)  # its decoder is in use
     wait_painted(page)
     assert "mlp" in page.inner_text("#vae-footer")
     assert_page_shows_model(page, client, "reference")
@@ -496,7 +497,7 @@ def test_the_picker_and_the_address_choose_the_model(browser, served_two):
     page.get_by_role("option", name="default", exact=True).click()
     page.wait_for_function("() => document.querySelector('#vae-footer').innerText.includes('Model default')",
                            timeout=30_000)
-    page.wait_for_function("() => !document.querySelector('#vae-explore .vae-status').textContent")
+    page.wait_for_function("window.vaeExplorer.model === 'default'", timeout=30_000)
     page.evaluate("window.vaeExplorer.setView(0.01, 0.0)")  # a new view, painted with the new decoder
     page.evaluate("window.vaeExplorer.setView(0.0, 0.0)")
     wait_painted(page)
@@ -609,7 +610,11 @@ def test_posterior_samples_the_prior_circles_and_how_it_works(browser, served, m
     page.click("#vae-posterior .vae-resample")
     page.wait_for_function(f"JSON.stringify({read}.eps) !== {json.dumps(json.dumps(first['eps']))}")
     page.click("#vae-posterior .vae-how summary")
-    assert f"({mu[0]:.2f}, {mu[1]:.2f})" in page.inner_text("#vae-posterior .vae-how")
+    how = page.inner_text("#vae-posterior .vae-how")
+    assert f"({mu[0]:.2f}, {mu[1]:.2f})" in how
+    figures = client.predict(handle_file(str(digit)), api_name="/reconstruct")[2]
+    assert f"= {figures['elbo']:.1f} nats" in how and f"BCE ({figures['bce']:.1f})" in how  # the digit's own figures
+    assert all(len(p.split()) <= 80 for p in how.split("\n") if p.strip())  # each part at most 80 words
     assert page.errors == []
     page.close()
 
@@ -659,7 +664,8 @@ def test_a_path_from_a_to_b_its_strip_animation_and_gif(browser, served, tmp_pat
 
 def test_dark_theme_and_a_phone(browser, served):
     """?__theme=dark: the map follows Gradio's dark theme (its background and ink), legible. A phone (390 x 844,
-    touch): the layout stacks with no horizontal overflow, and a tap on the map moves z. Screenshots for the README."""
+    touch): the layout stacks with no horizontal overflow; a tap and a finger's drag on the map move z, and so does a
+    drag along a slider. Screenshots for the README."""
     url, _, _ = served
     page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                             device_scale_factor=2)
@@ -683,8 +689,54 @@ def test_dark_theme_and_a_phone(browser, served):
     page.touchscreen.tap(target["x"], target["y"])
     wait_for_state(page, "z1", -1.5)
     wait_for_state(page, "z2", 1.5)
+    # a finger dragged across the map, then along the z1 slider (touch events through the DevTools protocol)
+    cdp = page.context.new_cdp_session(page)
+
+    def finger(points):
+        """Touch the first point, move through the others, lift."""
+        for kind, (x, y) in zip(["touchStart"] + ["touchMove"] * (len(points) - 1), points):
+            cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
+            page.wait_for_timeout(40)
+        page.wait_for_timeout(200)
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+    canvas.evaluate("(map) => map.scrollIntoView({block: 'center'})")
+    start, end = (page.evaluate(f"window.vaeExplorer.mapPoint({a}, {b})") for a, b in ((-1.0, -1.0), (1.0, -2.0)))
+    finger([(start["x"] + (end["x"] - start["x"]) * k / 8, start["y"] + (end["y"] - start["y"]) * k / 8)
+            for k in range(9)])
+    wait_for_state(page, "z1", 1.0)
+    wait_for_state(page, "z2", -2.0)
+    slider = page.locator("#vae-z1 input[type=range]")
+    slider.evaluate("(input) => input.scrollIntoView({block: 'center'})")
+    track = slider.bounding_box()
+    y = track["y"] + track["height"] / 2
+    finger([(track["x"] + track["width"] * (0.5 + 0.05 * k), y) for k in range(8)])
+    page.wait_for_function("window.vaeExplorer.state.z1 > 1.2", timeout=15_000)  # the slider moved z1 to the right
+    canvas.scroll_into_view_if_needed()
     if os.environ.get("VAE_UPDATE_SCREENSHOT") == "1":
         page.screenshot(path=REPO / "docs" / "screenshot-phone-dark.png", full_page=False)
     page.screenshot(path=SHOTS / "phone-dark.png", full_page=True)
     assert errors == []
+    page.close()
+
+
+def test_every_explore_control_is_reached_by_tab_in_reading_order(browser, served):
+    url, _, _ = served
+    page = open_app(browser, url)
+    page.locator("body").click(position={"x": 5, "y": 5})
+    order = []
+    for _ in range(60):
+        page.keyboard.press("Tab")
+        where = page.evaluate("""() => { const e = document.activeElement;
+            if (e && e.matches('#vae-explore .vae-main canvas.vae-map')) return 'map';
+            const owner = e && e.closest('[id^="vae-"]'); return owner ? owner.id : null; }""")
+        if where and (not order or order[-1] != where):
+            order.append(where)
+        if where == "map":
+            break
+    expected = ["vae-model", "vae-hub-id", "vae-open", "vae-z1", "vae-z2", "vae-span", "vae-random", "vae-compare",
+                "vae-copy-link", "vae-gif", "map"]
+    assert [w for w in order if w in expected] == expected, order
+    page.keyboard.press("ArrowLeft")  # and the map, once reached, takes the keyboard
+    wait_for_state(page, "z1", -0.05)
     page.close()
