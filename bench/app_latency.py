@@ -87,6 +87,14 @@ def start_app(model: str | None, log: Path) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
+def save_result(name: str, result: dict) -> Path:
+    """Write a benchmark's figures to artifacts/bench/<name>.json."""
+    out = REPO / "artifacts" / "bench" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    return out
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import bisect
-import json
 import os
 import statistics
 import sys
@@ -33,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from app_latency import REPO, machine, percentile, start_app  # noqa: E402
+from app_latency import REPO, machine, percentile, save_result, start_app  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM") or os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -166,9 +165,7 @@ def main() -> None:
               f"{r['input_to_drawn_ms']['p50']:.1f} / {r['input_to_drawn_ms']['p95']:.1f} | "
               f"{r['input_to_next_frame_ms']['p50']:.1f} / {r['input_to_next_frame_ms']['p95']:.1f} | "
               f"{r['decode_ms']['p50']:.1f} / {r['decode_ms']['p95']:.1f} | {r['rows_decoded_per_frame']:.1f} |")
-    out = REPO / "artifacts" / "bench"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "browser_fps.json").write_text(json.dumps(result, indent=2))
+    save_result("browser_fps", result)
 
 
 if __name__ == "__main__":

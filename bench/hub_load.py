@@ -13,7 +13,6 @@ folder from disk with VAE.from_pretrained (the floor). Prints medians; writes ar
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -21,8 +20,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "bench")]
 
+from app_latency import save_result  # noqa: E402  (the benchmarks' shared helpers)
 from fake_hub import FakeHub  # noqa: E402
 
 
@@ -66,9 +66,7 @@ def main() -> None:
                         ("cached", "Hub model, weights in the cache")):
         r = result[kind]
         print(f"  {label:40s} {1000 * r['median_s']:7.1f} ms  (min {1000 * r['min_s']:.1f}, max {1000 * r['max_s']:.1f})")
-    out = REPO / "artifacts" / "bench"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "hub_load.json").write_text(json.dumps(result, indent=2))
+    save_result("hub_load", result)
 
 
 if __name__ == "__main__":
