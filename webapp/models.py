@@ -140,8 +140,12 @@ class ModelStore:
                     return served
             fetching = self.fetching.setdefault(key, threading.Lock())
         with fetching:  # one download per model, however many visitors ask at once
-            hub = fetch_hub_model(repo, revision, timeout=self.timeout, max_weights_bytes=self.max_weights_bytes,
-                                  check_config=check_browser_fit)
+            try:
+                hub = fetch_hub_model(repo, revision, timeout=self.timeout, max_weights_bytes=self.max_weights_bytes,
+                                      check_config=check_browser_fit)
+            finally:  # the lock is only for callers already waiting on it: the table of locks does not grow
+                with self.lock:
+                    self.fetching.pop(key, None)
             name = f"{repo}@{hub.commit}"
             with self.lock:
                 if name in self.loaded:
