@@ -26,11 +26,10 @@ import torch
 from vae import VAE
 from vae.hub import DEFAULT_TIMEOUT, RESULTS_NAME, resolve_from_env, timeout_from_env
 from vae.imaging import DEFAULT_SPAN, GRID_SIZE
-from vae.latents import load_latents
 from webapp.api import ExplorerAPI
 from webapp.choice import ModelChoice, bundle_url, footer
 from webapp.inputs import Z_LIMIT
-from webapp.models import ModelStore, bundled_entry, read_test_elbo
+from webapp.models import ModelStore, bundled_entry, latents_in, read_test_elbo
 from webapp.page import STATIC, examples, page_script, template
 from webapp.reconstruct import UI_SCALE, ReconstructTab
 
@@ -198,14 +197,7 @@ def create_demo() -> gr.Blocks:
     torch.set_num_threads(1)  # a 100-cell decode: 4.9 ms on 1 thread vs 12.9 ms on 2 (median, busy 2-core box)
     model, source = resolve_from_env(BUNDLED)
     log.info("weights: %s", source.describe(relative_to=HERE))
-    latents = None
-    if source.latents_file is None:
-        log.warning("no latents.safetensors beside the weights in %s: the latent map has no points", source.folder)
-    else:
-        try:
-            latents = load_latents(source.latents_file)
-        except Exception as e:  # noqa: BLE001 - the map is optional; the app must start without it
-            log.warning("%s cannot be read (%s): the latent map has no points", source.latents_file, e)
+    latents = latents_in(source.folder)  # optional: without it the map has no points, the app starts all the same
     more = {"reference": bundled_entry(REFERENCE)} if (REFERENCE / "model.safetensors").is_file() else {}
     return build_demo(model, latents=latents, source=source.describe(relative_to=HERE),
                       test_elbo=read_test_elbo(source.folder / RESULTS_NAME), more_models=more,

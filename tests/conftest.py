@@ -85,6 +85,17 @@ def bundled_model():
     return VAE.from_pretrained(PRETRAINED)
 
 
+@pytest.fixture(scope="session")
+def quick_mlp(mnist_path, tmp_path_factory):
+    """The spec's `mlp` trained for one epoch over 6,000 training images (about 3 s on 2 cores), once per session:
+    a model of that architecture whose outputs look like digits (a random initialisation's KL is ~0)."""
+    from train.loop import TrainConfig, train
+
+    cfg = TrainConfig(arch="mlp", epochs=1, train_subset=6000, batch_size=64, lr=1e-3, schedule="constant",
+                      data_dir=str(mnist_path), device="cpu", threads=1)
+    return train(cfg, tmp_path_factory.mktemp("quick-mlp"), progress=False, log=lambda _: None).model.eval()
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Chromium, for the browser tests
 

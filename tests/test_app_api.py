@@ -26,7 +26,6 @@ from vae.latents import load_latents
 from webapp.models import bundled_entry
 
 from conftest import PRETRAINED
-from quick_models import quick_mlp
 
 pytestmark = pytest.mark.filterwarnings(  # raised inside gradio's queue by pandas 3, not by this app
     "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated")
@@ -38,11 +37,11 @@ MNIST_SAMPLE = [0, 1, 2, 3, 4, 7, 8, 11, 18, 61]  # one of each digit
 
 
 @pytest.fixture(scope="module", params=["mlp", "resmlp"])
-def served(request, bundled_model, mnist_path, tmp_path_factory):
+def served(request, bundled_model, quick_mlp, tmp_path_factory):
     """(client, model, url): build_demo for the model, launched as the app launches it."""
     import app
 
-    model = quick_mlp(mnist_path, tmp_path_factory.mktemp("mlp")) if request.param == "mlp" else bundled_model
+    model = quick_mlp if request.param == "mlp" else bundled_model
     assert model.config.arch == request.param
     demo = app.build_demo(model, latents=load_latents(PRETRAINED / "latents.safetensors"), source="test model",
                           bundle_dir=tmp_path_factory.mktemp("bundle"),

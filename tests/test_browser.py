@@ -32,7 +32,6 @@ from vae.latents import load_latents
 
 from app_server import launch_app
 from conftest import PRETRAINED, REPO, unavailable
-from quick_models import quick_mlp
 
 pytestmark = [
     pytest.mark.slow,
@@ -74,12 +73,12 @@ def served(bundled_model, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def served_mlp(mnist_path, tmp_path_factory):
+def served_mlp(mnist_path, quick_mlp, tmp_path_factory):
     """The spec's mlp trained for a few seconds, with its own latent map: (url, client, model)."""
     from vae.latents import encode_dataset
     from vae.mnist import as_tensor, load_mnist
 
-    model = quick_mlp(mnist_path, tmp_path_factory.mktemp("mlp"))
+    model = quick_mlp
     images, labels = load_mnist(mnist_path, "test")
     mu, _ = encode_dataset(model, as_tensor(images))
     demo, url = launch(model, {"mu": mu, "labels": labels}, tmp_path_factory)

@@ -214,16 +214,6 @@ class HubModel:
     commit: str
     folder: Path  # the cache snapshot holding config.json, model.safetensors (latents / results when present)
 
-    @property
-    def latents_file(self) -> Path | None:
-        path = self.folder / LATENTS_NAME
-        return path if path.is_file() else None
-
-    @property
-    def results_file(self) -> Path | None:
-        path = self.folder / RESULTS_NAME
-        return path if path.is_file() else None
-
 
 def fetch_hub_model(repo: str, revision: str | None, *, timeout: float = DEFAULT_TIMEOUT,
                     max_weights_bytes: int, check_config=None, cache_dir: str | os.PathLike | None = None) -> HubModel:

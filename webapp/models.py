@@ -11,6 +11,7 @@ MAX_WEIGHTS_BYTES, a config that is not ours, latent_dim != 2, a decoder too big
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -23,6 +24,8 @@ from vae.hub import DEFAULT_TIMEOUT, ModelRequestError, RESULTS_NAME, fetch_hub_
 from vae.latents import LATENTS_NAME, load_latents
 from vae.model import VAE
 from webapp.bundle import write_page_bundle
+
+log = logging.getLogger("vae_explorer")
 
 MAX_LOADED = 4  # Hub models kept in memory at once (a 384x2 resmlp is 7 MB of weights, ~30 MB with its Explorer)
 BUNDLE_CAP_BYTES = 256 * 2**20  # page bundles on disk, all models together
@@ -77,9 +80,24 @@ def parse_model_spec(spec) -> tuple[str, str | None]:
     return match["repo"], match["revision"]
 
 
-def read_test_elbo(results_file: Path | None) -> float | None:
+def latents_in(folder: Path) -> dict | None:
+    """The latent map written beside a model's weights, or None (with a warning in the log) when it is missing or
+    unreadable: the map is optional, and a model is served without its points."""
+    path = Path(folder) / LATENTS_NAME
+    if not path.is_file():
+        log.warning("no %s beside the weights in %s: the latent map has no points", LATENTS_NAME, folder)
+        return None
     try:
-        return float(json.loads(results_file.read_text())["elbo"]) if results_file else None
+        return load_latents(path)
+    except Exception as e:  # noqa: BLE001 - any unreadable file only costs the map its points
+        log.warning("%s cannot be read (%s): the latent map has no points", path, e)
+        return None
+
+
+def read_test_elbo(results_file: Path) -> float | None:
+    """The test −ELBO in the trainer's results.json, or None when there is none."""
+    try:
+        return float(json.loads(results_file.read_text())["elbo"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -151,15 +169,9 @@ class ModelStore:
                 if name in self.loaded:
                     self.loaded.move_to_end(name)
                     return self.loaded[name]
-            latents = None
-            if hub.latents_file is not None:
-                try:
-                    latents = load_latents(hub.latents_file)
-                except Exception:  # noqa: BLE001 - the map is optional
-                    latents = None
             served = ServedModel(name, hub.model, f"Hugging Face Hub: {repo} @ {hub.commit}",
-                                 write_page_bundle(hub.model, latents, self.bundle_dir),
-                                 read_test_elbo(hub.results_file))
+                                 write_page_bundle(hub.model, latents_in(hub.folder), self.bundle_dir),
+                                 read_test_elbo(hub.folder / RESULTS_NAME))
             with self.lock:
                 self.loaded[name] = served
                 while len(self.loaded) > self.max_loaded:
@@ -183,6 +195,4 @@ class ModelStore:
 def bundled_entry(folder: Path, model: VAE | None = None, source: str | None = None) -> tuple:
     """A bundled model folder -> (model, latents or None, source text, test −ELBO or None) for ModelStore."""
     model = model if model is not None else VAE.from_pretrained(folder)
-    latents_file = folder / LATENTS_NAME
-    latents = load_latents(latents_file) if latents_file.is_file() else None
-    return model, latents, source or f"bundled: {folder.name}/", read_test_elbo(folder / RESULTS_NAME)
+    return model, latents_in(folder), source or f"bundled: {folder.name}/", read_test_elbo(folder / RESULTS_NAME)
