@@ -156,6 +156,17 @@ def wait_for_state(page, key: str, expected: float):
                            timeout=15_000)
 
 
+def settle_in_view(page, locator):
+    """Scroll the element to the middle of the viewport and wait until it stops moving (late layout, such as images
+    above it loading on a phone, would otherwise shift it between reading its position and touching it)."""
+    locator.evaluate("(el) => el.scrollIntoView({block: 'center'})")
+    page.wait_for_function("""(el) => new Promise((done) => {
+        const at = () => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.width].join(); };
+        const first = at();
+        requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => done(at() === first), 150)));
+    })""", arg=locator.element_handle(), timeout=15_000)
+
+
 def wait_painted(page):
     """Until the last painted frame shows the current state."""
     page.wait_for_function("""() => { const s = window.vaeExplorer.state, f = window.vaeExplorer.stats.frames.at(-1);
@@ -683,7 +694,7 @@ def test_dark_theme_and_a_phone(browser, served):
     assert ink > 10  # the z2 axis's labels, in the map's left margin, are drawn light on dark
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing overflows sideways
     canvas = page.locator("#vae-explore .vae-main canvas.vae-map")
-    canvas.scroll_into_view_if_needed()
+    settle_in_view(page, canvas)
     target = page.evaluate("window.vaeExplorer.mapPoint(-1.5, 1.5)")
     page.touchscreen.tap(target["x"], target["y"])
     wait_for_state(page, "z1", -1.5)
@@ -699,7 +710,7 @@ def test_dark_theme_and_a_phone(browser, served):
         page.wait_for_timeout(200)
         cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
-    canvas.evaluate("(map) => map.scrollIntoView({block: 'center'})")
+    settle_in_view(page, canvas)
     start, end = (page.evaluate(f"window.vaeExplorer.mapPoint({a}, {b})") for a, b in ((-1.0, -1.0), (1.0, -2.0)))
     finger([(start["x"] + (end["x"] - start["x"]) * k / 8, start["y"] + (end["y"] - start["y"]) * k / 8)
             for k in range(9)])
