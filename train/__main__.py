@@ -7,8 +7,8 @@
 
 MNIST comes from --data-dir, else $MNIST_DIR; --download fetches it there first (md5-checked). The output folder
 holds model.safetensors, config.json, latents.safetensors, README.md (model card), the figures, metrics.json (per
-epoch), results.json (final test figures), train_config.json and checkpoint.safetensors (for --resume; never
-uploaded). `--push-to-hub REPO_ID` publishes the folder at the end of the run, as train.publish does.
+epoch), results.json (final test figures), train_config.json, snapshots.safetensors (the training replay, unless
+--no-snapshots) and checkpoint.safetensors (for --resume; never uploaded). `--push-to-hub REPO_ID` publishes the folder at the end of the run, as train.publish does.
 """
 
 from __future__ import annotations
@@ -94,6 +94,9 @@ def build_parser(argument_default=None) -> argparse.ArgumentParser:
     g = p.add_argument_group("output")
     g.add_argument("--out-dir", type=Path, default=Path("runs/default"),
                    help="folder for the model and its card (default: %(default)s)")
+    config_option(g, "snapshots", "record snapshots.safetensors: the decoder and the test digits' latent means at "
+                                  "log-spaced moments of training, for the app's Training tab (vae/snapshots.py)",
+                  action=argparse.BooleanOptionalAction)
     g.add_argument("--resume", action="store_true",
                    help="continue the run in --out-dir from its last finished epoch (after a crash or kill -9)")
     g.add_argument("--iwae-k", type=int, default=1000,
@@ -226,7 +229,8 @@ def iwae_with_estimate(model, x, k: int) -> float:
 def finish(args: argparse.Namespace, cfg: TrainConfig, run, device) -> None:
     """Final test figures and the Hub folder: weights, config, latents, figures, results and the model card."""
     from train.report import (LATENT_SCATTER, LOSS_CURVE, SAMPLES, plot_latent_scatter, plot_loss_curve,
-                              plot_samples, write_model_card)
+                              plot_samples, replay_summary, write_model_card)
+    from vae.snapshots import SNAPSHOTS_NAME
     from vae import evaluate_elbo
     from vae.atomic import atomic_write, atomic_write_text
     from vae.latents import LATENTS_NAME, encode_dataset, save_latents
@@ -243,9 +247,11 @@ def finish(args: argparse.Namespace, cfg: TrainConfig, run, device) -> None:
         iwae_x = x_test[: args.iwae_images] if args.iwae_images else x_test
         results.update(iwae_k=args.iwae_k, iwae_images=len(iwae_x))
         earlier = json.loads((out / RESULTS_NAME).read_text()) if (out / RESULTS_NAME).is_file() else {}
-        if {k: earlier.get(k) for k in results} == results and "iwae" in earlier:
-            # `--resume` of a finished run (to redo its card, or add a --compare row): the same weights give the
-            # same seeded -ELBO to the last bit, so the IWAE bound computed then still holds; minutes saved.
+        same = [k for k in results if k != "train_seconds"]
+        if all(earlier.get(k) == results[k] for k in same) and "iwae" in earlier:
+            # `--resume` of a finished run (to redo its card, or add a --compare row), or a rerun that reproduced it:
+            # the same weights give the same seeded -ELBO to the last bit, so the IWAE bound computed then still
+            # holds; minutes saved.
             results["iwae"] = earlier["iwae"]
             print(f"same model as {out / RESULTS_NAME}: reusing its IWAE bound")
         else:
@@ -271,7 +277,8 @@ def finish(args: argparse.Namespace, cfg: TrainConfig, run, device) -> None:
                                 iwae=f"{other['iwae']:.2f}" if "iwae" in other else "—"))
     write_model_card(out, model=model, results=results, history=run.history, train_config=asdict(cfg),
                      command=training_command(cfg, args.preset, args.iwae_k, args.iwae_images), device=str(device),
-                     comparisons=comparisons, repo_hint=args.push_to_hub or str(out))
+                     comparisons=comparisons, repo_hint=args.push_to_hub or str(out),
+                     replay=replay_summary(out / SNAPSHOTS_NAME) if cfg.snapshots else None)
     print(f"wrote {out}/: model.safetensors, config.json, {LATENTS_NAME}, README.md, figures, {RESULTS_NAME}")
 
 

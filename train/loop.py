@@ -17,6 +17,7 @@ from train.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, 
 from vae.atomic import atomic_write_text
 from vae import VAE, VAEConfig, evaluate_elbo, negative_elbo
 from vae.mnist import as_tensor, load_mnist
+from vae.snapshots import SNAPSHOTS_NAME, SnapshotRecorder
 
 METRICS_NAME = "metrics.json"
 TRAIN_CONFIG_NAME = "train_config.json"
@@ -46,6 +47,11 @@ class TrainConfig:
     train_subset: int = 0  # use only the first N training images (0 = all); for smoke tests
     device: str = "auto"
     threads: int = 0  # torch CPU threads (0 = torch's default)
+    snapshots: bool = True  # record the training's snapshots (vae/snapshots.py) for the app's Training tab
+
+    def result_settings(self) -> dict:
+        """The settings that decide the trained weights (a resumed run must keep them); recording snapshots does not."""
+        return {k: v for k, v in asdict(self).items() if k != "snapshots"}
 
     def model_config(self) -> VAEConfig:
         return VAEConfig(arch=self.arch, latent_dim=self.latent_dim, beta=self.beta, hidden=self.hidden,
@@ -61,7 +67,7 @@ PRESETS: dict[str, dict] = {
     # under a minute on 2 CPU cores: a narrower trunk, twice the batch at twice the peak rate, and few enough epochs
     # that the one-cycle schedule anneals within the minute; one thread, because two stalled on a shared 2-core
     # machine and a fixed thread count repeats its figures run after run. docs/model.md "The quick preset"
-    "quick": dict(hidden=256, blocks=1, batch_size=256, lr=3e-3, epochs=10, threads=1),
+    "quick": dict(hidden=256, blocks=1, batch_size=256, lr=3e-3, epochs=10, threads=1, snapshots=False),
 }
 PRESET_PURPOSES: dict[str, str] = {  # what each preset is for, in `python -m train --help`
     "default": "this project's recipe (each option's default)",
@@ -129,7 +135,7 @@ def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool 
 
     # --- data: each split as one float tensor on the device
     train_images, _ = load_mnist(cfg.data_dir, "train")
-    test_images, _ = load_mnist(cfg.data_dir, "test")
+    test_images, test_labels = load_mnist(cfg.data_dir, "test")
     if cfg.train_subset:
         train_images = train_images[: cfg.train_subset]
     x_train = as_tensor(train_images).to(device)  # (N, 784)
@@ -148,8 +154,9 @@ def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool 
     ckpt = out_dir / CHECKPOINT_NAME
     if resume and ckpt.exists():
         meta, rng = load_checkpoint(ckpt, model, optimizer)
-        if meta["train_config"] != asdict(cfg):
-            changed = sorted(k for k in asdict(cfg) if meta["train_config"].get(k) != asdict(cfg)[k])
+        before = {k: v for k, v in meta["train_config"].items() if k != "snapshots"}
+        if before != cfg.result_settings():
+            changed = sorted(k for k in cfg.result_settings() if before.get(k) != cfg.result_settings()[k])
             raise CheckpointError(
                 f"{ckpt} was written with different settings ({', '.join(changed)}); resume with the same options "
                 "or choose another --out-dir")
@@ -162,6 +169,19 @@ def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool 
     elif resume:
         log(f"--resume: no checkpoint in {out_dir}, starting from scratch")
     atomic_write_text(out_dir / TRAIN_CONFIG_NAME, json.dumps(asdict(cfg), indent=2) + "\n")
+    recorder = None
+    if cfg.snapshots:  # x_train[:10000]: the train -ELBO of a snapshot, on a fixed part of the training set
+        recorder = SnapshotRecorder(out_dir / SNAPSHOTS_NAME, cfg.model_config(), steps_per_epoch, cfg.epochs,
+                                    x_train[:10000], x_test, test_labels)
+        if start_epoch:
+            recorder.resume(start_epoch * steps_per_epoch)
+            lost = recorder.missing_before(start_epoch * steps_per_epoch)
+            if lost:
+                log(f"{SNAPSHOTS_NAME} lacks the snapshots of steps {lost} (file missing or unreadable); the replay "
+                    "will start later. Train from scratch for a complete one.")
+        log(f"snapshots at steps {recorder.moments} ({steps_per_epoch} steps per epoch) into {SNAPSHOTS_NAME}")
+        if recorder.due(0):
+            recorder.record(model, 0)
 
     t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
     for epoch in range(start_epoch, cfg.epochs):
@@ -185,6 +205,8 @@ def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool 
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
+            if recorder is not None and recorder.due(step + 1):
+                recorder.record(model, step + 1)
             running += loss.item() * len(xb)
             seen += len(xb)
             if i % 50 == 0:

@@ -116,6 +116,22 @@ The test set's posterior means, coloured by digit:
 
 ![latent scatter]({{ scatter }})
 
+{% if replay %}
+## Training replay
+
+`snapshots.safetensors` ({{ "%.1f"|format(replay.megabytes) }} MB) holds {{ replay.records|length }} snapshots of this
+run, which the Training tab of the VAE 2-D Latent Explorer replays. Each has the decoder's weights (int8 rounded
+with GPTQ, float16 where int8 was not close enough; decoded pixels within
+{{ "%.2f"|format(replay.max_error) }}/255 of full precision at worst, 2/255 allowed) and the posterior means of
+{{ replay.subset }} fixed test digits. Moments: before the first step, after 25 to 800 Adam steps, at the end of
+epochs 1, 2, 3, 5 and 10, and the final model ({{ replay.steps_per_epoch }} steps per epoch).
+
+| step | epoch | train −ELBO | test −ELBO |
+| ---: | ---: | ---: | ---: |
+{% for r in replay.records -%}
+| {{ r.step }} | {{ "%.2f"|format(r.epoch) }} | {{ "%.2f"|format(r.train_elbo) }} | {{ "%.2f"|format(r.test_elbo) }} |
+{% endfor %}
+{% endif %}
 ## Use
 
 ```python
@@ -127,15 +143,27 @@ digit = model.decode(torch.tensor([[0.0, 0.0]]))  # (1, 1, 28, 28) probabilities
 ```
 
 Files: `model.safetensors` (weights), `config.json` (architecture), `latents.safetensors` (test-set μ, σ and
-labels, drawn by the app's latent map), `metrics.json` (per-epoch history), `results.json` (final figures).
+labels, drawn by the app's latent map), `metrics.json` (per-epoch history), `results.json` (final figures){% if replay %},
+`snapshots.safetensors` (the training replay){% endif %}.
 """
+
+
+def replay_summary(path: Path) -> dict | None:
+    """What the card says of a run's snapshots.safetensors, or None when the run has none."""
+    from vae.snapshots import load_snapshots
+
+    if not Path(path).is_file():
+        return None
+    snaps = load_snapshots(path)
+    return dict(records=snaps.records, steps_per_epoch=snaps.steps_per_epoch, subset=f"{len(snaps.labels):,}",
+                megabytes=Path(path).stat().st_size / 1e6, max_error=max(r["max_error"] for r in snaps.records))
 
 
 def write_model_card(out_dir: Path, *, model: VAE, results: dict, history: list[dict], train_config: dict,
                      command: str, device: str, comparisons: list[dict] | None = None,
-                     repo_hint: str = "path/to/model") -> Path:
+                     repo_hint: str = "path/to/model", replay: dict | None = None) -> Path:
     """README.md with the Hub metadata (license, library, tags, datasets, pipeline tag, model-index). `results`
-    without "iwae" (--iwae-k 0) gives a card without the IWAE figure. The settings table leaves out data_dir: a
+    without "iwae" (--iwae-k 0) gives a card without the IWAE figure; `replay` (replay_summary) adds the snapshots. The settings table leaves out data_dir: a
     folder on the training machine, which does not decide the result (`command` says where MNIST goes)."""
     cfg = model.config
     metric = dict(task_type="unconditional-image-generation", task_name="Unconditional image generation",
@@ -162,7 +190,7 @@ def write_model_card(out_dir: Path, *, model: VAE, results: dict, history: list[
         latent_dim=cfg.latent_dim, arch=cfg.arch, seconds=history[-1]["seconds"] if history else 0.0,
         device=device, command=command, settings={k: v for k, v in train_config.items() if k != "data_dir"},
         loss_curve=LOSS_CURVE, samples=SAMPLES, scatter=LATENT_SCATTER, repo_hint=repo_hint,
-        comparisons=comparisons or [], **{"iwae": None, "iwae_k": None, **results})
+        comparisons=comparisons or [], replay=replay, **{"iwae": None, "iwae_k": None, **results})
     path = Path(out_dir) / "README.md"
     atomic_write_text(path, str(card))
     return path
