@@ -9,8 +9,9 @@ VAE_CACHE_SECONDS (uploads and outputs older than this are deleted, default 1800
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (where to listen).
 
 Explore runs in the browser (static/explorer.js decodes what webapp/bundle.py writes); Reconstruct encodes on the
-server (webapp/reconstruct.py); the API for gradio_client and MCP clients is webapp/api.py: /generate, /grid,
-/interpolate, /encode, /reconstruct, /models, each with an optional model (webapp/models.py).
+server (webapp/reconstruct.py); Training replays the model's snapshots.safetensors in the browser (webapp/replay.py);
+the API for gradio_client and MCP clients is webapp/api.py: /generate, /grid, /interpolate, /encode, /reconstruct,
+/models, /replay, each with an optional model (webapp/models.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from vae import VAE
 from vae.hub import DEFAULT_TIMEOUT, RESULTS_NAME, resolve_from_env, timeout_from_env
 from vae.imaging import DEFAULT_SPAN, GRID_SIZE
 from webapp.api import ExplorerAPI
-from webapp.choice import ModelChoice, bundle_url, footer
+from webapp.choice import ModelChoice, bundle_url, footer, replay_props
 from webapp.inputs import Z_LIMIT
 from webapp.models import ModelStore, bundled_entry, latents_in, read_test_elbo
 from webapp.page import STATIC, examples, page_script, template
@@ -54,20 +55,22 @@ log = logging.getLogger("vae_explorer")
 def build_demo(model: VAE, latents: dict | None = None, source: str = "a model given to build_demo",
                bundle_dir: str | os.PathLike | None = None, cache_seconds: int | None = None,
                concurrency: int = CONCURRENCY, queue_size: int | None = QUEUE_SIZE, test_elbo: float | None = None,
-               more_models: dict[str, tuple] | None = None, hub_timeout: float = DEFAULT_TIMEOUT) -> gr.Blocks:
+               more_models: dict[str, tuple] | None = None, hub_timeout: float = DEFAULT_TIMEOUT,
+               folder: str | os.PathLike | None = None) -> gr.Blocks:
     """The Blocks app; `model` (2-D latent space) is its "default". `latents`: {'mu', 'labels'} for the latent map
     (None: no points); `source`: where the weights came from, shown in the footer; `test_elbo`: its test −ELBO, for
     the footer; `more_models`: other bundled models, name -> webapp.models.bundled_entry(folder); `bundle_dir`:
     where the page's weight bundles are written (default: a folder in the system's temporary directory);
     `cache_seconds`: age at which uploads and outputs are deleted (default $VAE_CACHE_SECONDS or CACHE_SECONDS);
-    `concurrency`, `queue_size`: the queue's settings; `hub_timeout`: seconds a visitor's Hub model may take."""
+    `concurrency`, `queue_size`: the queue's settings; `hub_timeout`: seconds a visitor's Hub model may take;
+    `folder`: the model's folder, whose snapshots.safetensors (if any) the Training tab replays."""
     if cache_seconds is None:
         cache_seconds = int(os.environ.get("VAE_CACHE_SECONDS") or CACHE_SECONDS)
-    folder = Path(bundle_dir) if bundle_dir else Path(tempfile.gettempdir()) / "vae-explorer"
-    store = ModelStore({"default": (model, latents, source, test_elbo), **(more_models or {})}, folder,
+    bundles = Path(bundle_dir) if bundle_dir else Path(tempfile.gettempdir()) / "vae-explorer"
+    store = ModelStore({"default": (model, latents, source, test_elbo, folder), **(more_models or {})}, bundles,
                        timeout=hub_timeout)
     default = store.get("default")
-    gr.set_static_paths([folder, STATIC])  # the page fetches the bundles; examples are served from static/
+    gr.set_static_paths([bundles, STATIC])  # the page fetches the bundles; examples are served from static/
     page = dict(head=f"<script>{page_script()}</script>", css_template=template("page.css"),
                 bundle_path=bundle_url(default))
     tab = ReconstructTab(store)
@@ -78,7 +81,8 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         gr.Markdown(
             "# VAE 2-D Latent Explorer\n"
             "A variational autoencoder trained on MNIST squeezes every digit into two numbers, z = (z1, z2). "
-            "**Explore** walks through that plane; **Reconstruct** finds where your own digit lands."
+            "**Explore** walks through that plane; **Reconstruct** finds where your own digit lands; **Training** "
+            "replays how the plane took shape."
         )
         with gr.Row(equal_height=True):
             model_name = gr.Dropdown(list(store.bundled), value="default", label="model", elem_id="vae-model", scale=1)
@@ -142,10 +146,32 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                                                 map_px=360, **page,
                                                 js_on_load="window.vaeExplorer.mountPosterior(element, props, watch);")
                 posterior = gr.JSON(visible=False)
+            with gr.Tab("Training", id="training") as training_tab:
+                gr.Markdown(
+                    "Each dot is one of 2,000 test digits at its posterior mean, coloured by its class. Watch the KL "
+                    "term hold every digit near the origin while the decoder draws one grey blur, then the "
+                    "reconstruction term push the classes apart and the grid's digits sharpen. Press ▶ or drag "
+                    "the scrubber; click the map to move z.", elem_id="vae-training-intro")
+                with gr.Row(equal_height=True):
+                    tz1 = gr.Slider(-Z_LIMIT, Z_LIMIT, value=0, step=Z_STEP, label="z1", elem_id="vae-train-z1")
+                    tz2 = gr.Slider(-Z_LIMIT, Z_LIMIT, value=0, step=Z_STEP, label="z2", elem_id="vae-train-z2")
+                    tspan = gr.Slider(*SPAN_UI, value=DEFAULT_SPAN, step=Z_STEP, label="grid span (half-width)",
+                                      elem_id="vae-train-span")
+                    replay_button = gr.Button("GIF of the replay", elem_id="vae-replay-gif", size="sm", scale=0,
+                                              min_width=180)
+                replay_file = gr.File(label="training replay GIF (one frame per snapshot)", elem_id="vae-replay-file",
+                                      visible=False)
+                training = gr.HTML(
+                    value={"z1": 0.0, "z2": 0.0, "span": DEFAULT_SPAN}, html_template=template("training.html"),
+                    elem_id="vae-training",
+                    js_on_load="window.vaeExplorer.mountTraining(element, props, trigger, watch);",
+                    z1=0.0, z2=0.0, span=DEFAULT_SPAN, digit_px=28 * UI_SCALE, grid_px=28 * GRID_SIZE * 2,
+                    map_px=380, **replay_props(default), **page,
+                )
         model_footer_md = gr.Markdown(footer(default), elem_id="vae-footer")
 
         # --- the model: per visitor, from the picker, the Hub box or ?model= in the address
-        chosen_outputs = dict(outputs=[chosen, explore, posterior_map, model_footer_md, model_note],
+        chosen_outputs = dict(outputs=[chosen, explore, posterior_map, model_footer_md, model_note, training],
                               api_visibility="private", show_progress="minimal")
         model_name.input(choice.choose, [model_name, chosen], **chosen_outputs)
         gr.on([open_button.click, hub_id.submit], choice.choose, [hub_id, chosen], **chosen_outputs)
@@ -157,7 +183,12 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         explore.change(fn=None, inputs=[explore], outputs=[z1, z2, span],
                        js="(picked) => [picked.z1, picked.z2, picked.span]")
         copy_button.click(fn=None, outputs=[link], js="() => window.vaeExplorer.copyLink()")
-        for shown in (explore_tab, reconstruct_tab):  # the tab shown is part of the view kept in the address
+        # --- Training: the same, on the tab's own sliders and the snapshot the page shows
+        gr.on([tz1.change, tz2.change, tspan.change], fn=None, inputs=[tz1, tz2, tspan],
+              js="(a, b, s) => { window.vaeExplorer && window.vaeExplorer.setTrainingView(a, b, s); }")
+        training.change(fn=None, inputs=[training], outputs=[tz1, tz2, tspan],
+                        js="(picked) => [picked.z1, picked.z2, picked.span]")
+        for shown in (explore_tab, reconstruct_tab, training_tab):  # the tab shown is kept in the address
             shown.select(fn=None, js=f"() => {{ window.vaeExplorer.setTab('{shown.id}'); }}")
         demo.load(choice.tab_from_url, None, [tabs], api_visibility="private")
         random_button.click(fn=None, js="() => window.vaeExplorer.randomLatent()", outputs=[z1, z2])
@@ -186,6 +217,12 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
 
         gif_button.click(path_gif, [path_ends, chosen], [gif_file], js="(e, m) => [window.vaeExplorer.pathEnds(), m]",
                          api_visibility="private")
+
+        def replay_gif(model, a, b, s):
+            """The visitor's model's replay as the /replay GIF, its grid centred where the tab's sliders are."""
+            return gr.File(api.replay(model, a, b, s).path, visible=True)
+
+        replay_button.click(replay_gif, [chosen, tz1, tz2, tspan], [replay_file], api_visibility="private")
         for endpoint in api.endpoints():
             gr.api(endpoint, api_name=endpoint.__name__)
     demo.queue(default_concurrency_limit=concurrency, max_size=queue_size)
@@ -201,7 +238,7 @@ def create_demo() -> gr.Blocks:
     more = {"reference": bundled_entry(REFERENCE)} if (REFERENCE / "model.safetensors").is_file() else {}
     return build_demo(model, latents=latents, source=source.describe(relative_to=HERE),
                       test_elbo=read_test_elbo(source.folder / RESULTS_NAME), more_models=more,
-                      hub_timeout=timeout_from_env())
+                      hub_timeout=timeout_from_env(), folder=source.folder)
 
 
 if not log.handlers:  # the source of the weights is always printed, with or without logging configured

@@ -92,7 +92,7 @@ def quick_mlp(mnist_path, tmp_path_factory):
     from train.loop import TrainConfig, train
 
     cfg = TrainConfig(arch="mlp", epochs=1, train_subset=6000, batch_size=64, lr=1e-3, schedule="constant",
-                      data_dir=str(mnist_path), device="cpu", threads=1)
+                      data_dir=str(mnist_path), device="cpu", threads=1, snapshots=False)
     return train(cfg, tmp_path_factory.mktemp("quick-mlp"), progress=False, log=lambda _: None).model.eval()
 
 

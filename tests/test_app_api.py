@@ -30,7 +30,7 @@ from conftest import PRETRAINED
 pytestmark = pytest.mark.filterwarnings(  # raised inside gradio's queue by pandas 3, not by this app
     "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated")
 
-PUBLIC = {"/generate", "/grid", "/interpolate", "/encode", "/reconstruct", "/models"}
+PUBLIC = {"/generate", "/grid", "/interpolate", "/encode", "/reconstruct", "/models", "/replay"}
 MNIST_SAMPLE = [0, 1, 2, 3, 4, 7, 8, 11, 18, 61]  # one of each digit
 
 
@@ -84,17 +84,42 @@ def test_only_the_api_endpoints_are_public(served):
     assert set(api["named_endpoints"]) == PUBLIC
     assert api["unnamed_endpoints"] == {}
     params = {name: [p["parameter_name"] for p in ep["parameters"]] for name, ep in api["named_endpoints"].items()}
-    assert params == {"/generate": ["z1", "z2", "model"], "/grid": ["z1", "z2", "span", "model"],
+    assert params == {"/generate": ["z1", "z2", "model", "snapshot"], "/grid": ["z1", "z2", "span", "model", "snapshot"],
                       "/interpolate": ["z1_a", "z2_a", "z1_b", "z2_b", "steps", "model"],
-                      "/encode": ["image", "model"], "/reconstruct": ["image", "model"], "/models": []}
+                      "/encode": ["image", "model"], "/reconstruct": ["image", "model"], "/models": [],
+                      "/replay": ["model", "z1", "z2", "span"]}
     span = api["named_endpoints"]["/grid"]["parameters"][2]
     assert span["parameter_has_default"] and span["parameter_default"] == 1.5
     for endpoint in PUBLIC - {"/models"}:  # every endpoint takes an optional model, the app's own by default
-        model = api["named_endpoints"][endpoint]["parameters"][-1]
+        model = next(p for p in api["named_endpoints"][endpoint]["parameters"] if p["parameter_name"] == "model")
         assert model["parameter_has_default"] and model["parameter_default"] == "default"
+    for endpoint in ("/generate", "/grid"):  # and the final model unless a training snapshot is asked for
+        snapshot = api["named_endpoints"][endpoint]["parameters"][-1]
+        assert snapshot["parameter_has_default"] and snapshot["parameter_default"] is None
     # every other event of the page is private
     public = [d for d in client.config["dependencies"] if d.get("api_visibility", "public") == "public"]
     assert {"/" + d["api_name"] for d in public} == PUBLIC
+
+
+def test_training_snapshots_through_the_api(served):
+    """/models counts each model's snapshots; /grid and /generate render any of them; /replay is the GIF of all."""
+    client, _, _ = served
+    listed = {m["name"]: m for m in client.predict(api_name="/models")}
+    assert listed["default"]["snapshots"] == 0  # built without its folder: no replay to offer
+    assert listed["reference"]["snapshots"] == 13
+    grid = lambda *snapshot: png(client.predict(0.5, -0.5, 1.5, "reference", *snapshot, api_name="/grid")).astype(int)  # noqa: E731
+    first, last, final = grid(0), grid(-1), grid()
+    assert np.abs(last - final).max() <= 2  # the last snapshot is the final model, to the compact weights' fidelity
+    assert np.abs(first - final).max() > 50  # before training: another picture altogether
+    assert np.array_equal(grid(12), last)
+    digit = png(client.predict(0.5, -0.5, "reference", 6, api_name="/generate"))
+    assert digit.shape == (28, 28)
+    with pytest.raises(AppError, match="--snapshots"):
+        client.predict(0.0, 0.0, 1.5, "default", 0, api_name="/grid")
+    with pytest.raises(AppError, match="from 0 to 12"):
+        client.predict(0.0, 0.0, 1.5, "reference", 13, api_name="/grid")
+    with Image.open(client.predict("reference", 0.0, 0.0, 1.5, api_name="/replay")) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 13
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -241,7 +266,7 @@ def test_oversized_uploads_are_refused(served, tmp_path):
 def test_raw_http_nan_gets_the_same_message(served):
     """JSON clients other than gradio_client can send a bare NaN; it is caught like the string 'nan'."""
     _, _, url = served
-    post = httpx.post(url + "gradio_api/call/generate", content='{"data": [NaN, 0, "default"]}',
+    post = httpx.post(url + "gradio_api/call/generate", content='{"data": [NaN, 0, "default", null]}',
                       headers={"content-type": "application/json"}, timeout=30)
     event = post.json()["event_id"]
     stream = httpx.get(url + f"gradio_api/call/generate/{event}", timeout=30).text

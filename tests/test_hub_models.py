@@ -48,6 +48,24 @@ def model_files(model: VAE, **extra: bytes) -> dict[str, bytes]:
     return {"config.json": json.dumps(model.config.to_dict()).encode(), "model.safetensors": weights, **extra}
 
 
+def snapshots_file(models: list[VAE]) -> bytes:
+    """A snapshots.safetensors as `python -m train --snapshots` writes it, its snapshot k holding models[k]'s decoder."""
+    from vae.snapshots import Snapshots, compact_decoder
+
+    tensors, records = {}, []
+    for k, model in enumerate(models):
+        compact, encodings, error = compact_decoder(model)
+        tensors.update({f"s{k}.{name}": value for name, value in compact.items()})
+        tensors[f"s{k}.mu"] = np.full((20, 2), k, np.float16)
+        records.append(dict(step=10 * k, epoch=float(k), train_elbo=500.0 - k, test_elbo=500.0 - k, test_bce=490.0,
+                            test_kl=10.0 - k, max_error=error, encodings=encodings))
+    snaps = Snapshots(models[0].config, 10, records, np.arange(20, dtype=np.int32), np.arange(20, dtype=np.uint8) % 10,
+                      tensors)
+    with tempfile.TemporaryDirectory() as tmp:
+        snaps.save(f"{tmp}/s.safetensors")
+        return Path(f"{tmp}/s.safetensors").read_bytes()
+
+
 def decoded(model: VAE, z1: float, z2: float) -> np.ndarray:
     with torch.inference_mode():
         return to_uint8(model.decode(torch.tensor([[z1, z2]], dtype=torch.float32)).numpy()[0, 0])
@@ -82,6 +100,9 @@ def hub():
         hub.add_repo("someone/popular", model_files(tiny(4)))
         for i in range(20):
             hub.add_repo(f"someone/many-{i}", model_files(tiny(100 + i)))
+        hub.models["replay"] = [tiny(5), tiny(6), tiny(7)]  # its training snapshots: the last is the model
+        hub.add_repo("someone/vae-replay", model_files(tiny(7), **{
+            "snapshots.safetensors": snapshots_file(hub.models["replay"])}))
         yield hub
 
 
@@ -122,9 +143,23 @@ def test_a_hub_model_by_branch_tag_and_commit_serves_its_own_pixels(served, hub,
     assert listed["default"]["test_elbo"] is None and listed["default"]["source"] == "test model"
     entry = listed[f"someone/vae-good@{hub.shas['good']}"]
     assert entry == {"name": f"someone/vae-good@{hub.shas['good']}", "arch": "resmlp", "test_elbo": 150.25,
-                     "source": f"Hugging Face Hub: someone/vae-good @ {hub.shas['good']}"}
+                     "source": f"Hugging Face Hub: someone/vae-good @ {hub.shas['good']}", "snapshots": 0}
     assert f"someone/vae-good@{hub.shas['good_v2']}" in listed
     still_serving(client, bundled_model)
+
+
+def test_a_hub_models_training_replay_comes_with_it(served, hub):
+    """snapshots.safetensors in the repo: fetched with the model, counted by /models, each snapshot's decoder served."""
+    client, _, _ = served
+    for k, model in enumerate(hub.models["replay"]):
+        got = png(client.predict(0.5, -1.0, "someone/vae-replay", k, api_name="/generate"))
+        assert np.abs(got.astype(int) - decoded(model, 0.5, -1.0)).max() <= 3, k  # within the 2/255 fidelity
+    listed = {m["name"].split("@")[0]: m for m in client.predict(api_name="/models")}
+    assert listed["someone/vae-replay"]["snapshots"] == 3
+    with Image.open(client.predict("someone/vae-replay", api_name="/replay")) as gif:
+        assert gif.n_frames == 3
+    with pytest.raises(AppError, match="--snapshots"):  # a repo without one: the message says how to make one
+        client.predict(0.0, 0.0, 1.5, "someone/vae-good", 0, api_name="/grid")
 
 
 @pytest.mark.parametrize("repo, message, fetched", [

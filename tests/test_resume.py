@@ -51,6 +51,11 @@ def _checkpoint_epoch(folder: Path) -> int:
         return json.loads(f.metadata()["meta"])["epoch"]
 
 
+def _snapshot_steps(folder: Path) -> list[int]:
+    with safe_open(str(folder / "snapshots.safetensors"), framework="pt") as f:
+        return [r["step"] for r in json.loads(f.metadata()["snapshots"])]
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, run_train, tiny_run_args) -> dict:
     """Two runs with the same options, side by side (one thread each): one uninterrupted, one killed with SIGKILL
@@ -71,7 +76,7 @@ def runs(tmp_path_factory, run_train, tiny_run_args) -> dict:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         killed = dict(returncode=proc.returncode, epochs=len(_history(out)), checkpoint_epoch=_checkpoint_epoch(out),
-                      files=sorted(os.listdir(out)))
+                      files=sorted(os.listdir(out)), snapshot_steps=_snapshot_steps(out))
         resumed = run_train(*tiny_run_args, *RUN, "--out-dir", out, "--resume")
         log, _ = reference.communicate(timeout=600)
         assert reference.returncode == 0, log[-3000:]
@@ -105,6 +110,26 @@ def test_kill_9_mid_epoch_then_resume_equals_an_uninterrupted_run(runs):
     assert final.keys() == expected.keys()
     for name in final:
         torch.testing.assert_close(final[name], expected[name], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_kill_9_between_snapshots_then_resume_records_the_uninterrupted_runs_snapshots(runs):
+    """The training replay survives a crash: no snapshot lost or taken twice, each the same to the bit."""
+    from vae.snapshots import load_snapshots, schedule
+
+    steps_per_epoch = 4000 // 32 + (4000 % 32 > 0)
+    expected = schedule(steps_per_epoch, EPOCHS)
+    at_kill = runs["killed"]["snapshot_steps"]
+    assert at_kill == expected[:len(at_kill)] and 1 <= len(at_kill) < len(expected), at_kill  # killed between two
+    resumed, straight = (load_snapshots(runs[k] / "snapshots.safetensors") for k in ("out", "straight"))
+    assert [r["step"] for r in resumed.records] == [r["step"] for r in straight.records] == expected
+    for a, b in zip(resumed.records, straight.records):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert a[key] == (pytest.approx(b[key], rel=1e-6, abs=1e-6) if isinstance(a[key], float) else b[key]), key
+    assert resumed.tensors.keys() == straight.tensors.keys()
+    for name, value in resumed.tensors.items():
+        assert (value == straight.tensors[name]).all(), name
 
 
 @pytest.mark.slow
@@ -180,7 +205,9 @@ def test_a_diverging_epoch_leaves_the_last_checkpoint_byte_identical(tmp_path, m
         torch.set_num_threads(threads)
     assert len(snapshots) >= 1, "the run diverged before finishing an epoch; the test needs a later divergence"
     assert (out / "checkpoint.safetensors").read_bytes() == snapshots[-1]
-    assert sorted(os.listdir(out)) == ["checkpoint.safetensors", "metrics.json", "train_config.json"]  # no temp files
+    # no temporary files; the snapshots of the steps before the divergence stay (written atomically, each complete)
+    assert sorted(os.listdir(out)) == ["checkpoint.safetensors", "metrics.json", "snapshots.safetensors",
+                                       "train_config.json"]
 
 
 def test_resuming_a_finished_run_reuses_its_iwae_bound_and_rewrites_the_card(tmp_path, run_train, tiny_run_args):

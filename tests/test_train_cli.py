@@ -33,7 +33,7 @@ from vae.latents import load_latents
 EPOCHS, SUBSET, SEED = 3, 2000, 7
 FIGURES = {"loss_curve.png", "samples.png", "latent_scatter.png"}
 HUB_FILES = {"model.safetensors", "config.json", "latents.safetensors", "README.md", "results.json", "metrics.json",
-             "train_config.json"} | FIGURES
+             "train_config.json", "snapshots.safetensors"} | FIGURES
 
 
 def _train(run_train, tiny_run_args, out):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vae.latents import LATENTS_NAME
+from vae.snapshots import SNAPSHOTS_NAME
 from vae.model import CONFIG_NAME, VAE, WEIGHTS_NAME
 
 REPO_ENV = "VAE_MODEL_REPO"
@@ -102,13 +103,15 @@ def _hub_commit(repo_id: str, revision: str | None, timeout: float) -> str:
 
 
 def _download_latents(repo_id: str, commit: str, local_files_only: bool) -> None:
-    """Fetch latents.safetensors beside the weights in the cache; a repo without one just has no latent map."""
+    """Fetch latents.safetensors (and the training replay, snapshots.safetensors) beside the weights in the cache; a
+    repo without them just has no latent map (no Training tab replay)."""
     from huggingface_hub import hf_hub_download
 
-    try:
-        hf_hub_download(repo_id, LATENTS_NAME, revision=commit, local_files_only=local_files_only)
-    except Exception as e:  # noqa: BLE001 - optional file; any failure only loses the map
-        log.warning("no %s in %s@%s (%s): the latent map will be empty", LATENTS_NAME, repo_id, commit, e)
+    for name, loss in ((LATENTS_NAME, "the latent map will be empty"), (SNAPSHOTS_NAME, "no training replay")):
+        try:
+            hf_hub_download(repo_id, name, revision=commit, local_files_only=local_files_only)
+        except Exception as e:  # noqa: BLE001 - optional file; any failure only loses what it shows
+            log.warning("no %s in %s@%s (%s): %s", name, repo_id, commit, e, loss)
 
 
 def _from_cache(repo_id: str, revision: str | None) -> tuple[VAE, ModelSource]:
@@ -216,13 +219,15 @@ class HubModel:
 
 
 def fetch_hub_model(repo: str, revision: str | None, *, timeout: float = DEFAULT_TIMEOUT,
-                    max_weights_bytes: int, check_config=None, cache_dir: str | os.PathLike | None = None) -> HubModel:
+                    max_weights_bytes: int, check_config=None, cache_dir: str | os.PathLike | None = None,
+                    max_snapshots_bytes: int = 0) -> HubModel:
     """Download and load a model written by this project's trainer from a public Hub repo, without any token (the
     app's own HF_TOKEN may read its owner's private repos; a visitor's choice must not). Before the weights are
     downloaded: the repo and revision must exist, hold config.json and model.safetensors, the weights must be at
     most `max_weights_bytes`, and the config must be ours and pass `check_config(config)` (which raises
     ModelRequestError). Each network step waits at most `timeout` seconds. Only config.json, model.safetensors and,
-    when present, latents.safetensors and results.json are fetched."""
+    when present, latents.safetensors, results.json and (when at most `max_snapshots_bytes`) the training replay
+    snapshots.safetensors are fetched."""
     import json
 
     from huggingface_hub import HfApi, hf_hub_download
@@ -275,6 +280,8 @@ def fetch_hub_model(repo: str, revision: str | None, *, timeout: float = DEFAULT
         for name in (LATENTS_NAME, RESULTS_NAME):
             if name in sizes:
                 download(name)
+        if SNAPSHOTS_NAME in sizes and (sizes[SNAPSHOTS_NAME] or 0) <= max_snapshots_bytes:
+            download(SNAPSHOTS_NAME)
     except TimeoutError:
         raise ModelRequestError(f"The Hub did not answer within {timeout:g} s for {at}; try again later.") from None
     except EntryNotFoundError as e:

@@ -10,9 +10,11 @@ from gradio.data_classes import FileData
 from vae.explorer import Explorer
 from vae.hub import ModelRequestError
 from vae.imaging import DEFAULT_SPAN, to_uint8
-from webapp.inputs import bad_input, digit_from_file, grid_span, interpolation_steps, latent_coordinate
+from webapp.inputs import (bad_input, digit_from_file, grid_span, interpolation_steps, latent_coordinate,
+                           snapshot_index)
 from webapp.models import ModelStore
-from webapp.png_cache import gif_file, png_file
+from webapp.png_cache import cached_file, gif_file, png_file
+from webapp.replay import ReplayUnavailable
 
 
 class ExplorerAPI:
@@ -24,32 +26,37 @@ class ExplorerAPI:
         self.cache = cache
 
     def endpoints(self) -> list:
-        return [self.generate, self.grid, self.interpolate, self.encode, self.reconstruct, self.models]
+        return [self.generate, self.grid, self.interpolate, self.encode, self.reconstruct, self.models, self.replay]
 
-    def explorer(self, model) -> Explorer:
+    def explorer(self, model, snapshot=None) -> Explorer:
+        """The model's views; with a snapshot index, those of that training snapshot's decoder."""
         try:
-            return self.store.get(model).explorer
-        except ModelRequestError as e:
+            return self.store.get(model).explorer_at(snapshot)
+        except (ModelRequestError, ReplayUnavailable) as e:
             raise bad_input(str(e)) from None
 
     def models(self) -> list[dict]:
-        """The models on offer: [{"name", "arch", "source", "test_elbo"}], "default" and "reference" bundled, then
-        the Hub models loaded now. Any public Hub model written by this project's trainer can be asked for by id."""
+        """The models on offer: [{"name", "arch", "source", "test_elbo", "snapshots"}], "default" and "reference"
+        bundled, then the Hub models loaded now; "snapshots" counts the training snapshots that /generate, /grid and
+        /replay can show (0: none). Any public Hub model written by this project's trainer can be asked for by id."""
         return self.store.catalogue()
 
-    def generate(self, z1: float, z2: float, model: str = "default") -> FileData:
+    def generate(self, z1: float, z2: float, model: str = "default", snapshot: int | None = None) -> FileData:
         """The decoded digit at (z1, z2): a 28x28 greyscale PNG (pixel = round(255 p)).
 
         Args:
             z1: first latent coordinate, in [-3, 3]
             z2: second latent coordinate, in [-3, 3]
             model: a name from /models, or a Hub model id "user/repo" or "user/repo@revision"
+            snapshot: decode with this training snapshot's decoder (0 = before training, -1 = the last; /models
+                counts them); left out: the final model
         """
-        explorer = self.explorer(model)
-        digit = explorer.digit(latent_coordinate(z1, "z1"), latent_coordinate(z2, "z2"))
+        z = latent_coordinate(z1, "z1"), latent_coordinate(z2, "z2")
+        digit = self.explorer(model, snapshot_index(snapshot)).digit(*z)
         return png_file(digit, "digit", self.cache)
 
-    def grid(self, z1: float, z2: float, span: float = DEFAULT_SPAN, model: str = "default") -> FileData:
+    def grid(self, z1: float, z2: float, span: float = DEFAULT_SPAN, model: str = "default",
+             snapshot: int | None = None) -> FileData:
         """The 10x10 grid centred on (z1, z2): column i at z1 + linspace(-span, span, 10)[i], row j at
         z2 + linspace(span, -span, 10)[j]; a 280x280 RGB PNG, the cell nearest the centre outlined in orange.
 
@@ -58,9 +65,31 @@ class ExplorerAPI:
             z2: the grid's centre, second coordinate, in [-3, 3]
             span: the grid's half-width in latent units, in (0, 5]
             model: a name from /models, or a Hub model id "user/repo" or "user/repo@revision"
+            snapshot: decode with this training snapshot's decoder (0 = before training, -1 = the last; /models
+                counts them); left out: the final model
         """
-        picture = self.explorer(model).grid(latent_coordinate(z1, "z1"), latent_coordinate(z2, "z2"), grid_span(span))
+        z = latent_coordinate(z1, "z1"), latent_coordinate(z2, "z2")
+        picture = self.explorer(model, snapshot_index(snapshot)).grid(*z, grid_span(span))
         return png_file(picture, "grid", self.cache)
+
+    def replay(self, model: str = "default", z1: float = 0.0, z2: float = 0.0, span: float = DEFAULT_SPAN) -> FileData:
+        """The training replay as an animated GIF: one frame per snapshot, the latent map of 2,000 test digits
+        (coloured by class) beside the 10x10 grid around (z1, z2) decoded by that snapshot, step and test -ELBO below.
+
+        Args:
+            model: a name from /models (with "snapshots" > 0), or a Hub model id "user/repo" or "user/repo@revision"
+            z1: the grid's centre, first coordinate, in [-3, 3]
+            z2: the grid's centre, second coordinate, in [-3, 3]
+            span: the grid's half-width in latent units, in (0, 5]
+        """
+        z = latent_coordinate(z1, "z1"), latent_coordinate(z2, "z2")
+        span = grid_span(span)
+        try:
+            served = self.store.get(model)
+            data = served.replay.gif(*z, span)
+        except (ModelRequestError, ReplayUnavailable) as e:
+            raise bad_input(str(e)) from None
+        return cached_file(data, "replay.gif", "image/gif", self.cache)
 
     def interpolate(self, z1_a: float, z2_a: float, z1_b: float, z2_b: float, steps: int = 16,
                     model: str = "default") -> FileData:

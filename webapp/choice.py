@@ -10,11 +10,18 @@ from vae.hub import ModelRequestError
 from webapp.models import ModelStore, ServedModel
 from webapp.page import model_footer
 
-TABS = ("explore", "reconstruct")
+TABS = ("explore", "reconstruct", "training")
 
 
 def bundle_url(served: ServedModel) -> str:
     return f"gradio_api/file={served.bundle}"
+
+
+def replay_props(served: ServedModel) -> dict:
+    """The Training tab's props for a model: its replay bundle's URL ("" when none) and the line shown instead."""
+    path, message = served.replay.page()
+    return dict(replay_path=f"gradio_api/file={path}" if path else "", replay_message=message,
+                model_label=served.name)
 
 
 def footer(served: ServedModel) -> str:
@@ -26,15 +33,16 @@ class ModelChoice:
         self.store = store
 
     def choose(self, spec, current="default"):
-        """-> (the visitor's model, the Explore map's update, the Reconstruct map's, the footer, a message). A choice
-        that cannot be served keeps the `current` model and says why."""
+        """-> (the visitor's model, the Explore map's update, the Reconstruct map's, the footer, a message, the Training
+        tab's update). A choice that cannot be served keeps the `current` model and says why."""
         note = ""
         try:
             served = self.store.get(spec)
         except ModelRequestError as e:
             served, note = self.store.get(current), f"⚠️ {e} The page keeps the model it had."
         bundle = dict(bundle_path=bundle_url(served))
-        return served.name, gr.HTML(**bundle, main_label=served.name), gr.HTML(**bundle), footer(served), note
+        return (served.name, gr.HTML(**bundle, main_label=served.name), gr.HTML(**bundle), footer(served), note,
+                gr.HTML(**replay_props(served)))
 
     def compare(self, spec, current):
         """A second model beside the visitor's, at the same z ("none" or empty: no second model)."""
@@ -53,6 +61,6 @@ class ModelChoice:
 
     @staticmethod
     def tab_from_url(request: gr.Request):
-        """?tab=reconstruct in the page's address opens that tab."""
+        """?tab=reconstruct (or training) in the page's address opens that tab."""
         tab = request.query_params.get("tab") if request else None
         return gr.Tabs(selected=tab) if tab in TABS else gr.skip()

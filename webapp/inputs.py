@@ -62,6 +62,24 @@ def grid_span(value) -> float:
     return span
 
 
+def snapshot_index(value) -> int | None:
+    """A training snapshot's index (None or "": the final model); negative counts from the last. Its range is checked
+    against the model's snapshots (webapp/replay.py)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    refusal = (f"snapshot must be a whole number: 0 for the first training snapshot, -1 for the last, or leave it "
+               f"out for the final model; got {value!r}.")
+    if isinstance(value, bool):
+        raise bad_input(refusal)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise bad_input(refusal) from None
+    if not (math.isfinite(number) and number.is_integer()):
+        raise bad_input(refusal)
+    return int(number)
+
+
 def interpolation_steps(value) -> int:
     """A whole number of frames in STEPS_RANGE: an int, or a number or numeric string with a whole value (16.0, "16";
     z accepts "0.5" too); not a bool, a fraction, NaN or None."""

@@ -24,6 +24,7 @@ from vae.hub import DEFAULT_TIMEOUT, ModelRequestError, RESULTS_NAME, fetch_hub_
 from vae.latents import LATENTS_NAME, load_latents
 from vae.model import VAE
 from webapp.bundle import write_page_bundle
+from webapp.replay import MAX_SNAPSHOT_FILE_BYTES, Replay, replay_for
 
 log = logging.getLogger("vae_explorer")
 
@@ -111,18 +112,29 @@ class ServedModel:
     source: str  # where its weights came from, for the footer
     bundle: Path  # the page's weight bundle
     test_elbo: float | None = None
+    replay: Replay | None = None  # the training replay (webapp/replay.py), read when first asked for
     explorer: Explorer = field(init=False)
 
     def __post_init__(self):
         self.explorer = Explorer(self.model)
+        if self.replay is None:  # no folder: a model without a replay (the tab says how to make one)
+            self.replay = replay_for(self.model, None, self.bundle.parent)
 
     def describe(self) -> dict:
         cfg = self.model.config
-        return {"name": self.name, "arch": cfg.arch, "source": self.source, "test_elbo": self.test_elbo}
+        return {"name": self.name, "arch": cfg.arch, "source": self.source, "test_elbo": self.test_elbo,
+                "snapshots": self.replay.count}
+
+    def explorer_at(self, snapshot: int | None) -> Explorer:
+        """The final model's views (snapshot None), or those of training snapshot `snapshot` (ReplayUnavailable)."""
+        if snapshot is None:
+            return self.explorer
+        return self.replay.explorer(snapshot)
 
 
 class ModelStore:
-    """`bundled`: name -> (model, latents or None, source text, test −ELBO or None), always in memory."""
+    """`bundled`: name -> (model, latents or None, source text, test −ELBO or None[, its folder]), always in memory;
+    the folder, when given, holds the model's training replay (snapshots.safetensors)."""
 
     def __init__(self, bundled: dict[str, tuple], bundle_dir: Path, *, timeout: float = DEFAULT_TIMEOUT,
                  max_loaded: int = MAX_LOADED, bundle_cap_bytes: int = BUNDLE_CAP_BYTES,
@@ -131,8 +143,8 @@ class ModelStore:
         self.timeout, self.max_loaded = timeout, max_loaded
         self.bundle_cap_bytes, self.max_weights_bytes = bundle_cap_bytes, max_weights_bytes
         self.bundled = {name: ServedModel(name, model, source, write_page_bundle(model, latents, self.bundle_dir),
-                                          test_elbo)
-                        for name, (model, latents, source, test_elbo) in bundled.items()}
+                                          test_elbo, replay_for(model, folder[0] if folder else None, self.bundle_dir))
+                        for name, (model, latents, source, test_elbo, *folder) in bundled.items()}
         self.loaded: OrderedDict[str, ServedModel] = OrderedDict()  # Hub models, least recently used first
         self.lock = threading.Lock()
         self.fetching: dict[str, threading.Lock] = {}
@@ -160,7 +172,7 @@ class ModelStore:
         with fetching:  # one download per model, however many visitors ask at once
             try:
                 hub = fetch_hub_model(repo, revision, timeout=self.timeout, max_weights_bytes=self.max_weights_bytes,
-                                      check_config=check_browser_fit)
+                                      check_config=check_browser_fit, max_snapshots_bytes=MAX_SNAPSHOT_FILE_BYTES)
             finally:  # the lock is only for callers already waiting on it: the table of locks does not grow
                 with self.lock:
                     self.fetching.pop(key, None)
@@ -171,7 +183,8 @@ class ModelStore:
                     return self.loaded[name]
             served = ServedModel(name, hub.model, f"Hugging Face Hub: {repo} @ {hub.commit}",
                                  write_page_bundle(hub.model, latents_in(hub.folder), self.bundle_dir),
-                                 read_test_elbo(hub.folder / RESULTS_NAME))
+                                 read_test_elbo(hub.folder / RESULTS_NAME),
+                                 replay_for(hub.model, hub.folder, self.bundle_dir))
             with self.lock:
                 self.loaded[name] = served
                 while len(self.loaded) > self.max_loaded:
@@ -193,6 +206,7 @@ class ModelStore:
 
 
 def bundled_entry(folder: Path, model: VAE | None = None, source: str | None = None) -> tuple:
-    """A bundled model folder -> (model, latents or None, source text, test −ELBO or None) for ModelStore."""
+    """A bundled model folder -> (model, latents or None, source text, test −ELBO or None, folder) for ModelStore."""
     model = model if model is not None else VAE.from_pretrained(folder)
-    return model, latents_in(folder), source or f"bundled: {folder.name}/", read_test_elbo(folder / RESULTS_NAME)
+    return (model, latents_in(folder), source or f"bundled: {folder.name}/", read_test_elbo(folder / RESULTS_NAME),
+            folder)
