@@ -9,9 +9,15 @@
  * and /grid compute the same pixels with PyTorch, and tests/test_browser.py checks that the two agree within
  * 1/255 for both architectures.
  *
+ * The Training tab replays the model's training the same way: webapp/replay.py's bundle holds a decoder per
+ * snapshot (compact: int8 with scales, float16 or float32) and the test digits' latent means at each; every
+ * snapshot gets a Decoder of its own, so scrubbing and playing decode the grid here too.
+ *
  * window.vaeExplorer: mountExplore(element, props, trigger, watch), mountPosterior(element, props, watch),
- * mountDrawing(element, props, trigger), setView(z1, z2, span),
- * showPosterior({mu, sigma}), randomLatent(), decodeView(z1, z2, span) and `stats` (timings, for bench/).
+ * mountDrawing(element, props, trigger), mountTraining(element, props, trigger, watch), setView(z1, z2, span),
+ * setTrainingView(z1, z2, span), setTab(tab), setSnapshot(k), playTraining(), showPosterior({mu, sigma}),
+ * randomLatent(), decodeView(z1, z2, span), decodeTraining(z1, z2, span, k), `training` (the tab's state) and
+ * `stats` (timings, for bench/).
  */
 (function () {
   "use strict";
@@ -33,20 +39,50 @@
 
   // ------------------------------------------------------------------------------------------ safetensors
 
+  // The dtypes the bundles use; F16 is widened to float32 as it is read (the replay's float16 weights)
+  const DTYPES = { F32: Float32Array, F16: Uint16Array, I32: Int32Array, I8: Int8Array, U8: Uint8Array };
+
+  // a safetensors file -> {metadata, tensors: {name: {shape, dtype, data}}}; a truncated or damaged file throws
   function readSafetensors(buffer) {
+    if (buffer.byteLength < 8) throw new Error(`a ${buffer.byteLength}-byte file is not a safetensors file`);
     const view = new DataView(buffer);
     const headerLength = Number(view.getBigUint64(0, true));
+    if (8 + headerLength > buffer.byteLength) throw new Error("the file ends inside its safetensors header");
     const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 8, headerLength)));
     const start = 8 + headerLength;
     const tensors = {};
     for (const [name, info] of Object.entries(header)) {
       if (name === "__metadata__") continue;
-      const Type = { F32: Float32Array, U8: Uint8Array }[info.dtype];
-      if (!Type) throw new Error(`tensor ${name} has dtype ${info.dtype}; expected F32 or U8`);
-      const [a, b] = info.data_offsets;
-      tensors[name] = { shape: info.shape, data: new Type(buffer.slice(start + a, start + b)) };
+      const Type = DTYPES[info.dtype];
+      if (!Type) throw new Error(`tensor ${name} has dtype ${info.dtype}; expected one of ${Object.keys(DTYPES)}`);
+      const [a, b] = info.data_offsets, count = info.shape.reduce((n, d) => n * d, 1);
+      if (b - a !== count * Type.BYTES_PER_ELEMENT || start + b > buffer.byteLength) {
+        throw new Error(`tensor ${name} (${info.dtype} ${JSON.stringify(info.shape)}) is truncated or damaged`);
+      }
+      let data = new Type(buffer.slice(start + a, start + b)); // a copy: aligned for its type
+      if (info.dtype === "F16") data = halfToFloat(data);
+      tensors[name] = { shape: info.shape, dtype: info.dtype, data };
     }
     return { metadata: header.__metadata__ || {}, tensors };
+  }
+
+  // IEEE 754 half-precision bits -> Float32Array, exactly (every half value is a float32 value): a table of all
+  // 65,536 values, made once. Subnormal halves are m * 2^-24; normal ones (1024 + m) * 2^(e - 25).
+  let halfTable = null;
+
+  function halfToFloat(bits) {
+    if (!halfTable) {
+      halfTable = new Float32Array(65536);
+      for (let h = 0; h < 65536; h++) {
+        const sign = h & 0x8000 ? -1 : 1, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+        halfTable[h] = exponent === 0 ? sign * mantissa * 2 ** -24 // zeros (signed) and subnormals
+          : exponent === 31 ? (mantissa ? NaN : sign * Infinity)
+          : sign * (1024 + mantissa) * 2 ** (exponent - 25);
+      }
+    }
+    const out = new Float32Array(bits.length);
+    for (let i = 0; i < bits.length; i++) out[i] = halfTable[bits[i]];
+    return out;
   }
 
   // ------------------------------------------------------------------------------------------ the decoder
@@ -55,6 +91,18 @@
   // architecture. Widths are padded to multiples of 8 for the SIMD kernel; padded columns stay 0.
 
   const pad8 = (n) => Math.ceil(n / 8) * 8;
+
+  // The SIMD kernel's module, compiled once for every decoder (the replay makes one per snapshot); null where the
+  // browser lacks WebAssembly SIMD
+  let wasmCompiled;
+
+  function wasmModule() {
+    if (wasmCompiled === undefined) {
+      const bytes = Uint8Array.from(atob(WASM_BASE64), (c) => c.charCodeAt(0));
+      wasmCompiled = typeof WebAssembly === "object" && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+    }
+    return wasmCompiled;
+  }
 
   class Decoder {
     // program: the operations; tensors: {name: {shape, data}}; inputDim: latent dimensions; outputShape: [h, w]
@@ -113,11 +161,10 @@
       this.inputAt = alloc(ROWS_PADDED * inputDim);
       this.rows = ROWS_PADDED;
       const bytes = floats * 4;
-      const wasmBytes = Uint8Array.from(atob(WASM_BASE64), (c) => c.charCodeAt(0));
-      this.simd = typeof WebAssembly === "object" && WebAssembly.validate(wasmBytes);
+      const module = wasmModule();
+      this.simd = module !== null;
       if (this.simd) {
         this.memory = new WebAssembly.Memory({ initial: Math.ceil(bytes / 65536) + 1 });
-        const module = new WebAssembly.Module(wasmBytes);
         const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } });
         this.kernel = instance.exports.linear;
         this.heap = new Float32Array(this.memory.buffer);
@@ -244,7 +291,8 @@
   }
 
   // points: Float64Array (rows * 2) -> uint8 (rows, 784), decoding only the points not in the model's cache
-  function decodeCached({ decoder, cache }, points, rows) {
+  // (`limit` cells at most, default CACHE_LIMIT)
+  function decodeCached({ decoder, cache, limit = CACHE_LIMIT }, points, rows) {
     const n = SIDE * SIDE, out = new Uint8ClampedArray(rows * n);
     const missing = [], keys = [];
     for (let r = 0; r < rows; r++) {
@@ -267,7 +315,7 @@
         out.set(cell, r * n);
         if (keys[i] !== null) {
           cache.set(keys[i], cell);
-          if (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value); // oldest first
+          if (cache.size > limit) cache.delete(cache.keys().next().value); // oldest first
         }
       });
     }
@@ -317,17 +365,21 @@
     return canvas;
   }
 
-  const maps = new Set(); // every latent map on the page, restyled when Gradio's theme changes
+  const maps = new Set(); // every themed canvas on the page (latent maps, the -ELBO curve), restyled with the theme
   const themeWatch = new MutationObserver(() => {
     for (const map of maps) if (map.canvas.isConnected) map.restyle(); else maps.delete(map);
     app.painted = null; request(); drawPosterior();
+    if (app.training) { app.training.painted = null; requestTraining(); }
   });
   if (document.body) themeWatch.observe(document.body, { attributes: true, attributeFilter: ["class"] });
 
+  // A latent map: the points of `data` ({mu, labels}) coloured by digit, axes, and the overlays draw() is given.
+  // moving = true (the training replay): `data` only sizes the axes; the points come with each draw (overlay.cloud)
   class LatentMap {
-    constructor(canvas, legend, data, cssSize) {
+    constructor(canvas, legend, data, cssSize, moving = false) {
       this.canvas = canvas;
       this.data = data;
+      this.moving = moving;
       this.cssSize = cssSize;
       this.margin = { left: 34, right: 8, top: 8, bottom: 30 };
       let extent = Z_LIMIT + 0.5;
@@ -381,16 +433,7 @@
       const [x0, y0] = this.toPixel(-this.limit, this.limit), [x1, y1] = this.toPixel(this.limit, -this.limit);
       ctx.save();
       ctx.beginPath(); ctx.rect(x0, y0, x1 - x0, y1 - y0); ctx.clip();
-      if (this.data) {
-        const { mu, labels } = this.data;
-        ctx.globalAlpha = 0.55;
-        for (let i = 0; i < labels.length; i++) {
-          const [px, py] = this.toPixel(mu[2 * i], mu[2 * i + 1]);
-          ctx.fillStyle = COLOURS[labels[i] % 10];
-          ctx.fillRect(px - 1, py - 1, 2, 2);
-        }
-        ctx.globalAlpha = 1;
-      }
+      if (this.data && !this.moving) this.drawPoints(ctx, this.data);
       // the sliders' range
       const [r0, q0] = this.toPixel(-Z_LIMIT, Z_LIMIT), [r1, q1] = this.toPixel(Z_LIMIT, -Z_LIMIT);
       ctx.strokeStyle = dark ? "rgba(255,255,255,0.3)" : "rgba(0,0,0,0.25)"; ctx.setLineDash([2, 3]); ctx.lineWidth = 1;
@@ -419,7 +462,18 @@
       return base;
     }
 
-    // overlay: {point: [z1, z2], window: span, ellipse: {mu, sigma}}
+    // each latent mean (mu: (N * 2), labels: (N,)) as a 2-px square in its digit's colour
+    drawPoints(ctx, { mu, labels }) {
+      ctx.globalAlpha = 0.55;
+      for (let i = 0; i < labels.length; i++) {
+        const [px, py] = this.toPixel(mu[2 * i], mu[2 * i + 1]);
+        ctx.fillStyle = COLOURS[labels[i] % 10];
+        ctx.fillRect(px - 1, py - 1, 2, 2);
+      }
+      ctx.globalAlpha = 1;
+    }
+
+    // overlay: {cloud: {mu, labels}, point: [z1, z2], window: span, prior, path, ellipse: {mu, sigma}, samples}
     draw(overlay) {
       const ctx = this.ctx;
       ctx.setTransform(1, 0, 0, 1, 0, 0);
@@ -428,6 +482,7 @@
       const m = this.margin, s = this.cssSize;
       ctx.save();
       ctx.beginPath(); ctx.rect(m.left, m.top, s - m.left - m.right, s - m.top - m.bottom); ctx.clip();
+      if (overlay.cloud) this.drawPoints(ctx, overlay.cloud); // the replay's points, where they are this frame
       if (overlay.prior) { // the prior N(0, I): circles of radius 1, 2, 3 around the origin
         const [ox, oy] = this.toPixel(0, 0), unit = this.toPixel(1, 0)[0] - ox;
         ctx.strokeStyle = "rgba(60, 60, 200, 0.7)"; ctx.lineWidth = 1.2; ctx.setLineDash([4, 3]);
@@ -505,7 +560,9 @@
     explore: null, // {digit, grid, map, readout, digitSmall, gridSmall}
     share: { ready: false, model: null, tab: null }, // what the address holds besides z
     posterior: null, // {map, stats}
-    stats: { frames: [], inputs: [], backend: null, decodeMs: [], decodedRows: [], pathFrames: [] },
+    replays: new Map(), // replay bundle path -> Promise of the replay (loadReplay)
+    training: null, // the Training tab (mountTraining)
+    stats: { frames: [], inputs: [], backend: null, decodeMs: [], decodedRows: [], pathFrames: [], trainingFrames: [] },
   };
 
   // a path relative to the app's root (which is not the page's URL when the app sits behind a proxy)
@@ -564,6 +621,13 @@
 
   // One model's panel: its digit, its grid and its map, for the decoded view `pixels` (101 x 784)
   function paintPanel(panel, pixels, s) {
+    paintCells(panel, pixels);
+    panel.map.draw({ point: [s.z1, s.z2], window: s.span, prior: app.showPrior,
+                     path: app.path && { a: app.path.a, b: app.path.b, at: app.path.at } });
+  }
+
+  // The digit and the 10x10 grid of a panel ({digit, grid, digitCtx, gridCtx, digitSmall, gridSmall, gridImage})
+  function paintCells(panel, pixels) {
     const n = SIDE * SIDE;
     // the digit, 28 -> digit canvas, nearest neighbour
     greyToCanvas(pixels, 0, SIDE, SIDE, panel.digitSmall);
@@ -586,24 +650,29 @@
     const cell = panel.grid.width / GRID, centre = Math.floor((GRID - 1) / 2), lw = Math.max(2, Math.round(cell / 14));
     g.strokeStyle = MARK; g.lineWidth = lw;
     g.strokeRect(centre * cell + lw / 2, centre * cell + lw / 2, cell - lw, cell - lw);
-    panel.map.draw({ point: [s.z1, s.z2], window: s.span, prior: app.showPrior,
-                     path: app.path && { a: app.path.a, b: app.path.b, at: app.path.at } });
   }
 
   // The canvases of a panel in `root` (explore.html: .vae-digit, .vae-grid, .vae-map, .vae-legend), drawn at the
   // CSS sizes in props
   function makePanel(root, bundle, props, scale = 1) {
+    return {
+      ...makeCells(root, props, scale), bundle,
+      map: new LatentMap(root.querySelector("canvas.vae-map"), root.querySelector(".vae-legend"), bundle.latents,
+                         Math.round((props.map_px || 400) * scale)),
+    };
+  }
+
+  // The digit's and the grid's canvases in `root` (.vae-digit, .vae-grid), for paintCells
+  function makeCells(root, props, scale = 1) {
     const digit = root.querySelector("canvas.vae-digit"), grid = root.querySelector("canvas.vae-grid");
     const digitPx = Math.round((props.digit_px || 252) * scale), gridPx = Math.round((props.grid_px || 560) * scale);
     return {
-      bundle, digit, grid,
+      digit, grid,
       digitCtx: setupCanvas(digit, digitPx, digitPx),
       gridCtx: setupCanvas(grid, gridPx, gridPx),
       digitSmall: Object.assign(document.createElement("canvas"), { width: SIDE, height: SIDE }),
       gridSmall: Object.assign(document.createElement("canvas"), { width: GRID * SIDE, height: GRID * SIDE }),
       gridImage: new ImageData(GRID * SIDE, GRID * SIDE),
-      map: new LatentMap(root.querySelector("canvas.vae-map"), root.querySelector(".vae-legend"), bundle.latents,
-                         Math.round((props.map_px || 400) * scale)),
     };
   }
 
@@ -1016,10 +1085,437 @@
     return [round2(clampZ(normal())), round2(clampZ(normal()))];
   }
 
+  // ------------------------------------------------------------------------------------------ the training replay
+  // The Training tab replays how the latent space formed. webapp/replay.py's bundle holds the snapshots the trainer
+  // took at log-spaced moments (vae/snapshots.py): each one's decoder weights (int8 with a float32 scale per row and
+  // group of columns, float16 or float32), the posterior means of 2,000 fixed test digits, its step and its -ELBO.
+  // Each snapshot gets a Decoder of its own (the same program, that snapshot's weights) and a cell cache of its own,
+  // so any snapshot's grid is decoded here and scrubbing back over a snapshot re-uses its cells. The tab's position
+  // is a real number in [0, snapshots - 1]: the map moves every digit's point between the two snapshots either side
+  // of it (eased, so the points come to rest at each snapshot); the grid, the digit and the curve's dots show the
+  // nearest snapshot, decoded when that changes.
+  const REPLAY_FORMAT = "vae-explorer-replay/1"; // webapp/replay.py's FORMAT
+  const PLAY_SECONDS = 1.2; // per snapshot while playing
+  const SNAP_SPEED = 6; // snapshots per second: the glide to the nearest snapshot when the scrubber is let go
+  const REPLAY_CACHE_LIMIT = 4000; // decoded cells kept per snapshot (3 MB)
+  const CURVE_HEIGHT = 200; // CSS px of the -ELBO curve; its width is the grid's
+  const CURVE_COLOURS = { train: "#1f77b4", test: "#d62728" }; // the caption's key in page.css uses the same
+
+  // Snapshot k's float32 weights {name: {shape, dtype, data}} from its stored tensors, as vae/snapshots.py's
+  // decode_tensor computes them for the server: int8 w[r][c] = q[r][c] * scale[r][floor(c / g)], g = ceil(cols /
+  // groups), one float32 product (exact in float64, then rounded once by the Float32Array: numpy's float32 product);
+  // float16 widened exactly by readSafetensors; float32 as stored
+  function snapshotWeights(tensors, k, encodings) {
+    const weights = {}, dtypes = { int8: "I8", float16: "F16", float32: "F32" };
+    for (const [name, encoding] of Object.entries(encodings)) {
+      const t = tensors[`s${k}.${name}`];
+      if (!t) throw new Error(`the replay has no tensor s${k}.${name}`);
+      if (t.dtype !== dtypes[encoding]) throw new Error(`s${k}.${name} is ${t.dtype}; its record says ${encoding}`);
+      if (encoding !== "int8") { weights[name] = t; continue; }
+      const s = tensors[`s${k}.${name}.scale`], [rows, cols] = t.shape;
+      if (!s || s.dtype !== "F32" || s.shape[0] !== rows) throw new Error(`s${k}.${name} has no matching scales`);
+      const groups = s.shape[1], g = Math.ceil(cols / groups), q = t.data, scale = s.data;
+      const w = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++) {
+        for (let c = 0; c < cols; c++) w[r * cols + c] = q[r * cols + c] * scale[r * groups + Math.floor(c / g)];
+      }
+      weights[name] = { shape: t.shape, dtype: "F32", data: w };
+    }
+    return weights;
+  }
+
+  // A replay bundle -> Promise of {records, labels, count, snapshots: [{record, mu (N * 2), view: {decoder, cache,
+  // limit}}]}, fetched once per path; a failure is forgotten, so opening the tab again tries again
+  function loadReplay(path) {
+    if (!app.replays.has(path)) {
+      const url = appURL(path);
+      const loading = fetch(url, { cache: "force-cache" })
+        .then((r) => {
+          if (!r.ok) throw new Error(`GET ${url}: HTTP ${r.status}`);
+          return r.arrayBuffer();
+        })
+        .then((buffer) => {
+          const { metadata, tensors } = readSafetensors(buffer);
+          if (metadata.format !== REPLAY_FORMAT) {
+            throw new Error(`the replay is a "${metadata.format}" file; this page reads "${REPLAY_FORMAT}"`);
+          }
+          const records = JSON.parse(metadata.records), program = JSON.parse(metadata.program);
+          const input = JSON.parse(metadata.input), output = JSON.parse(metadata.output);
+          const labels = tensors.labels ? tensors.labels.data : null;
+          if (!labels || !records.length) throw new Error("the replay holds no test digits or no snapshots");
+          const snapshots = records.map((record, k) => {
+            const mu = tensors[`s${k}.mu`];
+            if (!mu || mu.data.length !== 2 * labels.length) {
+              throw new Error(`snapshot ${k}'s latent means do not match the ${labels.length} test digits`);
+            }
+            const decoder = new Decoder(program, snapshotWeights(tensors, k, record.encodings), input, output);
+            return { record, mu: mu.data, view: { decoder, cache: new Map(), limit: REPLAY_CACHE_LIMIT } };
+          });
+          return { records, labels, snapshots, count: snapshots.length };
+        });
+      loading.catch(() => app.replays.delete(path));
+      app.replays.set(path, loading);
+    }
+    return app.replays.get(path);
+  }
+
+  // 1, 2 or 5 times a power of ten, at least `raw`: the spacing of an axis's ticks
+  function niceStep(raw) {
+    const p = 10 ** Math.floor(Math.log10(raw));
+    return [1, 2, 5, 10].map((m) => m * p).find((s) => s >= raw);
+  }
+
+  // The -ELBO curve: every snapshot's train and test -ELBO against its step, on a log axis (log10(1 + step), so
+  // step 0 has a place), in the page's theme; draw(pos) adds a line at the position and rings the nearest snapshot
+  class ElboCurve {
+    constructor(canvas, records, cssWidth, cssHeight) {
+      this.canvas = canvas;
+      this.records = records;
+      this.cssWidth = cssWidth;
+      this.cssHeight = cssHeight;
+      this.margin = { left: 48, right: 12, top: 10, bottom: 32 };
+      this.ctx = setupCanvas(canvas, cssWidth, cssHeight);
+      this.dpr = canvas.width / cssWidth;
+      const values = records.flatMap((r) => [r.train_elbo, r.test_elbo]).filter(Number.isFinite);
+      let lo = values.length ? Math.min(...values) : 0, hi = values.length ? Math.max(...values) : 1;
+      if (hi - lo < 1e-6) { lo -= 1; hi += 1; }
+      this.yStep = niceStep((hi - lo) / 4);
+      this.yLow = Math.floor(lo / this.yStep) * this.yStep;
+      this.yHigh = Math.ceil(hi / this.yStep) * this.yStep;
+      this.xHigh = Math.log10(1 + Math.max(10, records[records.length - 1].step));
+      this.restyle();
+      maps.add(this);
+    }
+
+    toX(step) {
+      const m = this.margin;
+      return m.left + (Math.log10(1 + step) / this.xHigh) * (this.cssWidth - m.left - m.right);
+    }
+
+    toY(value) {
+      const m = this.margin, h = this.cssHeight - m.top - m.bottom;
+      return m.top + ((this.yHigh - value) / (this.yHigh - this.yLow)) * h;
+    }
+
+    // where position `pos` lies on the step axis: between its two snapshots, in proportion on the log axis
+    posX(pos) {
+      const n = this.records.length, i = Math.min(Math.floor(pos), n - 1), u = pos - i;
+      const x = this.toX(this.records[i].step);
+      return i + 1 < n ? x + u * (this.toX(this.records[i + 1].step) - x) : x;
+    }
+
+    restyle() {
+      const css = getComputedStyle(this.canvas);
+      this.colours = {
+        background: css.getPropertyValue("--body-background-fill").trim() || "#ffffff",
+        ink: css.getPropertyValue("--body-text-color").trim() || "#333333",
+      };
+      this.base = this.drawBase();
+    }
+
+    drawBase() {
+      const base = Object.assign(document.createElement("canvas"), { width: this.canvas.width, height: this.canvas.height });
+      const ctx = base.getContext("2d"), m = this.margin, W = this.cssWidth, H = this.cssHeight;
+      const { background, ink } = this.colours;
+      ctx.scale(this.dpr, this.dpr);
+      ctx.fillStyle = background; ctx.fillRect(0, 0, W, H);
+      const x0 = m.left, x1 = W - m.right, y0 = m.top, y1 = H - m.bottom;
+      ctx.strokeStyle = ink; ctx.fillStyle = ink; ctx.lineWidth = 1; ctx.font = "11px sans-serif";
+      ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+      ctx.textAlign = "center"; ctx.textBaseline = "top";
+      const names = ["0", "10", "100", "1k", "10k", "100k", "1M"];
+      for (let e = 0; e < names.length && (e === 0 || Math.log10(1 + 10 ** e) <= this.xHigh + 1e-9); e++) {
+        const x = this.toX(e === 0 ? 0 : 10 ** e); // step 0, then the powers of ten
+        ctx.beginPath(); ctx.moveTo(x, y1); ctx.lineTo(x, y1 + 4); ctx.stroke();
+        ctx.fillText(names[e], x, y1 + 5);
+      }
+      ctx.textBaseline = "bottom"; ctx.fillText("Adam steps (log scale)", (x0 + x1) / 2, H - 1);
+      ctx.textAlign = "right"; ctx.textBaseline = "middle";
+      for (let v = this.yLow; v <= this.yHigh + 1e-9; v += this.yStep) {
+        const y = this.toY(v);
+        ctx.beginPath(); ctx.moveTo(x0 - 4, y); ctx.lineTo(x0, y); ctx.stroke();
+        ctx.fillText(String(Math.round(v * 100) / 100), x0 - 6, y);
+      }
+      ctx.save(); ctx.translate(10, (y0 + y1) / 2); ctx.rotate(-Math.PI / 2);
+      ctx.textAlign = "center"; ctx.fillText("−ELBO", 0, 0); ctx.restore();
+      for (const [key, colour] of [["train_elbo", CURVE_COLOURS.train], ["test_elbo", CURVE_COLOURS.test]]) {
+        const points = this.records.filter((r) => Number.isFinite(r[key])).map((r) => [this.toX(r.step), this.toY(r[key])]);
+        ctx.strokeStyle = colour; ctx.fillStyle = colour; ctx.lineWidth = 1.5;
+        ctx.beginPath();
+        points.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+        ctx.stroke();
+        for (const [x, y] of points) { ctx.beginPath(); ctx.arc(x, y, 2.5, 0, 2 * Math.PI); ctx.fill(); }
+      }
+      return base;
+    }
+
+    draw(pos) {
+      const ctx = this.ctx, m = this.margin, k = Math.round(pos), r = this.records[k];
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.drawImage(this.base, 0, 0);
+      ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+      const x = this.posX(pos);
+      ctx.strokeStyle = this.colours.ink; ctx.lineWidth = 1.5; ctx.setLineDash([3, 3]);
+      ctx.beginPath(); ctx.moveTo(x, m.top); ctx.lineTo(x, this.cssHeight - m.bottom); ctx.stroke();
+      ctx.setLineDash([]);
+      for (const [key, colour] of [["train_elbo", CURVE_COLOURS.train], ["test_elbo", CURVE_COLOURS.test]]) {
+        if (!Number.isFinite(r[key])) continue;
+        ctx.beginPath(); ctx.arc(this.toX(r.step), this.toY(r[key]), 5, 0, 2 * Math.PI);
+        ctx.fillStyle = colour; ctx.fill(); ctx.strokeStyle = this.colours.background; ctx.lineWidth = 2; ctx.stroke();
+      }
+    }
+  }
+
+  // The Training tab. props: replay_path (the replay bundle, "" when the model has none; the server changes it when
+  // the visitor picks another model), replay_message (what the tab says instead), z1, z2, span, digit_px, grid_px,
+  // map_px; trigger: gr.HTML's, to send a point picked on the map to the tab's sliders (app.py wires the component's
+  // change event to them); watch: gr.HTML's, to follow replay_path. Nothing is fetched before the tab is shown.
+  function mountTraining(element, props, trigger, watch) {
+    if (app.training) cancelAnimationFrame(app.training.raf);
+    const tr = {
+      element, props,
+      path: null, // the replay shown or on its way ("": the model has none)
+      replay: null, // loadReplay's, once shown
+      opened: false, // the tab has been shown
+      pos: 0, // the position in [0, count - 1]
+      target: null, speed: 0, tick: null, // a glide towards `target` at `speed` snapshots/s (playing is one)
+      playing: false, raf: 0, painted: null,
+      view: { z1: props.z1 ?? 0, z2: props.z2 ?? 0, span: props.span ?? 1.5 },
+      cells: makeCells(element, props),
+      mapCanvas: element.querySelector("canvas.vae-map"), map: null, curve: null, mixed: null,
+      scrub: element.querySelector(".vae-scrub"), play: element.querySelector(".vae-play"),
+      when: element.querySelector(".vae-train-when"),
+    };
+    app.training = tr;
+    tr.play.addEventListener("click", () => (tr.playing ? pauseTraining() : playTraining()));
+    // the scrubber: dragged, the points follow it between snapshots; let go, they glide to the nearest snapshot
+    tr.scrub.addEventListener("input", () => {
+      pauseTraining();
+      tr.pos = parseFloat(tr.scrub.value);
+      requestTraining();
+    });
+    tr.scrub.addEventListener("change", () => glideTo(Math.round(tr.pos), SNAP_SPEED));
+    tr.scrub.addEventListener("keydown", (e) => { // one snapshot per key, not the range's 0.01
+      const k = Math.round(tr.pos), last = tr.replay ? tr.replay.count - 1 : 0;
+      const to = { ArrowLeft: k - 1, ArrowDown: k - 1, ArrowRight: k + 1, ArrowUp: k + 1, Home: 0, End: last }[e.key];
+      if (to === undefined) return;
+      e.preventDefault();
+      setSnapshot(Math.max(0, Math.min(last, to)));
+    });
+    // click or drag on the map, or the arrow keys on it: z moves there, and the tab's sliders follow
+    const sendToSliders = (z1, z2) => {
+      setTrainingView(z1, z2);
+      props.value = { ...tr.view };
+      trigger("change");
+    };
+    let dragging = false;
+    const moveTo = (e) => {
+      if (!tr.map) return;
+      const r = tr.mapCanvas.getBoundingClientRect(), scale = tr.map.cssSize / r.width; // CSS may shrink it
+      const [z1, z2] = tr.map.toLatent((e.clientX - r.left) * scale, (e.clientY - r.top) * scale);
+      sendToSliders(snapZ(z1), snapZ(z2));
+    };
+    tr.mapCanvas.addEventListener("pointerdown", (e) => {
+      dragging = true; tr.mapCanvas.setPointerCapture(e.pointerId); moveTo(e);
+    });
+    tr.mapCanvas.addEventListener("pointermove", (e) => { if (dragging) moveTo(e); });
+    tr.mapCanvas.addEventListener("pointerup", () => { dragging = false; });
+    tr.mapCanvas.addEventListener("pointercancel", () => { dragging = false; });
+    tr.mapCanvas.tabIndex = 0;
+    tr.mapCanvas.addEventListener("keydown", (e) => {
+      const step = (e.shiftKey ? 10 : 1) * Z_STEP, v = tr.view;
+      const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
+      if (!moves[e.key]) return;
+      e.preventDefault();
+      sendToSliders(snapZ(v.z1 + moves[e.key][0]), snapZ(v.z2 + moves[e.key][1]));
+    });
+    // another model: if the tab has been shown, its replay now; else when the tab is shown
+    if (watch) {
+      watch("replay_path", () => { if (tr.opened) openTraining(); });
+      watch("replay_message", () => { if (tr.opened) openTraining(); });
+    }
+    // Gradio mounts a tab's content when the tab is first shown, and hides it (no size) when another is chosen. The
+    // tab's select event opens it (setTab); so does the element getting a size, for a tab chosen by ?tab=training,
+    // which sends no select event.
+    new ResizeObserver(() => { if (app.training === tr && element.offsetWidth > 0) openTraining(); }).observe(element);
+    if (app.share.tab === "training") openTraining();
+  }
+
+  // Show the replay in props.replay_path (fetched now, once), or props.replay_message when there is none
+  function openTraining() {
+    const tr = app.training;
+    if (!tr) return;
+    tr.opened = true;
+    const path = tr.props.replay_path || "", element = tr.element;
+    if (path && path === tr.path) return; // shown already, or on its way
+    pauseTraining();
+    tr.path = path;
+    tr.replay = null;
+    element.querySelector(".vae-training").classList.remove("vae-train-ready");
+    element.dataset.replay = path;
+    if (!path) {
+      element.dataset.state = "none";
+      showStatus(element, tr.props.replay_message || "This model has no training replay.");
+      return;
+    }
+    element.dataset.state = "loading";
+    showStatus(element, "Loading the training replay…");
+    loadReplay(path).then((replay) => {
+      if (tr.path !== path || app.training !== tr) return; // another model was chosen meanwhile
+      showReplay(tr, replay);
+    }).catch((error) => {
+      if (tr.path !== path) return;
+      console.error(error);
+      element.dataset.state = "error";
+      showStatus(element, `The training replay could not be shown (${error.message}). The other tabs still work.`,
+                 true);
+    });
+  }
+
+  function showReplay(tr, replay) {
+    const props = tr.props, last = replay.snapshots[replay.count - 1];
+    if (tr.map) maps.delete(tr.map);
+    if (tr.curve) maps.delete(tr.curve);
+    // the axes fit the final snapshot's spread, as the server's replay GIF does (webapp/replay.py's map_limit)
+    tr.map = new LatentMap(tr.mapCanvas, tr.element.querySelector(".vae-legend"), { mu: last.mu, labels: replay.labels },
+                           props.map_px || 380, true);
+    tr.curve = new ElboCurve(tr.element.querySelector("canvas.vae-curve"), replay.records, props.grid_px || 560,
+                             CURVE_HEIGHT);
+    tr.replay = replay;
+    tr.mixed = new Float32Array(2 * replay.labels.length);
+    tr.pos = Math.min(tr.pos, replay.count - 1); // a new model: the same moment, if it has one
+    tr.scrub.max = String(replay.count - 1);
+    tr.painted = null;
+    showStatus(tr.element, "");
+    tr.element.querySelector(".vae-training").classList.add("vae-train-ready"); // page.css shows the body
+    tr.element.dataset.state = "ready";
+    requestTraining();
+  }
+
+  function showPlaying(tr) {
+    tr.play.textContent = tr.playing ? "❚❚ pause" : "▶ play";
+    tr.play.setAttribute("aria-label", tr.playing ? "pause the replay" : "play the replay");
+    tr.element.dataset.playing = String(tr.playing);
+  }
+
+  // Play from here (from the start when at the end) to the last snapshot, PLAY_SECONDS per snapshot
+  function playTraining() {
+    const tr = app.training;
+    if (!tr || !tr.replay) return false;
+    const last = tr.replay.count - 1;
+    if (tr.pos >= last) tr.pos = 0;
+    glideTo(last, 1 / PLAY_SECONDS);
+    tr.playing = true;
+    showPlaying(tr);
+    return true;
+  }
+
+  function pauseTraining() {
+    const tr = app.training;
+    if (!tr) return;
+    tr.target = null;
+    tr.tick = null;
+    if (tr.playing) { tr.playing = false; showPlaying(tr); }
+  }
+
+  function glideTo(target, speed) {
+    const tr = app.training;
+    if (!tr || !tr.replay) return;
+    tr.target = target; tr.speed = speed; tr.tick = null;
+    requestTraining();
+  }
+
+  // Show snapshot k at once (negative: counted from the end) -> the snapshot shown, or null before the replay
+  function setSnapshot(k) {
+    const tr = app.training;
+    if (!tr || !tr.replay) return null;
+    const n = tr.replay.count;
+    k = Math.round(k);
+    k = Math.max(0, Math.min(n - 1, k < 0 ? k + n : k));
+    pauseTraining();
+    tr.pos = k;
+    requestTraining();
+    return k;
+  }
+
+  // A new view from the tab's sliders (app.py hands their values over) or from its map
+  function setTrainingView(z1, z2, span) {
+    const tr = app.training;
+    if (!tr) return;
+    const v = tr.view;
+    if (Number.isFinite(z1)) v.z1 = clampZ(z1);
+    if (Number.isFinite(z2)) v.z2 = clampZ(z2);
+    if (Number.isFinite(span) && span > 0) v.span = span;
+    requestTraining();
+  }
+
+  function requestTraining() {
+    const tr = app.training;
+    if (tr && !tr.raf) tr.raf = requestAnimationFrame(paintTraining);
+  }
+
+  // the test digits' points at position pos: between snapshots i and i + 1, eased (smoothstep), so that while
+  // playing they slow down into each snapshot and set off again
+  function mixLatents(tr, pos) {
+    const snaps = tr.replay.snapshots, i = Math.min(Math.floor(pos), snaps.length - 1), u = pos - i;
+    const a = snaps[i].mu;
+    if (u <= 0 || i + 1 >= snaps.length) return a;
+    const b = snaps[i + 1].mu, e = u * u * (3 - 2 * u), out = tr.mixed;
+    for (let j = 0; j < a.length; j++) out[j] = a[j] + e * (b[j] - a[j]);
+    return out;
+  }
+
+  // Once per display frame while anything moves: the position's points on the map and the curve's marker; the
+  // nearest snapshot's digit and grid when the snapshot or the view changed
+  function paintTraining(frameStart) {
+    const tr = app.training;
+    tr.raf = 0;
+    if (!tr.replay) return;
+    if (tr.target !== null) { // playing, or gliding to a snapshot
+      const dt = tr.tick === null ? 0 : Math.min(0.1, (frameStart - tr.tick) / 1000); // a stall does not jump
+      tr.tick = frameStart;
+      const gap = tr.target - tr.pos, step = tr.speed * dt;
+      tr.pos = Math.abs(gap) <= step ? tr.target : tr.pos + Math.sign(gap) * step;
+      if (tr.pos === tr.target) pauseTraining(); else requestTraining();
+    }
+    const v = tr.view, pos = tr.pos, k = Math.round(pos), p = tr.painted, replay = tr.replay;
+    if (p && p.pos === pos && p.z1 === v.z1 && p.z2 === v.z2 && p.span === v.span) return;
+    const t0 = performance.now();
+    let decoded = null;
+    if (!p || p.k !== k || p.z1 !== v.z1 || p.z2 !== v.z2 || p.span !== v.span) {
+      const cells = decodeCached(replay.snapshots[k].view, viewPoints(v.z1, v.z2, v.span), ROWS);
+      decoded = cells.decoded;
+      paintCells(tr.cells, cells.pixels);
+      const r = replay.records[k], elbo = (x) => (Number.isFinite(x) ? x.toFixed(1) : "–");
+      tr.when.textContent = `snapshot ${k + 1} of ${replay.count}: step ${r.step.toLocaleString("en")} (epoch ` +
+        `${r.epoch.toFixed(2)}), −ELBO train ${elbo(r.train_elbo)}, test ${elbo(r.test_elbo)} nats`;
+      const z = `(${v.z1.toFixed(2)}, ${v.z2.toFixed(2)})`;
+      for (const el of tr.element.querySelectorAll(".vae-train-z")) el.textContent = `z = ${z}`;
+      for (const el of tr.element.querySelectorAll(".vae-train-span")) el.textContent = v.span.toFixed(2);
+      tr.cells.digit.setAttribute("aria-label", `the digit at z = ${z} decoded by snapshot ${k + 1} (step ${r.step})`);
+      tr.cells.grid.setAttribute("aria-label", `10 by 10 grid around z = ${z}, span ${v.span.toFixed(2)}, decoded ` +
+                                               `by snapshot ${k + 1} (step ${r.step})`);
+    }
+    const t1 = performance.now();
+    tr.map.draw({ cloud: { mu: mixLatents(tr, pos), labels: replay.labels }, point: [v.z1, v.z2], window: v.span });
+    tr.curve.draw(pos);
+    if (tr.scrub.value !== String(pos)) tr.scrub.value = String(pos);
+    tr.painted = { pos, k, z1: v.z1, z2: v.z2, span: v.span };
+    const frame = { pos, k, z1: v.z1, z2: v.z2, span: v.span, frameStart, drawn: performance.now(),
+                    decodeMs: decoded === null ? null : t1 - t0, decoded };
+    app.stats.trainingFrames.push(frame);
+    if (app.stats.trainingFrames.length > STATS_KEEP) app.stats.trainingFrames.splice(0, STATS_KEEP / 2);
+  }
+
   window.vaeExplorer = {
-    mountExplore, mountPosterior, mountDrawing, setView, showPosterior, randomLatent,
-    // the tab shown (app.py's Tab.select events), kept in the address
-    setTab(tab) { app.share.tab = tab; settle(); },
+    mountExplore, mountPosterior, mountDrawing, mountTraining, setView, setTrainingView, showPosterior, randomLatent,
+    // the tab shown (app.py's Tab.select events), kept in the address; the Training tab loads its replay when first
+    // shown, and stops playing when left
+    setTab(tab) {
+      app.share.tab = tab;
+      settle();
+      if (tab === "training") openTraining(); else pauseTraining();
+    },
     // the "Copy link" button: the address of this view
     copyLink() {
       writeAddress();
@@ -1049,5 +1545,26 @@
     // the path's ends for the server's GIF (app.py's "GIF of the path" button): [a1, a2, b1, b2], or nulls
     pathEnds() { return app.path ? [...app.path.a, ...app.path.b] : [null, null, null, null]; },
     setPath,
+    // the Training tab: setSnapshot(k) shows snapshot k (negative: from the end), playTraining() plays to the end
+    setSnapshot, playTraining, pauseTraining,
+    get training() {
+      const tr = app.training, replay = tr && tr.replay;
+      return { ready: !!replay, opened: !!(tr && tr.opened), count: replay ? replay.count : 0,
+               snapshot: replay ? Math.round(tr.pos) : null, position: tr ? tr.pos : null,
+               playing: !!(tr && tr.playing), path: tr ? tr.path : null, view: tr ? { ...tr.view } : null };
+    },
+    // for tests: where the latent point (z1, z2) is on the Training tab's map, in client (viewport) pixels
+    trainingMapPoint(z1, z2) {
+      const map = app.training.map, r = map.canvas.getBoundingClientRect(), scale = r.width / map.cssSize;
+      const [x, y] = map.toPixel(z1, z2);
+      return { x: r.left + x * scale, y: r.top + y * scale };
+    },
+    // for tests: the pixels snapshot k's decoder gives for a view, as the tab paints them, uint8 (101, 784)
+    decodeTraining(z1, z2, span, k) {
+      const replay = app.training.replay, i = k < 0 ? k + replay.count : k;
+      return Array.from(decodeCached(replay.snapshots[i].view, viewPoints(z1, z2, span), ROWS).pixels);
+    },
+    // for tests: a safetensors file's tensors as this page reads them (F16 widened, I8, I32)
+    readSafetensors,
   };
 })();
