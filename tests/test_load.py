@@ -99,7 +99,7 @@ def test_a_full_queue_says_try_again_at_once(tmp_path):
         jobs = [client.submit(0.0, 0.1 * i, api_name="/generate") for i in range(6)]
         time.sleep(0.5)  # one runs, one waits: the queue (size 1) is full
         t0 = time.monotonic()
-        response = httpx.post(url + "gradio_api/call/generate", json={"data": [0.0, 0.0, "default"]}, timeout=10)
+        response = httpx.post(url + "gradio_api/call/generate", json={"data": [0.0, 0.0, "default", None]}, timeout=10)
         assert response.status_code == 503 and "Queue is full" in response.text, response.text
         assert time.monotonic() - t0 < 2.0  # refused at once, not after the queue drains
         outcomes = []

@@ -102,23 +102,32 @@ def call_raw(url: str, endpoint: str, body: str | bytes) -> tuple[int, str, str]
 
 @pytest.mark.parametrize("endpoint, body, expected", [
     # raw HTTP sends every argument, the optional model too (gradio_client fills in the defaults itself)
-    ("generate", '{"data": [null, 0, "default"]}', "z1 must be a number"),
-    ("generate", '{"data": [0, "zero", "default"]}', "z2 must be a number"),
-    ("generate", '{"data": [NaN, Infinity, "default"]}', "z1 must be a finite number"),
-    ("generate", '{"data": [1e308, 0, "default"]}', "outside the latent range"),
-    ("generate", '{"data": [[1, 2], 0, "default"]}', "z1 must be a number"),
-    ("generate", '{"data": [{"z": 1}, 0, "default"]}', "z1 must be a number"),
-    ("generate", '{"data": [true, 0, "default"]}', None),  # a bool is 1.0 to Python: a result, not an error
-    ("generate", '{"data": [0, 0, null]}', None),  # null: the app's model
-    ("generate", '{"data": [0, 0, 42]}', "model must be a name from /models"),
-    ("generate", '{"data": [0, 0, "/etc/passwd"]}', "Files on the server are never loaded"),
-    ("generate", '{"data": [0, 0]}', ""),  # missing argument: Gradio refuses the call before the app sees it
+    ("generate", '{"data": [null, 0, "default", null]}', "z1 must be a number"),
+    ("generate", '{"data": [0, "zero", "default", null]}', "z2 must be a number"),
+    ("generate", '{"data": [NaN, Infinity, "default", null]}', "z1 must be a finite number"),
+    ("generate", '{"data": [1e308, 0, "default", null]}', "outside the latent range"),
+    ("generate", '{"data": [[1, 2], 0, "default", null]}', "z1 must be a number"),
+    ("generate", '{"data": [{"z": 1}, 0, "default", null]}', "z1 must be a number"),
+    ("generate", '{"data": [true, 0, "default", null]}', None),  # a bool is 1.0 to Python: a result, not an error
+    ("generate", '{"data": [0, 0, null, null]}', None),  # null: the app's model, its final weights
+    ("generate", '{"data": [0, 0, 42, null]}', "model must be a name from /models"),
+    ("generate", '{"data": [0, 0, "/etc/passwd", null]}', "Files on the server are never loaded"),
+    ("generate", '{"data": [0, 0, "default", 0]}', None),  # the first training snapshot
+    ("generate", '{"data": [0, 0, "default", -1]}', None),  # the last
+    ("generate", '{"data": [0, 0, "default", 13]}', "from 0 to 12"),  # the bundled model has 13
+    ("generate", '{"data": [0, 0, "default", 1.5]}', "snapshot must be a whole number"),
+    ("generate", '{"data": [0, 0, "default", true]}', "snapshot must be a whole number"),
+    ("generate", '{"data": [0, 0, "default", "first"]}', "snapshot must be a whole number"),
+    ("generate", '{"data": [0, 0, "default"]}', ""),  # missing argument: Gradio refuses the call before the app sees it
     ("generate", '{"data": [0]}', ""),
     ("generate", '{"data": []}', ""),
-    ("generate", '{"data": [0, 0, "default", 0]}', None),  # extra arguments are ignored
-    ("grid", '{"data": [0, 0, null, null]}', None),  # null: span's default, 1.5
-    ("grid", '{"data": [0, 0, "wide", "default"]}', "span must be a number"),
+    ("generate", '{"data": [0, 0, "default", null, 0]}', None),  # extra arguments are ignored
+    ("grid", '{"data": [0, 0, null, null, null]}', None),  # null: span's default, 1.5
+    ("grid", '{"data": [0, 0, "wide", "default", null]}', "span must be a number"),
+    ("grid", '{"data": [0, 0, 1.5, "default", "-1"]}', None),  # a numeric string: the last snapshot
     ("grid", '{"data": [0, 0, 1.5]}', ""),  # too few values: refused by Gradio
+    ("replay", '{"data": ["default", 0, 0, null]}', None),
+    ("replay", '{"data": ["default", 9, 0, null]}', "outside the latent range"),
     ("encode", '{"data": [null, "default"]}', "No image given"),
     ("encode", '{"data": ["", "default"]}', "No image given"),
     ("encode", '{"data": [42, "default"]}', "must be an uploaded file"),  # not a file object

@@ -62,15 +62,13 @@ def grid_span(value) -> float:
     return span
 
 
-def snapshot_index(value) -> int | None:
-    """A training snapshot's index (None or "": the final model); negative counts from the last. Its range is checked
-    against the model's snapshots (webapp/replay.py)."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    refusal = (f"snapshot must be a whole number: 0 for the first training snapshot, -1 for the last, or leave it "
-               f"out for the final model; got {value!r}.")
+def whole_number(value, refusal: str) -> int:
+    """An int, or a number or numeric string with a whole value (16.0, "16"); not a bool, a fraction, NaN or None:
+    those get `refusal`."""
     if isinstance(value, bool):
         raise bad_input(refusal)
+    if isinstance(value, int):
+        return value
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -80,24 +78,21 @@ def snapshot_index(value) -> int | None:
     return int(number)
 
 
+def snapshot_index(value) -> int | None:
+    """A training snapshot's index (None or "": the final model); negative counts from the last. Its range is checked
+    against the model's snapshots (webapp/replay.py)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return whole_number(value, f"snapshot must be a whole number: 0 for the first training snapshot, -1 for the "
+                               f"last, or leave it out for the final model; got {value!r}.")
+
+
 def interpolation_steps(value) -> int:
-    """A whole number of frames in STEPS_RANGE: an int, or a number or numeric string with a whole value (16.0, "16";
-    z accepts "0.5" too); not a bool, a fraction, NaN or None."""
+    """A whole number of frames in STEPS_RANGE (z accepts "0.5" too; steps only whole values)."""
     low, high = STEPS_RANGE
     refusal = (f"steps must be a whole number from {low} to {high} (the GIF's frame count, both ends included); "
                f"got {value!r}.")
-    if isinstance(value, bool):
-        raise bad_input(refusal)
-    if isinstance(value, int):
-        steps = value
-    else:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise bad_input(refusal) from None
-        if not (math.isfinite(number) and number.is_integer()):
-            raise bad_input(refusal)
-        steps = int(number)
+    steps = whole_number(value, refusal)
     if not low <= steps <= high:
         raise bad_input(refusal)
     return steps

@@ -2,7 +2,7 @@
 this project's trainer wrote to a public Hub repo ("user/repo" or "user/repo@revision"), loaded on demand.
 
 Bounded for a public Space: at most MAX_LOADED Hub models in memory (the least recently used goes first), their
-page bundles on disk under BUNDLE_CAP_BYTES, one download when several visitors ask for the same model at once.
+page and replay bundles on disk under BUNDLE_CAP_BYTES, one download when several visitors ask for the same model at once.
 A request is refused before anything is downloaded when it cannot fit (webapp/inputs-style messages: what is wrong
 and what would work): not a Hub model id (server paths never are), a repo without our files, weights over
 MAX_WEIGHTS_BYTES, a config that is not ours, latent_dim != 2, a decoder too big for the browser at drag speed.
@@ -193,9 +193,11 @@ class ModelStore:
             return served
 
     def _trim_bundles(self) -> None:
-        """Delete the oldest page bundles of models no longer in memory while the folder is over its cap."""
-        in_use = {m.bundle for m in (*self.bundled.values(), *self.loaded.values())}
-        bundles = sorted(self.bundle_dir.glob("page-*.safetensors"), key=lambda p: p.stat().st_mtime)
+        """Delete the oldest page and replay bundles of models no longer in memory while the folder is over its cap."""
+        models = (*self.bundled.values(), *self.loaded.values())
+        in_use = {m.bundle for m in models} | {m.replay.bundle for m in models if m.replay.bundle}
+        bundles = sorted((*self.bundle_dir.glob("page-*.safetensors"), *self.bundle_dir.glob("replay-*.safetensors")),
+                         key=lambda p: p.stat().st_mtime)
         total = sum(p.stat().st_size for p in bundles)
         for path in bundles:
             if total <= self.bundle_cap_bytes:
