@@ -1098,6 +1098,7 @@
   const PLAY_SECONDS = 1.2; // per snapshot while playing
   const SNAP_SPEED = 6; // snapshots per second: the glide to the nearest snapshot when the scrubber is let go
   const REPLAY_CACHE_LIMIT = 4000; // decoded cells kept per snapshot (3 MB)
+  const REPLAYS_KEPT = 2; // replays kept loaded (the bundled default's 13 decoders take about 65 MB)
   const CURVE_HEIGHT = 200; // CSS px of the -ELBO curve; its width is the grid's
   const CURVE_COLOURS = { train: "#1f77b4", test: "#d62728" }; // the caption's key in page.css uses the same
 
@@ -1125,9 +1126,13 @@
   }
 
   // A replay bundle -> Promise of {records, labels, count, snapshots: [{record, mu (N * 2), view: {decoder, cache,
-  // limit}}]}, fetched once per path; a failure is forgotten, so opening the tab again tries again
+  // limit}}]}, fetched once per path while among the REPLAYS_KEPT latest; a failure is forgotten
   function loadReplay(path) {
-    if (!app.replays.has(path)) {
+    if (app.replays.has(path)) { // the latest again
+      const kept = app.replays.get(path);
+      app.replays.delete(path);
+      app.replays.set(path, kept);
+    } else {
       const url = appURL(path);
       const loading = fetch(url, { cache: "force-cache" })
         .then((r) => {
@@ -1153,8 +1158,9 @@
           });
           return { records, labels, snapshots, count: snapshots.length };
         });
-      loading.catch(() => app.replays.delete(path));
+      loading.catch(() => { if (app.replays.get(path) === loading) app.replays.delete(path); });
       app.replays.set(path, loading);
+      for (const old of app.replays.keys()) if (app.replays.size > REPLAYS_KEPT) app.replays.delete(old); // oldest first
     }
     return app.replays.get(path);
   }
@@ -1238,12 +1244,14 @@
       }
       ctx.save(); ctx.translate(10, (y0 + y1) / 2); ctx.rotate(-Math.PI / 2);
       ctx.textAlign = "center"; ctx.fillText("−ELBO", 0, 0); ctx.restore();
-      for (const [key, colour] of [["train_elbo", CURVE_COLOURS.train], ["test_elbo", CURVE_COLOURS.test]]) {
+      // test solid, then train dashed on top: the two nearly coincide, and both stay visible
+      for (const [key, colour, dash] of [["test_elbo", CURVE_COLOURS.test, []], ["train_elbo", CURVE_COLOURS.train, [5, 4]]]) {
         const points = this.records.filter((r) => Number.isFinite(r[key])).map((r) => [this.toX(r.step), this.toY(r[key])]);
-        ctx.strokeStyle = colour; ctx.fillStyle = colour; ctx.lineWidth = 1.5;
+        ctx.strokeStyle = colour; ctx.fillStyle = colour; ctx.lineWidth = 1.5; ctx.setLineDash(dash);
         ctx.beginPath();
         points.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
         ctx.stroke();
+        ctx.setLineDash([]);
         for (const [x, y] of points) { ctx.beginPath(); ctx.arc(x, y, 2.5, 0, 2 * Math.PI); ctx.fill(); }
       }
       return base;
