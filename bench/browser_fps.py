@@ -244,8 +244,8 @@ def main() -> None:
     if "path" in args.cases:
         print(f"interpolation animation: {result['path_frames_per_s']:.1f} frames/s played along a path")
     if "drag" in args.cases:
-        print("\n| drag | input events/s | updates painted/s | input→drawn p50 / p95 ms | input→next frame p50 / p95 ms "
-              "| decode p50 / p95 ms | points decoded per frame |")
+        print("\n| drag | input events/s | updates painted/s | input→drawn p50 / p95 ms "
+              "| input→next frame p50 / p95 ms | decode p50 / p95 ms | points decoded per frame |")
         print("|---|---:|---:|---:|---:|---:|---:|")
         for mode in ("cached", "uncached"):
             r = result[mode]

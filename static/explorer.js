@@ -99,7 +99,8 @@
   function wasmModule() {
     if (wasmCompiled === undefined) {
       const bytes = Uint8Array.from(atob(WASM_BASE64), (c) => c.charCodeAt(0));
-      wasmCompiled = typeof WebAssembly === "object" && WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+      const valid = typeof WebAssembly === "object" && WebAssembly.validate(bytes);
+      wasmCompiled = valid ? new WebAssembly.Module(bytes) : null;
     }
     return wasmCompiled;
   }
@@ -1098,7 +1099,7 @@
   const PLAY_SECONDS = 1.2; // per snapshot while playing
   const SNAP_SPEED = 6; // snapshots per second: the glide to the nearest snapshot when the scrubber is let go
   const REPLAY_CACHE_LIMIT = 4000; // decoded cells kept per snapshot (3 MB)
-  const REPLAYS_KEPT = 2; // replays kept loaded (the bundled default's 13 decoders take about 65 MB)
+  const REPLAYS_KEPT = 2; // replays kept loaded (the bundled default's 13 decoders take about 60 MB)
   const CURVE_HEIGHT = 200; // CSS px of the -ELBO curve; its width is the grid's
   const CURVE_COLOURS = { train: "#1f77b4", test: "#d62728" }; // the caption's key in page.css uses the same
 
@@ -1160,7 +1161,9 @@
         });
       loading.catch(() => { if (app.replays.get(path) === loading) app.replays.delete(path); });
       app.replays.set(path, loading);
-      for (const old of app.replays.keys()) if (app.replays.size > REPLAYS_KEPT) app.replays.delete(old); // oldest first
+      for (const old of app.replays.keys()) { // the oldest first
+        if (app.replays.size > REPLAYS_KEPT) app.replays.delete(old);
+      }
     }
     return app.replays.get(path);
   }
@@ -1220,7 +1223,9 @@
     }
 
     drawBase() {
-      const base = Object.assign(document.createElement("canvas"), { width: this.canvas.width, height: this.canvas.height });
+      const base = document.createElement("canvas");
+      base.width = this.canvas.width;
+      base.height = this.canvas.height;
       const ctx = base.getContext("2d"), m = this.margin, W = this.cssWidth, H = this.cssHeight;
       const { background, ink } = this.colours;
       ctx.scale(this.dpr, this.dpr);
@@ -1245,8 +1250,10 @@
       ctx.save(); ctx.translate(10, (y0 + y1) / 2); ctx.rotate(-Math.PI / 2);
       ctx.textAlign = "center"; ctx.fillText("−ELBO", 0, 0); ctx.restore();
       // test solid, then train dashed on top: the two nearly coincide, and both stay visible
-      for (const [key, colour, dash] of [["test_elbo", CURVE_COLOURS.test, []], ["train_elbo", CURVE_COLOURS.train, [5, 4]]]) {
-        const points = this.records.filter((r) => Number.isFinite(r[key])).map((r) => [this.toX(r.step), this.toY(r[key])]);
+      for (const [key, colour, dash] of [["test_elbo", CURVE_COLOURS.test, []],
+                                         ["train_elbo", CURVE_COLOURS.train, [5, 4]]]) {
+        const points = this.records.filter((r) => Number.isFinite(r[key]))
+          .map((r) => [this.toX(r.step), this.toY(r[key])]);
         ctx.strokeStyle = colour; ctx.fillStyle = colour; ctx.lineWidth = 1.5; ctx.setLineDash(dash);
         ctx.beginPath();
         points.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
@@ -1385,8 +1392,8 @@
     if (tr.map) maps.delete(tr.map);
     if (tr.curve) maps.delete(tr.curve);
     // the axes fit the final snapshot's spread, as the server's replay GIF does (webapp/replay.py's map_limit)
-    tr.map = new LatentMap(tr.mapCanvas, tr.element.querySelector(".vae-legend"), { mu: last.mu, labels: replay.labels },
-                           props.map_px || 380, true);
+    tr.map = new LatentMap(tr.mapCanvas, tr.element.querySelector(".vae-legend"),
+                           { mu: last.mu, labels: replay.labels }, props.map_px || 380, true);
     tr.curve = new ElboCurve(tr.element.querySelector("canvas.vae-curve"), replay.records, props.grid_px || 560,
                              CURVE_HEIGHT);
     tr.replay = replay;

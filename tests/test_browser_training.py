@@ -122,14 +122,16 @@ def training(page) -> dict:
 
 def wait_training_painted(page):
     """Until the last frame the tab painted shows its current position and view."""
-    page.wait_for_function("""() => { const t = window.vaeExplorer.training, f = window.vaeExplorer.stats.trainingFrames.at(-1);
-        return t.ready && f && f.pos === t.position && f.z1 === t.view.z1 && f.z2 === t.view.z2 && f.span === t.view.span; }""",
+    page.wait_for_function("""() => { const t = window.vaeExplorer.training, v = t.view;
+        const f = window.vaeExplorer.stats.trainingFrames.at(-1);
+        return t.ready && f && f.pos === t.position && f.z1 === v.z1 && f.z2 === v.z2 && f.span === v.span; }""",
                            timeout=15_000)
 
 
 def show(page, k: int, z1: float = 0.0, z2: float = 0.0, span: float = 1.5):
     """Snapshot k at the view (z1, z2, span), painted."""
-    page.evaluate("([k, a, b, s]) => { window.vaeExplorer.setSnapshot(k); window.vaeExplorer.setTrainingView(a, b, s); }",
+    page.evaluate("([k, a, b, s]) => { window.vaeExplorer.setSnapshot(k); "
+                  "window.vaeExplorer.setTrainingView(a, b, s); }",
                   [k, z1, z2, span])
     wait_training_painted(page)
 
@@ -312,7 +314,7 @@ def test_the_map_and_the_tabs_sliders_follow_each_other(browser, served):
     canvas.scroll_into_view_if_needed()
     target = page.evaluate("window.vaeExplorer.trainingMapPoint(1.0, -2.0)")
     page.mouse.click(target["x"], target["y"])
-    page.wait_for_function("Math.abs(parseFloat(document.querySelector('#vae-train-z1 input[type=number]').value) - 1) < 1e-9",
+    page.wait_for_function("parseFloat(document.querySelector('#vae-train-z1 input[type=number]').value) === 1",
                            timeout=15_000)
     assert float(page.input_value("#vae-train-z2 input[type=number]")) == -2.0
     assert training(page)["view"] == {"z1": 1.0, "z2": -2.0, "span": 1.5}
