@@ -1370,7 +1370,7 @@
     element.dataset.replay = path;
     if (!path) {
       element.dataset.state = "none";
-      showStatus(element, tr.props.replay_message || "This model has no training replay.");
+      showStatus(element, tr.props.replay_message || "This model has no training replay.", !!tr.props.replay_error);
       return;
     }
     element.dataset.state = "loading";

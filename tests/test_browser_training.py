@@ -341,11 +341,13 @@ def test_models_without_a_usable_replay_say_why_and_switching_reloads(browser, s
     status = training_status(page)
     assert "no training replay" in status and "python -m train" in status and "--snapshots" in status
     assert not page.locator("#vae-training .vae-train-body").is_visible()
+    assert "vae-error" not in page.locator("#vae-training .vae-status").get_attribute("class")  # a note, not an error
     assert page.replay_requests == []
-    # a damaged snapshots file: the tab says so
+    # a damaged snapshots file: the tab says so, as an error
     choose_model(page, "broken")
     page.wait_for_function("document.querySelector('#vae-training .vae-status').innerText.includes('cannot be shown')",
                            timeout=15_000)
+    assert "vae-error" in page.locator("#vae-training .vae-status").get_attribute("class")
     assert page.replay_requests == []
     # the rest of the app keeps working: Explore decodes with the broken model's final weights
     page.get_by_role("tab", name="Explore").click()

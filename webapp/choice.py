@@ -9,6 +9,7 @@ import gradio as gr
 from vae.hub import ModelRequestError
 from webapp.models import ModelStore, ServedModel
 from webapp.page import model_footer
+from webapp.replay import HOW_TO
 
 TABS = ("explore", "reconstruct", "training")
 
@@ -18,10 +19,11 @@ def bundle_url(served: ServedModel) -> str:
 
 
 def replay_props(served: ServedModel) -> dict:
-    """The Training tab's props for a model: its replay bundle's URL ("" when none) and the line shown instead."""
+    """The Training tab's props for a model: its replay bundle's URL ("" when none), the line shown instead, and
+    whether that line reports an error (a file that cannot be read) rather than a model trained without snapshots."""
     path, message = served.replay.page()
     return dict(replay_path=f"gradio_api/file={path}" if path else "", replay_message=message,
-                model_label=served.name)
+                replay_error=bool(message) and message != HOW_TO, model_label=served.name)
 
 
 def footer(served: ServedModel) -> str:
