@@ -216,7 +216,9 @@ def test_a_disk_that_fills_up_mid_run_loses_no_finished_epoch(tmp_path, run_trai
         assert "No space left on device" in out.stderr and "--resume" in out.stderr, out.stderr
         assert "Traceback" not in out.stderr
         files = snapshot(disk / "run")
-        assert set(files) == {"checkpoint.safetensors", "metrics.json", "train_config.json"}, set(files)  # no .tmp
+        # no .tmp; the training replay's snapshots so far (written atomically too) stay for --resume
+        assert set(files) == {"checkpoint.safetensors", "metrics.json", "train_config.json",
+                              "snapshots.safetensors"}, set(files)
         first_epoch = json.loads(files["metrics.json"])
         assert len(first_epoch) == 1
         shutil.copytree(disk / "run", tmp_path / "run")  # "free space": carry on on a bigger disk
@@ -225,10 +227,14 @@ def test_a_disk_that_fills_up_mid_run_loses_no_finished_epoch(tmp_path, run_trai
     assert "resuming from" in resumed.stdout + resumed.stderr and "after epoch 1" in resumed.stdout + resumed.stderr
     history = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert len(history) == 3 and history[0] == first_epoch[0]
+    from vae.snapshots import load_snapshots, schedule
+
+    steps = [r["step"] for r in load_snapshots(tmp_path / "run" / "snapshots.safetensors").records]
+    assert steps == schedule(-(-2000 // 128), 3)  # the replay complete: no moment lost to the full disk
 
 
 def test_a_read_only_file_system_keeps_the_earlier_files(tmp_path, run_train, tiny_run_args):
-    with tmpfs(tmp_path / "disk", "32m") as disk:  # room for a copy of pretrained/ (about 8 MB)
+    with tmpfs(tmp_path / "disk", "32m") as disk:  # room for a copy of pretrained/ (about 21 MB)
         run = disk / "run"
         shutil.copytree(REPO / "pretrained", run)  # an earlier model folder
         before = snapshot(run)
