@@ -37,6 +37,13 @@ def option(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def preset_option(name: str, value) -> str:
+    """A preset's value as the options that set it: --epochs 10, --no-snapshots."""
+    if isinstance(value, bool):
+        return option(name) if value else "--no-" + name.replace("_", "-")
+    return f"{option(name)} {value}"
+
+
 def default_note(name: str) -> str:
     """'default: 128; reference preset: 32': a TrainConfig field's default and the value each preset sets."""
     notes = [f"default: {getattr(TrainConfig(), name)}"]
@@ -49,7 +56,7 @@ def build_parser(argument_default=None) -> argparse.ArgumentParser:
     argument_default=argparse.SUPPRESS they are absent from the result unless given (see resolve_config)."""
     p = argparse.ArgumentParser(prog="python -m train", description=__doc__.split("\n\n")[0],
                                 argument_default=argument_default)
-    presets = "; ".join(f"'{name}' sets " + " ".join(f"{option(k)} {v}" for k, v in values.items())
+    presets = "; ".join(f"'{name}' sets " + " ".join(preset_option(k, v) for k, v in values.items())
                         + f": {PRESET_PURPOSES[name]}" for name, values in PRESETS.items() if values)
     p.add_argument("--preset", choices=sorted(PRESETS), default="default",
                    help=f"starting values for the options below: 'default' is {PRESET_PURPOSES['default']}; "

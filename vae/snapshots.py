@@ -263,7 +263,8 @@ def load_snapshots(path: str | os.PathLike, config: VAEConfig | None = None) -> 
         raise SnapshotsError(f"{path.name} was recorded for another model ({own.to_dict()}), not this one "
                              f"({config.to_dict()})")
     snaps = Snapshots(own, steps_per_epoch, records, indices, labels, tensors)
-    template = VAE(own).decoder.state_dict()
+    with torch.random.fork_rng(devices=[]):  # a resumed run reads this file: building a model must not draw from
+        template = VAE(own).decoder.state_dict()  # the training's random numbers (its noise would change)
     try:
         for k, record in enumerate(records):
             if snaps.mu(k).shape != (len(labels), own.latent_dim):
