@@ -26,7 +26,7 @@ from train.publish import NOT_PUBLISHED, push_folder
 
 FAKE_TOKEN = "hf_FAKEtokenDoNotLeak123"
 MUST_GO = {"model.safetensors", "config.json", "README.md", "latents.safetensors", "loss_curve.png", "samples.png",
-           "latent_scatter.png", "results.json", "metrics.json"}
+           "latent_scatter.png", "results.json", "metrics.json", "snapshots.safetensors"}  # the replay too
 # what a killed run or an interrupted atomic write can leave beside the model (see vae/atomic.py)
 LEFTOVERS = [".model.safetensors.k3j2h1.tmp", ".checkpoint.safetensors.a8b7c6.tmp", ".write-test-4242"]
 
@@ -139,6 +139,8 @@ def test_the_card_shows_the_training_command_without_publishing_options(pushed):
             "--device cpu --threads 1 --iwae-k 50 --iwae-images 100") in text
     for option in ("--push-to-hub", "--revision", "--commit-message", "--private", "--no-progress", "--out-dir"):
         assert option not in text
+    # the training replay, published with the model, is listed with its moments
+    assert "## Training replay" in text and "snapshots.safetensors" in text and "| 0 | 0.00 |" in text
     data_dir = pushed.train_argv[pushed.train_argv.index("--data-dir") + 1]
     assert str(pushed.out) not in text and data_dir not in text  # (an absolute path: tests/conftest.py's mnist_path)
 
