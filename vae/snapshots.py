@@ -338,7 +338,8 @@ class SnapshotRecorder:
                   "test_elbo": test["elbo"], "test_bce": test["bce"], "test_kl": test["kl"],
                   "max_error": error, "encodings": encodings}
         self.snaps.records.append(record)
-        self.snaps.tensors[f"s{k}.mu"] = mu.cpu().numpy().astype(np.float16)
+        # float16 holds |mu| up to 65504: a run about to diverge may go beyond; such a point is off any map anyway
+        self.snaps.tensors[f"s{k}.mu"] = np.clip(np.nan_to_num(mu.cpu().numpy()), -6e4, 6e4).astype(np.float16)
         self.snaps.tensors.update({f"s{k}.{name}": value for name, value in tensors.items()})
         self.snaps.save(self.path)
         return record
