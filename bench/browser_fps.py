@@ -48,6 +48,20 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-s
                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
+async def triangle_wave(mouse, left: float, right: float, seconds: float, hz: float, phase0: float = 0.0) -> int:
+    """Send mouse("mouseMoved", x) at `hz` for `seconds`, x going left -> right -> left every 2 s (starting at
+    phase0 of the wave), without waiting for each event's answer; returns how many were sent."""
+    t0, sent, pending = time.perf_counter(), 0, []
+    while (t := time.perf_counter() - t0) < seconds:
+        phase = (phase0 + t / 2.0) % 1.0
+        frac = 2 * phase if phase < 0.5 else 2 - 2 * phase
+        pending.append(asyncio.ensure_future(mouse("mouseMoved", left + frac * (right - left))))
+        sent += 1
+        await asyncio.sleep(max(0.0, t0 + sent / hz - time.perf_counter()))
+    await asyncio.gather(*pending)
+    return sent
+
+
 async def drag(page, cdp, seconds: float, hz: float) -> dict:
     """Drag z1 back and forth for `seconds`; -> what the page painted meanwhile."""
     box = await page.locator("#vae-z1 input[type=range]").bounding_box()
@@ -65,15 +79,8 @@ async def drag(page, cdp, seconds: float, hz: float) -> dict:
     inputs0 = await page.evaluate("window.benchInputs.length")
     decodes0 = await page.evaluate("window.vaeExplorer.stats.decodeMs.length")
     page_t0 = await page.evaluate("performance.now()")
-    t0, sent, pending = time.perf_counter(), 0, []
     phase0 = (start_x - left) / (right - left) / 2  # start the triangle wave where the thumb is
-    while (t := time.perf_counter() - t0) < seconds:
-        phase = (phase0 + t / 2.0) % 1.0
-        frac = 2 * phase if phase < 0.5 else 2 - 2 * phase
-        pending.append(asyncio.ensure_future(mouse("mouseMoved", left + frac * (right - left))))
-        sent += 1
-        await asyncio.sleep(max(0.0, t0 + sent / hz - time.perf_counter()))
-    await asyncio.gather(*pending)
+    sent = await triangle_wave(mouse, left, right, seconds, hz, phase0)
     page_t1 = await page.evaluate("performance.now()")
     await mouse("mouseReleased", left)
     await page.wait_for_timeout(300)
@@ -152,14 +159,7 @@ async def scrub_replay(page, cdp, seconds: float, hz: float) -> dict:
     await mouse("mousePressed", left)
     n0 = await page.evaluate("window.vaeExplorer.stats.trainingFrames.length")
     page_t0 = await page.evaluate("performance.now()")
-    t0, sent, pending = time.perf_counter(), 0, []
-    while (t := time.perf_counter() - t0) < seconds:
-        phase = (t / 2.0) % 1.0
-        frac = 2 * phase if phase < 0.5 else 2 - 2 * phase
-        pending.append(asyncio.ensure_future(mouse("mouseMoved", left + frac * (right - left))))
-        sent += 1
-        await asyncio.sleep(max(0.0, t0 + sent / hz - time.perf_counter()))
-    await asyncio.gather(*pending)
+    sent = await triangle_wave(mouse, left, right, seconds, hz)
     page_t1 = await page.evaluate("performance.now()")
     await mouse("mouseReleased", left)
     await page.wait_for_timeout(300)

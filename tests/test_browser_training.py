@@ -26,7 +26,8 @@ from vae import VAE
 from vae.latents import load_latents
 from vae.snapshots import SNAPSHOTS_NAME, decode_tensor, load_snapshots
 
-from test_browser import CHROMIUM_ARGS, SHOTS, VIEWPORT, away_from_centre_cell, compose, png, sample_canvas
+from test_browser import browser  # noqa: F401 - the module's Chromium, the same fixture as the Explore tests
+from test_browser import SHOTS, VIEWPORT, away_from_centre_cell, compose, png, sample_canvas
 
 pytestmark = [
     pytest.mark.slow,
@@ -40,17 +41,6 @@ MIDDLE = COUNT // 2  # stored as float16, with subnormal values planted (see hal
 GRID_SELECTOR = "#vae-training canvas.vae-grid"
 DIGIT_SELECTOR = "#vae-training canvas.vae-digit"
 MAP_SELECTOR = "#vae-training canvas.vae-map"
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_executable):
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def half_precision(path, k: int) -> None:
