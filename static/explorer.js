@@ -573,19 +573,28 @@
   }
 
   // A model's page bundle (webapp/bundle.py) -> Promise of {decoder, latents, cache}, fetched once per path
+  // One of the app's safetensors files (a page or replay bundle) -> Promise of {metadata, tensors}; refused unless
+  // its metadata says `format`
+  function fetchSafetensors(path, format) {
+    const url = appURL(path);
+    return fetch(url, { cache: "force-cache" })
+      .then((r) => {
+        if (!r.ok) throw new Error(`GET ${url}: HTTP ${r.status}`);
+        return r.arrayBuffer();
+      })
+      .then((buffer) => {
+        const file = readSafetensors(buffer);
+        if (file.metadata.format !== format) {
+          throw new Error(`${url} is a "${file.metadata.format}" file; this page reads "${format}"`);
+        }
+        return file;
+      });
+  }
+
   function load(path) {
     if (!app.bundles.has(path)) {
-      const url = appURL(path);
-      app.bundles.set(path, fetch(url, { cache: "force-cache" })
-        .then((r) => {
-          if (!r.ok) throw new Error(`GET ${url}: HTTP ${r.status}`);
-          return r.arrayBuffer();
-        })
-        .then((buffer) => {
-          const { metadata, tensors } = readSafetensors(buffer);
-          if (metadata.format !== BUNDLE_FORMAT) {
-            throw new Error(`${url} is a "${metadata.format}" file; this page reads "${BUNDLE_FORMAT}"`);
-          }
+      app.bundles.set(path, fetchSafetensors(path, BUNDLE_FORMAT)
+        .then(({ metadata, tensors }) => {
           const decoder = new Decoder(JSON.parse(metadata.program), tensors, JSON.parse(metadata.input),
                                       JSON.parse(metadata.output));
           const latents = tensors["latents.mu"]
@@ -1134,17 +1143,8 @@
       app.replays.delete(path);
       app.replays.set(path, kept);
     } else {
-      const url = appURL(path);
-      const loading = fetch(url, { cache: "force-cache" })
-        .then((r) => {
-          if (!r.ok) throw new Error(`GET ${url}: HTTP ${r.status}`);
-          return r.arrayBuffer();
-        })
-        .then((buffer) => {
-          const { metadata, tensors } = readSafetensors(buffer);
-          if (metadata.format !== REPLAY_FORMAT) {
-            throw new Error(`the replay is a "${metadata.format}" file; this page reads "${REPLAY_FORMAT}"`);
-          }
+      const loading = fetchSafetensors(path, REPLAY_FORMAT)
+        .then(({ metadata, tensors }) => {
           const records = JSON.parse(metadata.records), program = JSON.parse(metadata.program);
           const input = JSON.parse(metadata.input), output = JSON.parse(metadata.output);
           const labels = tensors.labels ? tensors.labels.data : null;
