@@ -205,13 +205,15 @@ def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool 
             if cfg.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             optimizer.step()
-            if recorder is not None and recorder.due(step + 1):
+            if recorder is not None and i + 1 < steps_per_epoch and recorder.due(step + 1):  # an epoch's end: below
                 recorder.record(model, step + 1)
             running += loss.item() * len(xb)
             seen += len(xb)
             if i % 50 == 0:
                 bar.set_postfix(loss=f"{running / seen:.2f}")
         test = evaluate_elbo(model, x_test)
+        if recorder is not None and recorder.due((epoch + 1) * steps_per_epoch):  # with the figures just computed
+            recorder.record(model, (epoch + 1) * steps_per_epoch, test=test)
         if not all(math.isfinite(v) for v in test.values()):
             raise diverged(f"the test -ELBO became {test['elbo']} after epoch {epoch + 1}", epoch, out_dir, cfg)
         record = {"epoch": epoch + 1, "train_loss": running / seen, "test_elbo": test["elbo"], "test_bce": test["bce"],

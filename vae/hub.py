@@ -74,6 +74,13 @@ def weights_digest(folder: Path) -> str:
     return "sha256:" + digest.hexdigest()[:12]
 
 
+def client_timeout(timeout: float) -> float:
+    """The HTTP client's own timeout inside a `_with_timeout(fn, timeout)`: a second longer, only to end the daemon
+    thread. Were it equal, the client's timer and ours would race at the bound and a stalled Hub would be reported
+    either as "did not answer within ..." or as the client's ReadTimeout, depending on which fired first."""
+    return timeout + 1.0
+
+
 def _with_timeout(fn, timeout: float):
     """Run fn() in a daemon thread and wait at most `timeout` s: a hard bound even when DNS or a socket hangs
     (the HTTP client's own timeouts do not cover name resolution). Returns fn's result or raises its error."""
@@ -98,11 +105,12 @@ def _with_timeout(fn, timeout: float):
 def _hub_commit(repo_id: str, revision: str | None, timeout: float) -> str:
     from huggingface_hub import HfApi
 
-    info = _with_timeout(lambda: HfApi().model_info(repo_id, revision=revision, timeout=timeout), timeout)
+    info = _with_timeout(lambda: HfApi().model_info(repo_id, revision=revision, timeout=client_timeout(timeout)),
+                         timeout)
     return info.sha
 
 
-def _download_latents(repo_id: str, commit: str, local_files_only: bool) -> None:
+def _download_extras(repo_id: str, commit: str, local_files_only: bool) -> None:
     """Fetch latents.safetensors (and the training replay, snapshots.safetensors) beside the weights in the cache; a
     repo without them just has no latent map (no Training tab replay)."""
     from huggingface_hub import hf_hub_download
@@ -119,7 +127,7 @@ def _from_cache(repo_id: str, revision: str | None) -> tuple[VAE, ModelSource]:
 
     model = VAE.from_pretrained(repo_id, revision=revision, local_files_only=True)
     config = Path(hf_hub_download(repo_id, CONFIG_NAME, revision=revision, local_files_only=True))
-    _download_latents(repo_id, revision, local_files_only=True)
+    _download_extras(repo_id, revision, local_files_only=True)
     folder = config.parent  # .../snapshots/<commit>
     return model, ModelSource("hub-cache", repo_id, folder.name, folder)
 
@@ -157,7 +165,7 @@ def resolve_model(
             raise ConnectionError("HF_HUB_OFFLINE is set")
         commit = _hub_commit(repo, revision, timeout)
         model = VAE.from_pretrained(repo, revision=commit)
-        _download_latents(repo, commit, local_files_only=False)
+        _download_extras(repo, commit, local_files_only=False)
         from huggingface_hub import hf_hub_download
 
         folder = Path(hf_hub_download(repo, CONFIG_NAME, revision=commit)).parent
@@ -238,7 +246,7 @@ def fetch_hub_model(repo: str, revision: str | None, *, timeout: float = DEFAULT
     at = f"{repo}@{revision}" if revision else repo
     try:
         info = _with_timeout(lambda: HfApi().model_info(repo, revision=revision, files_metadata=True, token=False,
-                                                        timeout=timeout), timeout)
+                                                        timeout=client_timeout(timeout)), timeout)
     except RevisionNotFoundError:
         raise ModelRequestError(f"{repo} has no revision {revision!r}: give a branch, a tag or a commit of it "
                                 "(or leave the @revision out for main).") from None
@@ -265,7 +273,8 @@ def fetch_hub_model(repo: str, revision: str | None, *, timeout: float = DEFAULT
 
     def download(name: str) -> Path:
         return Path(_with_timeout(lambda: hf_hub_download(repo, name, revision=commit, token=False,
-                                                          cache_dir=cache_dir, etag_timeout=timeout), timeout))
+                                                          cache_dir=cache_dir, etag_timeout=client_timeout(timeout)),
+                                        timeout))
 
     try:
         config_file = download(CONFIG_NAME)
@@ -280,7 +289,7 @@ def fetch_hub_model(repo: str, revision: str | None, *, timeout: float = DEFAULT
         for name in (LATENTS_NAME, RESULTS_NAME):
             if name in sizes:
                 download(name)
-        if SNAPSHOTS_NAME in sizes and (sizes[SNAPSHOTS_NAME] or 0) <= max_snapshots_bytes:
+        if sizes.get(SNAPSHOTS_NAME) is not None and sizes[SNAPSHOTS_NAME] <= max_snapshots_bytes:
             download(SNAPSHOTS_NAME)
     except TimeoutError:
         raise ModelRequestError(f"The Hub did not answer within {timeout:g} s for {at}; try again later.") from None
@@ -297,4 +306,5 @@ def fetch_hub_model(repo: str, revision: str | None, *, timeout: float = DEFAULT
 
 def from_pretrained_without_token(repo: str, commit: str, cache_dir, timeout: float) -> VAE:
     """VAE.from_pretrained without a token (a visitor's choice), strict, safetensors only."""
-    return VAE.from_pretrained(repo, revision=commit, cache_dir=cache_dir, token=False, etag_timeout=timeout)
+    return VAE.from_pretrained(repo, revision=commit, cache_dir=cache_dir, token=False,
+                               etag_timeout=client_timeout(timeout))

@@ -152,16 +152,15 @@ def compact_decoder(model: VAE) -> tuple[dict[str, np.ndarray], dict[str, str], 
     for promoted in [None] + [f"decoder.{name}.weight" for name in reversed(matrices)]:
         if promoted is not None:
             encodings[promoted] = "float16"
+        stored = {name: encode_tensor(encodings[name], value, quantized.get(name)) for name, value in state.items()}
         trial = copy.deepcopy(model)
-        trial.load_state_dict({**model.state_dict(), **{
-            name: decode_tensor(encodings[name], *encode_tensor(encodings[name], value, quantized.get(name)))
-            for name, value in state.items()}})
+        trial.load_state_dict({**model.state_dict(),
+                               **{name: decode_tensor(encodings[name], *stored[name]) for name in state}})
         error = float((trial.decode(z) - reference).abs().max()) * 255
         if error <= MAX_ERROR * 255:
             break
     tensors: dict[str, np.ndarray] = {}
-    for name, value in state.items():
-        data, scale = encode_tensor(encodings[name], value, quantized.get(name))
+    for name, (data, scale) in stored.items():  # the encoding that passed the check, as it was checked
         tensors[name] = data
         if scale is not None:
             tensors[f"{name}.scale"] = scale
@@ -323,12 +322,14 @@ class SnapshotRecorder:
     def due(self, step: int) -> bool:
         return step in self.moments and all(r["step"] != step for r in self.snaps.records)
 
-    def record(self, model: VAE, step: int) -> dict:
+    def record(self, model: VAE, step: int, test: dict | None = None) -> dict:
+        """Take the snapshot of `step` and save the file; `test`: evaluate_elbo(model, x_test) when the caller has it
+        (the loop's end-of-epoch figures), so it is not computed twice."""
         from vae.evaluate import evaluate_elbo
 
         was_training = model.training
         train = evaluate_elbo(model, self.x_train_eval)
-        test = evaluate_elbo(model, self.x_test)
+        test = test if test is not None else evaluate_elbo(model, self.x_test)
         with torch.inference_mode():
             mu, _ = model.eval().encode(self.x_subset)
         tensors, encodings, error = compact_decoder(model)
