@@ -8,7 +8,7 @@ VAE_MODEL_REVISION (branch, tag or commit), VAE_HUB_TIMEOUT (seconds before fall
 VAE_CACHE_SECONDS (uploads and outputs older than this are deleted, default 1800),
 GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (where to listen).
 
-Explore runs in the browser (static/explorer.js decodes what webapp/bundle.py writes); Reconstruct encodes on the
+Explore runs in the browser (static/js/ decodes what webapp/bundle.py writes); Reconstruct encodes on the
 server (webapp/reconstruct.py); Training replays the model's snapshots.safetensors in the browser (webapp/replay.py);
 the API for gradio_client and MCP clients is webapp/api.py: /generate, /grid, /interpolate, /encode, /reconstruct,
 /models, /replay, each with an optional model (webapp/models.py).
@@ -31,7 +31,7 @@ from webapp.api import ExplorerAPI
 from webapp.choice import ModelChoice, bundle_url, footer, replay_props
 from webapp.inputs import Z_LIMIT
 from webapp.models import ModelStore, bundled_entry, latents_in, read_test_elbo
-from webapp.page import STATIC, examples, page_script, template
+from webapp.page import STATIC, examples, mount_js, page_constants, template
 from webapp.reconstruct import UI_SCALE, ReconstructTab
 
 HERE = Path(__file__).resolve().parent
@@ -71,8 +71,11 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                        timeout=hub_timeout)
     default = store.get("default")
     gr.set_static_paths([bundles, STATIC])  # the page fetches the bundles; examples are served from static/
-    page = dict(head=f"<script>{page_script()}</script>", css_template=template("page.css"),
-                bundle_path=bundle_url(default))
+    page = dict(css_template=template("page.css"), bundle_path=bundle_url(default))
+    # what each panel's script is started with (webapp/page.py's mount_js): the page's constants and the canvases' sizes
+    constants = page_constants(Z_STEP, SPAN_UI[1])
+    panels = dict(constants=constants, digit_px=28 * UI_SCALE, grid_px=28 * GRID_SIZE * 2, map_px=380,
+                  view={"z1": 0.0, "z2": 0.0, "span": DEFAULT_SPAN})
     tab = ReconstructTab(store)
 
     choice = ModelChoice(store)
@@ -113,8 +116,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                     path_ends = gr.JSON(visible=False)
                 explore = gr.HTML(
                     value={"z1": 0.0, "z2": 0.0}, html_template=template("explore.html"), elem_id="vae-explore",
-                    js_on_load="window.vaeExplorer.mountExplore(element, props, trigger, watch);",
-                    z1=0.0, z2=0.0, span=DEFAULT_SPAN, digit_px=28 * UI_SCALE, grid_px=28 * GRID_SIZE * 2, map_px=380,
+                    js_on_load=mount_js("mountExplore", "element, props, trigger, watch", **panels),
                     compare_bundle_path="", compare_label="", main_label="",
                     **page,
                 )
@@ -124,9 +126,9 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                         with gr.Tabs():
                             with gr.Tab("Draw"):
                                 drawing = gr.HTML(value=None, html_template=template("drawing.html"),
-                                                  elem_id="vae-drawing", pad_px=280, brush_px=18,
-                                                  js_on_load="window.vaeExplorer.mountDrawing(element, props, trigger);",
-                                                  **page)
+                                                  elem_id="vae-drawing", css_template=page["css_template"],
+                                                  js_on_load=mount_js("mountDrawing", "element, props, trigger",
+                                                                      pad_px=280, brush_px=18))
                             with gr.Tab("Upload"):
                                 upload = gr.Image(label="a picture of a digit", type="filepath", image_mode=None,
                                                   sources=["upload", "clipboard"], format="png", elem_id="vae-upload")
@@ -143,8 +145,8 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                         explore_button = gr.Button("Explore from here: z = μ (A of a path)", elem_id="vae-explore-here")
                     with gr.Column(scale=1):
                         posterior_map = gr.HTML(html_template=template("posterior.html"), elem_id="vae-posterior",
-                                                map_px=360, **page,
-                                                js_on_load="window.vaeExplorer.mountPosterior(element, props, watch);")
+                                                **page, js_on_load=mount_js("mountPosterior", "element, props, watch",
+                                                                            constants=constants, map_px=360))
                 posterior = gr.JSON(visible=False)
             with gr.Tab("Training", id="training") as training_tab:
                 gr.Markdown(
@@ -164,9 +166,8 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                 training = gr.HTML(
                     value={"z1": 0.0, "z2": 0.0, "span": DEFAULT_SPAN}, html_template=template("training.html"),
                     elem_id="vae-training",
-                    js_on_load="window.vaeExplorer.mountTraining(element, props, trigger, watch);",
-                    z1=0.0, z2=0.0, span=DEFAULT_SPAN, digit_px=28 * UI_SCALE, grid_px=28 * GRID_SIZE * 2,
-                    map_px=380, **replay_props(default), **page,
+                    js_on_load=mount_js("mountTraining", "element, props, trigger, watch", **panels),
+                    **replay_props(default), **page,
                 )
         model_footer_md = gr.Markdown(footer(default), elem_id="vae-footer")
 
@@ -177,7 +178,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         gr.on([open_button.click, hub_id.submit], choice.choose, [hub_id, chosen], **chosen_outputs)
         demo.load(choice.model_from_url, None, **chosen_outputs)
 
-        # --- Explore runs in the browser: these events only hand values to static/explorer.js, no server call
+        # --- Explore runs in the browser: these events only hand values to the page script (static/js/), no server call
         gr.on([z1.change, z2.change, span.change], fn=None, inputs=[z1, z2, span],
               js="(a, b, s) => { window.vaeExplorer && window.vaeExplorer.setView(a, b, s); }")
         explore.change(fn=None, inputs=[explore], outputs=[z1, z2, span],

@@ -9,8 +9,8 @@ and input-to-paint latency; and the Training tab's replay, played and scrubbed.
 Starts `python app.py`, opens it in Chromium (Playwright, /usr/bin/chromium or $CHROMIUM) and drags the z1 slider
 back and forth across its whole track (a 2 s triangle wave) with real mouse events sent at --hz through the
 DevTools protocol, as a person holding the mouse button would. The benchmark records every input event of the
-slider's range input (a listener of its own) and the page every painted frame (static/explorer.js keeps
-window.vaeExplorer.stats); the value reaches the page's decoder through Gradio's change event. In the same run:
+slider's range input (a listener of its own) and the page every painted frame (static/js/main.js keeps
+window.vaeExplorer.debug.stats); the value reaches the page's decoder through Gradio's change event. In the same run:
   display   requestAnimationFrame callbacks per second with nothing to do: the ceiling for "updates per second"
   cached    the app as shipped: slider positions on the 0.05 lattice reuse already decoded cells
   uncached  every frame decodes all 101 points (the digit and the 100 cells)
@@ -67,7 +67,7 @@ async def drag(page, cdp, seconds: float, hz: float) -> dict:
     box = await page.locator("#vae-z1 input[type=range]").bounding_box()
     y = box["y"] + box["height"] / 2
     left, right = box["x"] + 6, box["x"] + box["width"] - 6
-    start_x = left + (right - left) * (await page.evaluate("window.vaeExplorer.state.z1") + 3) / 6
+    start_x = left + (right - left) * (await page.evaluate("window.vaeExplorer.debug.state.z1") + 3) / 6
 
     async def mouse(kind: str, x: float):
         await cdp.send("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left",
@@ -75,19 +75,19 @@ async def drag(page, cdp, seconds: float, hz: float) -> dict:
 
     await page.mouse.move(start_x, y)
     await mouse("mousePressed", start_x)
-    frames0 = await page.evaluate("window.vaeExplorer.stats.frames.length")
+    frames0 = await page.evaluate("window.vaeExplorer.debug.stats.frames.length")
     inputs0 = await page.evaluate("window.benchInputs.length")
-    decodes0 = await page.evaluate("window.vaeExplorer.stats.decodeMs.length")
+    decodes0 = await page.evaluate("window.vaeExplorer.debug.stats.decodeMs.length")
     page_t0 = await page.evaluate("performance.now()")
     phase0 = (start_x - left) / (right - left) / 2  # start the triangle wave where the thumb is
     sent = await triangle_wave(mouse, left, right, seconds, hz, phase0)
     page_t1 = await page.evaluate("performance.now()")
     await mouse("mouseReleased", left)
     await page.wait_for_timeout(300)
-    frames = await page.evaluate(f"window.vaeExplorer.stats.frames.slice({frames0})")
+    frames = await page.evaluate(f"window.vaeExplorer.debug.stats.frames.slice({frames0})")
     inputs = await page.evaluate(f"window.benchInputs.slice({inputs0})")
-    decode_ms = await page.evaluate(f"window.vaeExplorer.stats.decodeMs.slice({decodes0})")
-    rows = await page.evaluate(f"window.vaeExplorer.stats.decodedRows.slice({decodes0})")
+    decode_ms = await page.evaluate(f"window.vaeExplorer.debug.stats.decodeMs.slice({decodes0})")
+    rows = await page.evaluate(f"window.vaeExplorer.debug.stats.decodedRows.slice({decodes0})")
     frames = [f for f in frames if page_t0 <= f["drawn"] <= page_t1]
     duration = (page_t1 - page_t0) / 1000
     # when each value arrived: the first of a run of input events carrying it (a value recurs on every sweep)
@@ -117,7 +117,7 @@ async def drag(page, cdp, seconds: float, hz: float) -> dict:
 
 
 def frame_rates(frames: list[dict], seconds: float) -> dict:
-    """The Training tab's painted frames (window.vaeExplorer.stats.trainingFrames) over `seconds` -> rates."""
+    """The Training tab's painted frames (window.vaeExplorer.debug.stats.trainingFrames) over `seconds` -> rates."""
     starts = [f["frameStart"] for f in frames]
     gaps = [b - a for a, b in zip(starts, starts[1:])] or [float("nan")]
     decodes = [f["decodeMs"] for f in frames if f["decodeMs"] is not None and f["decoded"]]
@@ -133,13 +133,13 @@ def frame_rates(frames: list[dict], seconds: float) -> dict:
 
 async def play_replay(page) -> dict:
     """Play the Training tab's replay from its first snapshot to its last."""
-    await page.evaluate("window.vaeExplorer.setSnapshot(0)")
+    await page.evaluate("window.vaeExplorer.debug.setSnapshot(0)")
     await page.wait_for_timeout(300)
-    n0 = await page.evaluate("window.vaeExplorer.stats.trainingFrames.length")
-    t0 = await page.evaluate("window.vaeExplorer.playTraining() && performance.now()")
-    await page.wait_for_function("!window.vaeExplorer.training.playing", timeout=120_000, polling=100)
+    n0 = await page.evaluate("window.vaeExplorer.debug.stats.trainingFrames.length")
+    t0 = await page.evaluate("window.vaeExplorer.debug.playTraining() && performance.now()")
+    await page.wait_for_function("!window.vaeExplorer.debug.training.playing", timeout=120_000, polling=100)
     t1 = await page.evaluate("performance.now()")
-    frames = await page.evaluate(f"window.vaeExplorer.stats.trainingFrames.slice({n0})")
+    frames = await page.evaluate(f"window.vaeExplorer.debug.stats.trainingFrames.slice({n0})")
     return frame_rates(frames, (t1 - t0) / 1000)
 
 
@@ -154,16 +154,16 @@ async def scrub_replay(page, cdp, seconds: float, hz: float) -> dict:
         await cdp.send("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left",
                                                     "buttons": 0 if kind == "mouseReleased" else 1, "clickCount": 1})
 
-    await page.evaluate("window.vaeExplorer.setSnapshot(0)")
+    await page.evaluate("window.vaeExplorer.debug.setSnapshot(0)")
     await page.mouse.move(left, y)
     await mouse("mousePressed", left)
-    n0 = await page.evaluate("window.vaeExplorer.stats.trainingFrames.length")
+    n0 = await page.evaluate("window.vaeExplorer.debug.stats.trainingFrames.length")
     page_t0 = await page.evaluate("performance.now()")
     sent = await triangle_wave(mouse, left, right, seconds, hz)
     page_t1 = await page.evaluate("performance.now()")
     await mouse("mouseReleased", left)
     await page.wait_for_timeout(300)
-    frames = await page.evaluate(f"window.vaeExplorer.stats.trainingFrames.slice({n0})")
+    frames = await page.evaluate(f"window.vaeExplorer.debug.stats.trainingFrames.slice({n0})")
     frames = [f for f in frames if page_t0 <= f["drawn"] <= page_t1]
     return {"mouse_moves_per_s": sent / ((page_t1 - page_t0) / 1000),
             **frame_rates(frames, (page_t1 - page_t0) / 1000)}
@@ -173,8 +173,8 @@ async def drag_map_while_playing(page, cdp, seconds: float, hz: float) -> dict:
     """Play the replay and, at once, drag z around a circle on the Training tab's map for `seconds` (cell cache off):
     every frame moves the points and decodes the digit and all 100 cells with the snapshot's decoder."""
     await page.locator("#vae-training canvas.vae-map").scroll_into_view_if_needed()
-    centre = await page.evaluate("window.vaeExplorer.trainingMapPoint(0, 0)")
-    edge = await page.evaluate("window.vaeExplorer.trainingMapPoint(2, 0)")
+    centre = await page.evaluate("window.vaeExplorer.debug.trainingMapPoint(0, 0)")
+    edge = await page.evaluate("window.vaeExplorer.debug.trainingMapPoint(2, 0)")
     radius = edge["x"] - centre["x"]
 
     def at(t: float) -> tuple[float, float]:  # once round the circle every 2 s
@@ -184,11 +184,11 @@ async def drag_map_while_playing(page, cdp, seconds: float, hz: float) -> dict:
         await cdp.send("Input.dispatchMouseEvent", {"type": kind, "x": x, "y": y, "button": "left",
                                                     "buttons": 0 if kind == "mouseReleased" else 1, "clickCount": 1})
 
-    await page.evaluate("window.vaeExplorer.setSnapshot(0)")
+    await page.evaluate("window.vaeExplorer.debug.setSnapshot(0)")
     await page.mouse.move(*at(0))
     await mouse("mousePressed", *at(0))
-    n0 = await page.evaluate("window.vaeExplorer.stats.trainingFrames.length")
-    page_t0 = await page.evaluate("window.vaeExplorer.playTraining() && performance.now()")
+    n0 = await page.evaluate("window.vaeExplorer.debug.stats.trainingFrames.length")
+    page_t0 = await page.evaluate("window.vaeExplorer.debug.playTraining() && performance.now()")
     t0, sent, pending = time.perf_counter(), 0, []
     while (t := time.perf_counter() - t0) < seconds:
         pending.append(asyncio.ensure_future(mouse("mouseMoved", *at(t))))
@@ -197,8 +197,8 @@ async def drag_map_while_playing(page, cdp, seconds: float, hz: float) -> dict:
     await asyncio.gather(*pending)
     page_t1 = await page.evaluate("performance.now()")
     await mouse("mouseReleased", *at(seconds))
-    await page.evaluate("window.vaeExplorer.pauseTraining()")
-    frames = await page.evaluate(f"window.vaeExplorer.stats.trainingFrames.slice({n0})")
+    await page.evaluate("window.vaeExplorer.debug.pauseTraining()")
+    frames = await page.evaluate(f"window.vaeExplorer.debug.stats.trainingFrames.slice({n0})")
     frames = [f for f in frames if page_t0 <= f["drawn"] <= page_t1]
     return {"mouse_moves_per_s": sent / ((page_t1 - page_t0) / 1000),
             **frame_rates(frames, (page_t1 - page_t0) / 1000)}
@@ -213,17 +213,17 @@ async def run(args) -> dict:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = await browser.new_page(viewport={"width": 1400, "height": 1000})
             await page.goto(url)
-            await page.wait_for_function("window.vaeExplorer && window.vaeExplorer.ready", timeout=120_000)
+            await page.wait_for_function("window.vaeExplorer && window.vaeExplorer.debug.ready", timeout=120_000)
             if args.compare:  # Explore's "compare with": a second model beside the first, painted every frame
                 await page.click("#vae-compare input")
                 await page.get_by_role("option", name=args.compare, exact=True).click()
-                await page.wait_for_function("window.vaeExplorer.comparing", timeout=120_000)
+                await page.wait_for_function("window.vaeExplorer.debug.comparing", timeout=120_000)
             await page.evaluate("""() => { window.benchInputs = [];
                 document.querySelector('#vae-z1 input[type=range]').addEventListener('input', (e) => {
                     window.benchInputs.push({ t: e.timeStamp, value: Math.round(parseFloat(e.target.value) * 100) / 100 });
                 }); }""")
             cdp = await page.context.new_cdp_session(page)
-            result = {"backend": await page.evaluate("window.vaeExplorer.backend"), "machine_before": machine()}
+            result = {"backend": await page.evaluate("window.vaeExplorer.debug.backend"), "machine_before": machine()}
             result["display_frames_per_s"] = await page.evaluate("""() => new Promise((done) => {
                 let n = 0; const t0 = performance.now();
                 const tick = (t) => { n++;
@@ -231,30 +231,30 @@ async def run(args) -> dict:
                 requestAnimationFrame(tick); })""")
             if "drag" in args.cases:
                 result["cached"] = await drag(page, cdp, args.seconds, args.hz)
-                await page.evaluate("window.vaeExplorer.setCache(false)")
+                await page.evaluate("window.vaeExplorer.debug.setCache(false)")
                 result["uncached"] = await drag(page, cdp, args.seconds, args.hz)
-                await page.evaluate("window.vaeExplorer.setCache(true)")
+                await page.evaluate("window.vaeExplorer.debug.setCache(true)")
             if "path" in args.cases:  # the interpolation's animation: frames played per second along A -> B, 3 s
                 result["path_frames_per_s"] = await page.evaluate("""() => new Promise((done) => {
-                    window.vaeExplorer.setPath([-1.5, 0.0], [1.5, 0.5]);
-                    const f = window.vaeExplorer.stats.pathFrames, n0 = f.length, t0 = performance.now();
+                    window.vaeExplorer.debug.setPath([-1.5, 0.0], [1.5, 0.5]);
+                    const f = window.vaeExplorer.debug.stats.pathFrames, n0 = f.length, t0 = performance.now();
                     setTimeout(() => { const n = f.length - n0, t = performance.now() - t0;
-                                       window.vaeExplorer.setPath(null); done(n / t * 1000); }, 3000); })""")
+                                       window.vaeExplorer.debug.setPath(null); done(n / t * 1000); }, 3000); })""")
             if "training" in args.cases:  # the Training tab: its replay fetched on opening, then played, scrubbed
                 await page.get_by_role("tab", name="Training").click()
-                await page.wait_for_function("window.vaeExplorer.training.ready || "
+                await page.wait_for_function("window.vaeExplorer.debug.training.ready || "
                                              "document.querySelector('#vae-training [data-state]')?.dataset.state "
                                              "=== 'none'", timeout=120_000)
-                if not await page.evaluate("window.vaeExplorer.training.ready"):
+                if not await page.evaluate("window.vaeExplorer.debug.training.ready"):
                     raise SystemExit("the model has no training replay: train it with --snapshots")
-                result["snapshots"] = await page.evaluate("window.vaeExplorer.training.count")
+                result["snapshots"] = await page.evaluate("window.vaeExplorer.debug.training.count")
                 result["training_play"] = await play_replay(page)
                 result["training_scrub_cached"] = await scrub_replay(page, cdp, args.seconds, args.hz)
-                await page.evaluate("window.vaeExplorer.setCache(false)")
+                await page.evaluate("window.vaeExplorer.debug.setCache(false)")
                 result["training_scrub_uncached"] = await scrub_replay(page, cdp, args.seconds, args.hz)
                 result["training_play_and_drag_uncached"] = await drag_map_while_playing(page, cdp, args.seconds,
                                                                                           args.hz)
-                await page.evaluate("window.vaeExplorer.setCache(true)")
+                await page.evaluate("window.vaeExplorer.debug.setCache(true)")
             result["machine_after"] = machine()
             await browser.close()
     finally:

@@ -7,7 +7,7 @@ says what went wrong while the rest of the app keeps working; switching model re
 safetensors' F16, I8 and I32 exactly.
 
 The model is a tiny resmlp trained here for two short epochs (7 snapshots, a few seconds). Needs Chromium as
-tests/test_browser.py does. Screenshots go to artifacts/browser/.
+tests/browser_helpers.py says. Screenshots go to artifacts/browser/.
 Run: python -m pytest tests/test_browser_training.py   (about 60 s on 2 cores)
 """
 
@@ -26,8 +26,8 @@ from vae import VAE
 from vae.latents import load_latents
 from vae.snapshots import SNAPSHOTS_NAME, decode_tensor, load_snapshots
 
-from test_browser import browser  # noqa: F401 - the module's Chromium, the same fixture as the Explore tests
-from test_browser import SHOTS, VIEWPORT, away_from_centre_cell, compose, png, sample_canvas
+from browser_helpers import browser  # noqa: F401 - the module's Chromium, the same fixture as the other browser tests
+from browser_helpers import SHOTS, VIEWPORT, away_from_centre_cell, compose, png, sample_canvas
 
 pytestmark = [
     pytest.mark.slow,
@@ -95,32 +95,32 @@ def open_page(browser, url: str, route_replay=None):
     if route_replay:
         page.route("**/replay-*.safetensors", route_replay)
     page.goto(url)
-    page.wait_for_function("window.vaeExplorer && window.vaeExplorer.ready", timeout=60_000)
-    page.wait_for_function("window.vaeExplorer.stats.frames.length > 0", timeout=30_000)
+    page.wait_for_function("window.vaeExplorer && window.vaeExplorer.debug.ready", timeout=60_000)
+    page.wait_for_function("window.vaeExplorer.debug.stats.frames.length > 0", timeout=30_000)
     return page
 
 
 def open_training(page):
     page.get_by_role("tab", name="Training").click()
-    page.wait_for_function("window.vaeExplorer.training.ready", timeout=60_000)
+    page.wait_for_function("window.vaeExplorer.debug.training.ready", timeout=60_000)
     wait_training_painted(page)
 
 
 def training(page) -> dict:
-    return page.evaluate("window.vaeExplorer.training")
+    return page.evaluate("window.vaeExplorer.debug.training")
 
 
 def wait_training_painted(page):
     """Until the last frame the tab painted shows its current position and view."""
-    page.wait_for_function("""() => { const t = window.vaeExplorer.training, v = t.view;
-        const f = window.vaeExplorer.stats.trainingFrames.at(-1);
+    page.wait_for_function("""() => { const t = window.vaeExplorer.debug.training, v = t.view;
+        const f = window.vaeExplorer.debug.stats.trainingFrames.at(-1);
         return t.ready && f && f.pos === t.position && f.z1 === v.z1 && f.z2 === v.z2 && f.span === v.span; }""",
                            timeout=15_000)
 
 
 def show(page, k: int, z1: float = 0.0, z2: float = 0.0, span: float = 1.5):
     """Snapshot k at the view (z1, z2, span), painted."""
-    page.evaluate("([k, a, b, s]) => { window.vaeExplorer.setSnapshot(k); "
+    page.evaluate("([k, a, b, s]) => { window.vaeExplorer.debug.setSnapshot(k); "
                   "window.vaeExplorer.setTrainingView(a, b, s); }",
                   [k, z1, z2, span])
     wait_training_painted(page)
@@ -190,7 +190,7 @@ def test_the_address_opens_the_training_tab(browser, served):
     url, _ = served
     page = browser.new_page(viewport=VIEWPORT)
     page.goto(url + "?tab=training")
-    page.wait_for_function("window.vaeExplorer && window.vaeExplorer.training.ready", timeout=60_000)
+    page.wait_for_function("window.vaeExplorer && window.vaeExplorer.debug.training.ready", timeout=60_000)
     wait_training_painted(page)
     assert training(page)["count"] == COUNT
     page.close()
@@ -208,22 +208,22 @@ def test_scrubbing_changes_the_map_and_the_grid(browser, served):
     assert np.abs(first_grid.astype(int) - last_grid).mean() > 5  # a grey blur, then digits
     # drag the scrubber with the mouse from the start to the end: the points move through positions between the
     # snapshots, the grid follows the nearest snapshot, and let go the position settles on a snapshot
-    page.evaluate("window.vaeExplorer.setSnapshot(0)")
+    page.evaluate("window.vaeExplorer.debug.setSnapshot(0)")
     wait_training_painted(page)
     scrub = page.locator("#vae-training .vae-scrub")
     scrub.scroll_into_view_if_needed()
     box = scrub.bounding_box()
     y, left, right = box["y"] + box["height"] / 2, box["x"] + 8, box["x"] + box["width"] - 8
-    frames0 = page.evaluate("window.vaeExplorer.stats.trainingFrames.length")
+    frames0 = page.evaluate("window.vaeExplorer.debug.stats.trainingFrames.length")
     page.mouse.move(left, y)
     page.mouse.down()
     for i in range(1, 41):
         page.mouse.move(left + (right - left) * i / 40 * 0.8, y)  # up to 80% of the track: between snapshots
         page.wait_for_timeout(20)
     page.mouse.up()
-    page.wait_for_function("Number.isInteger(window.vaeExplorer.training.position)", timeout=10_000)
+    page.wait_for_function("Number.isInteger(window.vaeExplorer.debug.training.position)", timeout=10_000)
     wait_training_painted(page)
-    frames = page.evaluate(f"window.vaeExplorer.stats.trainingFrames.slice({frames0})")
+    frames = page.evaluate(f"window.vaeExplorer.debug.stats.trainingFrames.slice({frames0})")
     positions = [f["pos"] for f in frames]
     assert len(frames) > 10 and any(not float(p).is_integer() for p in positions)
     assert len({f["k"] for f in frames}) >= 4  # several snapshots' grids decoded along the way
@@ -254,11 +254,11 @@ def test_each_snapshot_paints_the_servers_pixels(browser, served, z1, z2, span):
         painted = sample_canvas(page, GRID_SELECTOR, 280).astype(int)
         assert np.abs(painted - grid)[away_from_centre_cell()].max() <= 1, k
         assert np.abs(sample_canvas(page, DIGIT_SELECTOR, 28).astype(int) - digit).max() <= 1, k
-        cells = np.array(page.evaluate("([a, b, s, k]) => window.vaeExplorer.decodeTraining(a, b, s, k)",
+        cells = np.array(page.evaluate("([a, b, s, k]) => window.vaeExplorer.debug.decodeTraining(a, b, s, k)",
                                        [z1, z2, span, k]), np.uint8).reshape(101, 28, 28)
         assert np.abs(compose(cells[1:]).astype(int) - grid)[away_from_centre_cell()].max() <= 1, k
     # negative indices count from the end, as the API's
-    assert page.evaluate("window.vaeExplorer.setSnapshot(-1)") == COUNT - 1
+    assert page.evaluate("window.vaeExplorer.debug.setSnapshot(-1)") == COUNT - 1
     assert page.errors == []
     page.close()
 
@@ -267,28 +267,28 @@ def test_play_runs_through_the_snapshots(browser, served):
     url, _ = served
     page = open_page(browser, url)
     open_training(page)
-    page.evaluate("window.vaeExplorer.setSnapshot(0)")
+    page.evaluate("window.vaeExplorer.debug.setSnapshot(0)")
     wait_training_painted(page)
-    frames0 = page.evaluate("window.vaeExplorer.stats.trainingFrames.length")
+    frames0 = page.evaluate("window.vaeExplorer.debug.stats.trainingFrames.length")
     page.click("#vae-training .vae-play")
-    page.wait_for_function("window.vaeExplorer.training.playing", timeout=5_000)
+    page.wait_for_function("window.vaeExplorer.debug.training.playing", timeout=5_000)
     assert "pause" in page.inner_text("#vae-training .vae-play")
-    page.wait_for_function("window.vaeExplorer.training.snapshot >= 2", timeout=15_000)
+    page.wait_for_function("window.vaeExplorer.debug.training.snapshot >= 2", timeout=15_000)
     page.click("#vae-training .vae-play")  # pause
     paused = training(page)
     assert paused["playing"] is False and "play" in page.inner_text("#vae-training .vae-play")
     page.wait_for_timeout(500)
     assert training(page)["position"] == paused["position"]
     page.click("#vae-training .vae-play")  # on to the end, where it stops
-    page.wait_for_function(f"window.vaeExplorer.training.position === {COUNT - 1} && "
-                           "!window.vaeExplorer.training.playing", timeout=30_000)
-    frames = page.evaluate(f"window.vaeExplorer.stats.trainingFrames.slice({frames0})")
+    page.wait_for_function(f"window.vaeExplorer.debug.training.position === {COUNT - 1} && "
+                           "!window.vaeExplorer.debug.training.playing", timeout=30_000)
+    frames = page.evaluate(f"window.vaeExplorer.debug.stats.trainingFrames.slice({frames0})")
     positions = [f["pos"] for f in frames]
     assert positions == sorted(positions) and len(frames) > 3 * COUNT  # moving smoothly forwards, frame by frame
     assert {f["k"] for f in frames} == set(range(COUNT))  # every snapshot's grid shown on the way
     assert page.inner_text("#vae-training .vae-train-when").startswith(f"snapshot {COUNT} of {COUNT}: step 250 ")
-    assert page.evaluate("window.vaeExplorer.playTraining()") is True  # at the end, play starts again from 0
-    page.wait_for_function("window.vaeExplorer.training.playing", timeout=5_000)
+    assert page.evaluate("window.vaeExplorer.debug.playTraining()") is True  # at the end, play starts again from 0
+    page.wait_for_function("window.vaeExplorer.debug.training.playing", timeout=5_000)
     assert training(page)["position"] < 1
     page.evaluate("window.vaeExplorer.setTab('explore')")  # leaving the tab stops it
     assert training(page)["playing"] is False
@@ -302,7 +302,7 @@ def test_the_map_and_the_tabs_sliders_follow_each_other(browser, served):
     open_training(page)
     canvas = page.locator(MAP_SELECTOR)
     canvas.scroll_into_view_if_needed()
-    target = page.evaluate("window.vaeExplorer.trainingMapPoint(1.0, -2.0)")
+    target = page.evaluate("window.vaeExplorer.debug.trainingMapPoint(1.0, -2.0)")
     page.mouse.click(target["x"], target["y"])
     page.wait_for_function("parseFloat(document.querySelector('#vae-train-z1 input[type=number]').value) === 1",
                            timeout=15_000)
@@ -313,7 +313,7 @@ def test_the_map_and_the_tabs_sliders_follow_each_other(browser, served):
     # a slider of the tab moves its view
     page.fill("#vae-train-span input[type=number]", "0.5")
     page.press("#vae-train-span input[type=number]", "Enter")
-    page.wait_for_function("window.vaeExplorer.training.view.span === 0.5", timeout=15_000)
+    page.wait_for_function("window.vaeExplorer.debug.training.view.span === 0.5", timeout=15_000)
     wait_training_painted(page)
     assert page.inner_text("#vae-training .vae-train-span") == "0.50"
     assert page.errors == []
@@ -342,10 +342,10 @@ def test_models_without_a_usable_replay_say_why_and_switching_reloads(browser, s
     # the rest of the app keeps working: Explore decodes with the broken model's final weights
     page.get_by_role("tab", name="Explore").click()
     page.evaluate("window.vaeExplorer.setView(1.0, 1.0)")
-    page.wait_for_function("window.vaeExplorer.stats.frames.at(-1).z1 === 1", timeout=15_000)
+    page.wait_for_function("window.vaeExplorer.debug.stats.frames.at(-1).z1 === 1", timeout=15_000)
     # back to a model with a replay: the opened tab loads it at once
     choose_model(page, "default")
-    page.wait_for_function("window.vaeExplorer.training.ready", timeout=30_000)
+    page.wait_for_function("window.vaeExplorer.debug.training.ready", timeout=30_000)
     assert len(page.replay_requests) == 1 and training(page)["count"] == COUNT
     page.get_by_role("tab", name="Training").click()
     wait_training_painted(page)
@@ -368,8 +368,8 @@ def test_a_damaged_replay_file_shows_an_error_and_explore_keeps_working(browser,
     assert training(page)["ready"] is False
     page.get_by_role("tab", name="Explore").click()
     page.evaluate("window.vaeExplorer.setView(-1.0, 0.5)")
-    page.wait_for_function("window.vaeExplorer.stats.frames.at(-1).z1 === -1", timeout=15_000)
-    assert page.evaluate("window.vaeExplorer.ready")
+    page.wait_for_function("window.vaeExplorer.debug.stats.frames.at(-1).z1 === -1", timeout=15_000)
+    assert page.evaluate("window.vaeExplorer.debug.ready")
     assert page.errors == []
     page.close()
 
@@ -397,7 +397,7 @@ def test_the_page_reads_float16_int8_and_int32_exactly(browser, served):
     page.goto(url)
     page.wait_for_function("window.vaeExplorer", timeout=60_000)
     got = page.evaluate("""(b64) => { const raw = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-        const { tensors } = window.vaeExplorer.readSafetensors(raw.buffer);
+        const { tensors } = window.vaeExplorer.debug.readSafetensors(raw.buffer);
         const bits = new Uint8Array(tensors.h.data.buffer); let s = '';
         for (let i = 0; i < bits.length; i += 4096) s += String.fromCharCode(...bits.subarray(i, i + 4096));
         return { h: btoa(s), hShape: tensors.h.shape, q: Array.from(tensors.q.data), i: Array.from(tensors.i.data),
@@ -413,5 +413,5 @@ def test_the_page_reads_float16_int8_and_int32_exactly(browser, served):
     # a file cut short is refused with a message, not read as fewer values
     with pytest.raises(Exception, match="truncated or damaged"):
         page.evaluate("""(b64) => { const raw = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-            window.vaeExplorer.readSafetensors(raw.buffer); }""", base64.b64encode(data[:-3]).decode())
+            window.vaeExplorer.debug.readSafetensors(raw.buffer); }""", base64.b64encode(data[:-3]).decode())
     page.close()

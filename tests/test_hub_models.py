@@ -283,14 +283,14 @@ def test_the_page_opens_a_hub_model_from_its_address(served, hub, chromium_execu
         browser = p.chromium.launch(executable_path=chromium_executable, args=["--headless", "--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(url + "?model=someone/vae-good")
-        page.wait_for_function("window.vaeExplorer && window.vaeExplorer.ready", timeout=60_000)
+        page.wait_for_function("window.vaeExplorer && window.vaeExplorer.debug.ready", timeout=60_000)
         page.wait_for_function("() => document.querySelector('#vae-footer').innerText.includes('someone/vae-good')",
                                timeout=30_000)
         footer = page.inner_text("#vae-footer")
         assert hub.shas["good"] in footer and "test −ELBO 150.25" in footer
         expected, deadline = decoded(good, 0.5, -1.0), time.monotonic() + 30
         while True:  # the page fetches the model's bundle after the footer changes
-            pixels = page.evaluate("window.vaeExplorer.decodeView(0.5, -1.0, 1.5)")
+            pixels = page.evaluate("window.vaeExplorer.debug.decodeView(0.5, -1.0, 1.5)")
             difference = np.abs(np.array(pixels[:784], np.uint8).reshape(28, 28).astype(int) - expected).max()
             if difference <= 1 or time.monotonic() > deadline:
                 break

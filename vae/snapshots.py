@@ -78,9 +78,9 @@ def subset_indices(n_test: int, size: int = SUBSET_SIZE) -> np.ndarray:
     return np.sort(np.random.default_rng(0).choice(n_test, size, replace=False)).astype(np.int32)
 
 
-def square(points: int) -> torch.Tensor:
-    """(points^2, 2): a grid over the latent square that the app can show."""
-    axis = torch.linspace(-CHECK_EXTENT, CHECK_EXTENT, points)
+def square(points: int, extent: float = CHECK_EXTENT) -> torch.Tensor:
+    """(points^2, 2): a grid over the latent square [-extent, extent]^2 that the app can show."""
+    axis = torch.linspace(-extent, extent, points)
     return torch.cartesian_prod(axis, axis)
 
 
@@ -129,11 +129,14 @@ def _linears(decoder: nn.Module) -> list[tuple[str, nn.Linear]]:
 
 
 @torch.inference_mode()
-def compact_decoder(model: VAE) -> tuple[dict[str, np.ndarray], dict[str, str], float]:
-    """The decoder of `model` -> (tensors to store, {state-dict name: encoding}, largest pixel difference in 255ths)."""
+def compact_decoder(model: VAE, max_error: float = MAX_ERROR, extent: float = CHECK_EXTENT
+                    ) -> tuple[dict[str, np.ndarray], dict[str, str], float]:
+    """The decoder of `model` -> (tensors to store, {state-dict name: encoding}, largest pixel difference in 255ths
+    over [-extent, extent]^2). If even float16 matrices differ by more than `max_error`, that last trial is returned:
+    the caller compares the difference with its bound."""
     model = copy.deepcopy(model).cpu().float().eval()
     state = {f"decoder.{k}": v.detach().clone() for k, v in model.decoder.state_dict().items()}
-    z, calibration = square(CHECK_POINTS), square(CALIBRATION_POINTS)
+    z, calibration = square(CHECK_POINTS, extent), square(CALIBRATION_POINTS, extent)
     reference = model.decode(z)
     matrices = [name for name, layer in _linears(model.decoder) if layer.in_features >= 8]
     quantized: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -157,7 +160,7 @@ def compact_decoder(model: VAE) -> tuple[dict[str, np.ndarray], dict[str, str], 
         trial.load_state_dict({**model.state_dict(),
                                **{name: decode_tensor(encodings[name], *stored[name]) for name in state}})
         error = float((trial.decode(z) - reference).abs().max()) * 255
-        if error <= MAX_ERROR * 255:
+        if error <= max_error * 255:
             break
     tensors: dict[str, np.ndarray] = {}
     for name, (data, scale) in stored.items():  # the encoding that passed the check, as it was checked

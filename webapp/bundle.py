@@ -1,7 +1,7 @@
-"""The page bundle: the one file the browser decoder (static/explorer.js) needs, written from the model.
+"""The page bundle: the one file the browser decoder (static/js/core/bundles.js) needs, written from the model.
 
 A safetensors file holding the decoder's tensors, the test set's latent means for the map, and in its metadata an
-explicit program: the ordered operations of `model.decode`, each naming the tensors it uses. explorer.js executes
+explicit program: the ordered operations of `model.decode`, each naming the tensors it uses. The page executes
 that list and knows no layer names, so any decoder built from the modules below runs in the browser unchanged.
 
     format   "vae-explorer-page/2"
@@ -14,6 +14,9 @@ that list and knows no layer names, so any decoder built from the modules below 
                {"op": "sigmoid"}                                                pixel probabilities
     input    latent dimensions (a JSON number); output: [height, width] of the decoded image
     config   the model's config.json, for the page's footer and tests
+    encodings  {tensor: "int8" | "float16" | "float32"} when the weights are compact (compact_weights below), as
+             vae/snapshots.py stores a snapshot: an int8 matrix has "<name>.scale"; max_error: its check's result
+    map_limit  the latent map's half-width (map_limit below), so the page and tests place points the same way
 """
 
 from __future__ import annotations
@@ -29,8 +32,16 @@ from torch import nn
 
 from vae.atomic import atomic_write
 from vae.model import VAE, ResidualBlock
+from vae.snapshots import compact_decoder
+from webapp.inputs import Z_LIMIT
 
 FORMAT = "vae-explorer-page/2"
+# The page's weights are compact when that keeps every pixel within half a grey level of the float32 decoder, so the
+# page rounds to within 1/255 of the server's /generate and /grid. The check covers all the page can show: z up to
+# the sliders' +-3 plus the grid's largest half-width 3. (The replay's snapshots allow 2/255: vae/snapshots.py.)
+PAGE_MAX_ERROR = 0.5 / 255
+PAGE_EXTENT = 2 * Z_LIMIT
+PAGE_ENCODING = "compact-1"  # part of a bundle's name: a change of the encoding writes new bundles
 
 
 class UnsupportedDecoder(ValueError):
@@ -74,19 +85,44 @@ def program_tensors(program: list[dict]) -> list[str]:
     return used
 
 
+def map_limit(mu: np.ndarray) -> float:
+    """A latent map's half-width for latent means `mu` (N, 2): their 99.9th percentile |z|, at least half a unit
+    beyond the sliders' range, rounded up to a half, at most 6 (a few far outliers do not shrink the cloud)."""
+    extent = max(Z_LIMIT + 0.5, float(np.quantile(np.abs(mu), 0.999))) if len(mu) else Z_LIMIT + 0.5
+    return float(min(6.0, np.ceil(extent * 2) / 2))
+
+
+def compact_weights(model: VAE, program: list[dict]) -> tuple[dict[str, np.ndarray], dict[str, str] | None, float]:
+    """The program's tensors as the page downloads them -> (tensors, {name: encoding} or None for float32, largest
+    pixel difference from the float32 decoder in 255ths). vae/snapshots.py's compact encodings (int8 with scales,
+    float16, float32, chosen per matrix by a fidelity check) under PAGE_MAX_ERROR over the page's whole reach; a
+    decoder that even float16 cannot keep within it is written in float32."""
+    state = model.state_dict()
+    full = {name: state[name].detach().to(torch.float32).contiguous().numpy() for name in program_tensors(program)}
+    stored, encodings, error = compact_decoder(model, PAGE_MAX_ERROR, PAGE_EXTENT)
+    if error > PAGE_MAX_ERROR * 255 or set(encodings) != set(full):
+        return full, None, 0.0
+    return stored, encodings, error
+
+
 def write_page_bundle(model: VAE, latents: dict | None, folder: str | Path) -> Path:
     """Write the bundle for `model` (and `latents` {'mu', 'labels'}, or None: a map without points) into `folder`,
-    named by its content so a browser cache never serves stale weights; returns its path."""
+    named by the float32 model and latents it stands for, so a browser cache never serves stale weights and a bundle
+    written before is not encoded again; returns its path."""
     program = decoder_program(model)
     state = model.state_dict()
-    tensors = {name: state[name].detach().to(torch.float32).contiguous().numpy() for name in program_tensors(program)}
+    tensors = {}
     if latents is not None:
         tensors["latents.mu"] = np.ascontiguousarray(latents["mu"][:, :2], np.float32)  # (N, 2)
         tensors["latents.labels"] = np.ascontiguousarray(latents["labels"], np.uint8)  # (N,)
     cfg = model.config
     metadata = {"format": FORMAT, "program": json.dumps(program), "input": json.dumps(cfg.latent_dim),
-                "output": json.dumps([cfg.image_size, cfg.image_size]), "config": json.dumps(cfg.to_dict())}
-    digest = hashlib.sha256(json.dumps(metadata, sort_keys=True).encode())
+                "output": json.dumps([cfg.image_size, cfg.image_size]), "config": json.dumps(cfg.to_dict()),
+                "map_limit": json.dumps(map_limit(tensors["latents.mu"] if latents is not None else np.zeros((0, 2))))}
+    digest = hashlib.sha256(json.dumps({**metadata, "encoding": PAGE_ENCODING}, sort_keys=True).encode())
+    for name in sorted(program_tensors(program)):
+        digest.update(name.encode())
+        digest.update(state[name].detach().to(torch.float32).contiguous().numpy().tobytes())
     for name in sorted(tensors):
         digest.update(name.encode())
         digest.update(tensors[name].tobytes())
@@ -94,5 +130,8 @@ def write_page_bundle(model: VAE, latents: dict | None, folder: str | Path) -> P
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"page-{digest.hexdigest()[:20]}.safetensors"
     if not path.is_file():  # several app processes may write the same file: atomic
-        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+        weights, encodings, error = compact_weights(model, program)
+        if encodings is not None:
+            metadata.update(encodings=json.dumps(encodings), max_error=json.dumps(error))
+        atomic_write(path, lambda tmp: save_file({**weights, **tensors}, tmp, metadata=metadata))
     return path

@@ -124,7 +124,7 @@ def digit_from_file(value, uploads: str | os.PathLike) -> np.ndarray:
 
 
 def digit_from_drawing(data_url) -> np.ndarray:
-    """The drawing pad's picture, a PNG data URL (static/explorer.js, mountDrawing) -> float (28, 28);
+    """The drawing pad's picture, a PNG data URL (static/js/widgets/drawing-pad.js) -> float (28, 28);
     BlankImageError when nothing is drawn, ImageInputError when the value is not such a picture."""
     if not data_url:
         raise BlankImageError("The canvas is empty: draw a digit with the mouse, a pen or a finger.")

@@ -18,6 +18,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+from torch import nn
+
 from vae.config import VAEConfig
 from vae.explorer import Explorer
 from vae.hub import DEFAULT_TIMEOUT, ModelRequestError, RESULTS_NAME, fetch_hub_model
@@ -41,11 +44,11 @@ HUB_ID = re.compile(r"(?P<repo>[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95})(
 
 
 def decoder_macs(config: VAEConfig) -> int:
-    """Multiply-adds of one decoded point: the browser's cost per grid cell."""
-    if config.arch == "mlp":
-        return config.latent_dim * 200 + 200 * 400 + 400 * config.n_pixels
-    h = config.hidden
-    return config.latent_dim * h + config.blocks * 2 * h * h + h * config.n_pixels
+    """Multiply-adds of one decoded point: the browser's cost per grid cell, summed over the decoder's Linear layers
+    as `config` builds them (on the meta device: no memory, however large the config asks)."""
+    with torch.device("meta"):
+        decoder = VAE(config).decoder
+    return sum(m.in_features * m.out_features for m in decoder.modules() if isinstance(m, nn.Linear))
 
 
 def check_browser_fit(config: VAEConfig) -> None:

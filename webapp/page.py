@@ -1,13 +1,19 @@
-"""The page's static parts, from static/: the HTML templates and CSS of the two canvases panels, and the browser
-decoder's script with its WebAssembly kernel inlined."""
+"""The page's static parts, from static/: the HTML templates and CSS of the canvases' panels, the constants the page
+script shares with Python, and how a gr.HTML component starts the page script (static/js/main.js, an ES module)."""
 
 from __future__ import annotations
 
-import base64
+import json
 from functools import cache
 from pathlib import Path
 
-STATIC = Path(__file__).resolve().parent.parent / "static"  # explorer.js, linear.wasm, templates, MNIST examples
+from vae.imaging import GRID_SIZE
+from webapp.inputs import Z_LIMIT
+from webapp.replay import COLOURS
+
+STATIC = Path(__file__).resolve().parent.parent / "static"  # js/, linear.wasm, templates, MNIST examples
+MAP_MARGIN = {"left": 34, "right": 8, "top": 8, "bottom": 30}  # CSS px around a latent map's plot area
+MNIST_CLASSES = [str(d) for d in range(10)]
 
 
 @cache
@@ -16,11 +22,29 @@ def template(name: str) -> str:
     return (STATIC / name).read_text(encoding="utf-8")
 
 
-@cache
-def page_script() -> str:
-    """static/explorer.js with static/linear.wasm inlined (base64), for the page's <head>."""
-    wasm = base64.b64encode((STATIC / "linear.wasm").read_bytes()).decode("ascii")
-    return template("explorer.js").replace("@WASM_BASE64@", wasm)
+def page_constants(z_step: float, span_limit: float, class_names: list[str] = MNIST_CLASSES,
+                   noun: str = "digit") -> dict:
+    """What the page script shares with Python, given to the panels' scripts (mount_js): the sliders' range
+    and step, the span slider's largest value, the grid's cells per side, a digit's pixels per side, the latent maps'
+    margins, a colour and a name per class (the map's key, the live line's "mostly 7s nearby") and what one image is."""
+    return {"z_limit": Z_LIMIT, "z_step": z_step, "span_limit": span_limit, "grid": GRID_SIZE, "side": 28,
+            "map_margin": MAP_MARGIN, "class_colours": COLOURS[:len(class_names)], "class_names": class_names,
+            "noun": noun}
+
+
+def mount_js(function: str, arguments: str, **options) -> str:
+    """A gr.HTML js_on_load that imports static/js/main.js (once per page: a module is evaluated once, however many
+    components import it) relative to the app's root, which is not the page's URL behind a proxy, then calls
+    `function`(`arguments`, `options`). The options (constants, sizes) are written into the call rather than given
+    as props: Gradio 6.31 mounts a tab's gr.HTML when the tab is first shown, with only the props of the latest
+    update (such as a model choice's bundle_path), so a prop set once at build time can be missing by then."""
+    script = json.dumps(f"gradio_api/file={STATIC / 'js' / 'main.js'}")
+    arguments = ", ".join([arguments, json.dumps(options, separators=(",", ":"))])
+    return (f"const root = (window.gradio_config && window.gradio_config.root) || document.baseURI; "
+            f"import(new URL({script}, root.replace(/\\/?$/, '/')).href)"
+            f".then((page) => page.{function}({arguments}))"
+            f".catch((error) => {{ console.error(error); element.textContent = "
+            f"'The page script could not start: ' + error.message; }});")
 
 
 def examples() -> list[str]:

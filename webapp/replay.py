@@ -1,11 +1,12 @@
 """The Training tab's data for one model: its snapshots.safetensors (vae/snapshots.py), read on first use.
 
 The page gets a replay bundle: the snapshots' compact tensors as they are (int8 with scales, float16, float32) plus
-the decoder program of webapp/bundle.py, so static/explorer.js decodes any snapshot in the browser:
+the decoder program of webapp/bundle.py, so the page (static/js/core/bundles.js) decodes any snapshot in the browser:
 
     format   "vae-explorer-replay/1"
     program  the decoder's operations (webapp/bundle.py); input 2; output [28, 28]
     records  one per snapshot: step, epoch, train_elbo, test_elbo, test_bce, test_kl, max_error, encodings
+    map_limit  the map's half-width, fitted to the final snapshot's latent means (webapp/bundle.py's map_limit)
     tensors  "labels" uint8 (N,); "s{k}.mu" float16 (N, 2); "s{k}.<decoder tensor>" (+ ".scale" for int8)
 
 The API's `snapshot` argument decodes with the same dequantized weights (Snapshots.model), so the page and /grid
@@ -32,7 +33,7 @@ from vae.explorer import Explorer
 from vae.imaging import DEFAULT_SPAN, GRID_SIZE, MARK_COLOUR
 from vae.model import VAE
 from vae.snapshots import SNAPSHOTS_NAME, Snapshots, SnapshotsError, load_snapshots
-from webapp.bundle import decoder_program
+from webapp.bundle import decoder_program, map_limit
 
 log = logging.getLogger("vae_explorer")
 
@@ -42,7 +43,7 @@ EXPLORERS_KEPT = 4  # snapshot decoders kept in memory per model for the API
 HOW_TO = ("This model has no training replay. Train one with `python -m train ... --snapshots` (on by default for "
           "the default and reference presets); its snapshots.safetensors, published with the model, is the replay.")
 COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf"]  # matplotlib tab10, as static/explorer.js colours the digits 0-9
+           "#17becf"]  # matplotlib tab10, a colour per class: the GIF's and the page's maps (webapp/page.py)
 GIF_FRAME_MS, GIF_LAST_MS = 700, 2500
 
 
@@ -64,7 +65,8 @@ def write_replay_bundle(snaps: Snapshots, model: VAE, folder: Path) -> Path:
     tensors = {"labels": snaps.labels, **snaps.tensors}
     cfg = model.config
     metadata = {"format": FORMAT, "program": json.dumps(decoder_program(model)), "input": json.dumps(cfg.latent_dim),
-                "output": json.dumps([cfg.image_size, cfg.image_size]), "records": json.dumps(snaps.records)}
+                "output": json.dumps([cfg.image_size, cfg.image_size]), "records": json.dumps(snaps.records),
+                "map_limit": json.dumps(map_limit(snaps.mu(len(snaps) - 1)))}
     digest = hashlib.sha256(json.dumps(metadata, sort_keys=True).encode())
     for name in sorted(tensors):
         digest.update(name.encode())
@@ -169,13 +171,6 @@ def to_palette(frame: Image.Image) -> Image.Image:
     image = Image.fromarray(index, "P")
     image.putpalette(PALETTE)
     return image
-
-
-def map_limit(mu: np.ndarray) -> float:
-    """The map's half-width: the final snapshot's 99.9th percentile |z|, at least 3.5, at most 6, in halves
-    (as static/explorer.js sizes its map)."""
-    extent = max(3.5, float(np.quantile(np.abs(mu), 0.999))) if len(mu) else 3.5
-    return min(6.0, np.ceil(extent * 2) / 2)
 
 
 def replay_frame(mu: np.ndarray, labels: np.ndarray, limit: float, grid: np.ndarray, caption: str,

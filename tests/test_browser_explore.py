@@ -1,36 +1,36 @@
-"""The app in a real browser (Chromium through Playwright): the page loads and decodes in the browser; the
+"""The Explore tab in a real browser (Chromium through Playwright): the page loads and decodes in the browser; the
 in-browser decoder (WebAssembly SIMD and plain JavaScript, both architectures, cached and uncached) matches the
-server's /generate and /grid within 1/255; dragging a slider repaints the digit and the grid with the right
-pixels; clicking the latent map moves the sliders; the random button; an upload, an MNIST example and a drawing on
-the Reconstruct tab's pad show their reconstruction (Clear empties the pad), a broken upload a clear message;
-"explore from here"; the same page behind Gradio's SSR proxy, as Hugging Face Spaces serve it. Screenshots go to
-artifacts/browser/ (and, with VAE_UPDATE_SCREENSHOT=1, the README's docs/screenshot.png).
+server's /generate and /grid within 1/255; dragging a slider repaints the digit and the grid with the right pixels;
+clicking the latent map moves the sliders; the random button; the same page behind Gradio's SSR proxy, as Hugging
+Face Spaces serve it; the model picker, ?model= and the compare view; the view in the address and the keyboard; a
+path from A to B; the dark theme and a phone; the order of the controls for the Tab key. Screenshots go to
+artifacts/browser/ (and, with VAE_UPDATE_SCREENSHOT=1, the README's docs/screenshot*.png).
 
-Needs Debian's Chromium (apt-get install -y chromium) at /usr/bin/chromium, or CHROMIUM set to a Chromium
-or Chrome binary (Playwright's own browser download is not used).
-Run: python -m pytest tests/test_browser.py   (about 90 s on 2 cores)
+Needs Chromium (tests/browser_helpers.py says how to get it).
+Run: python -m pytest tests/test_browser_explore.py   (about 4 min on 2 busy cores)
 """
 
 from __future__ import annotations
 
 import base64
-import io
-import json
 import os
 import re
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from gradio_client import Client, handle_file
+from gradio_client import Client
 from PIL import Image
 
 from vae import VAE, VAEConfig
 from vae.latents import load_latents
 
 from app_server import launch_app
+from browser_helpers import browser, served  # noqa: F401 - fixtures: the module's Chromium, the bundled model's app
+from browser_helpers import (SHOTS, VIEWPORT, away_from_centre_cell, browser_view, click_map, compose, launch,
+                             open_app, painted_digit, painted_grid, png, sample_canvas, settle_in_view, wait_for_state,
+                             wait_painted)
 from conftest import PRETRAINED, REPO, unavailable
 
 pytestmark = [
@@ -38,38 +38,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated",
                                "ignore:The copy keyword is deprecated"),
 ]
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
-SHOTS = REPO / "artifacts" / "browser"
-VIEWPORT = {"width": 1400, "height": 1000}
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_executable):
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def launch(model: VAE, latents, tmp_path_factory):
-    import app
-
-    demo = app.build_demo(model, latents=latents, source="test model", bundle_dir=tmp_path_factory.mktemp("bundle"))
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
-    return demo, url
-
-
-@pytest.fixture(scope="module")
-def served(bundled_model, tmp_path_factory):
-    """The bundled model with its latent map: (url, client, model)."""
-    demo, url = launch(bundled_model, load_latents(PRETRAINED / "latents.safetensors"), tmp_path_factory)
-    yield url, Client(url, verbose=False), bundled_model
-    demo.close()
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +53,6 @@ def served_mlp(mnist_path, quick_mlp, tmp_path_factory):
     yield url, Client(url, verbose=False), model
     demo.close()
 
-
 @pytest.fixture(scope="module")
 def served_resmlp(tmp_path_factory):
     """A small random residual-MLP model and no latents file: (url, client, model)."""
@@ -96,90 +63,13 @@ def served_resmlp(tmp_path_factory):
     demo.close()
 
 
-def open_app(browser, url: str):
-    page = browser.new_page(viewport=VIEWPORT)
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
-    page.wait_for_function("window.vaeExplorer && window.vaeExplorer.ready", timeout=60_000)
-    page.wait_for_function("window.vaeExplorer.stats.frames.length > 0", timeout=30_000)
-    page.errors = errors
-    return page
-
-
-def png(path) -> np.ndarray:
-    with Image.open(path) as im:
-        assert im.format == "PNG"
-        return np.asarray(im)
-
-
-def sample_canvas(page, selector: str, n: int) -> np.ndarray:
-    """The red channel of a canvas painted as n x n blocks, read at each block's centre -> uint8 (n, n).
-    Sampled in the page and sent as base64: a whole canvas as a JSON list takes seconds to cross."""
-    data = page.evaluate("""([sel, n]) => { const c = document.querySelector(sel), block = c.width / n;
-        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, out = new Uint8Array(n * n);
-        for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) {
-            const i = Math.floor((y + 0.5) * block) * c.width + Math.floor((x + 0.5) * block);
-            out[y * n + x] = px[4 * i]; }
-        let s = ''; for (const v of out) s += String.fromCharCode(v); return btoa(s); }""", [selector, n])
-    return np.frombuffer(base64.b64decode(data), np.uint8).reshape(n, n)
-
-
-def painted_digit(page) -> np.ndarray:
-    """The digit canvas, one value per pixel of the 28 x 28 digit."""
-    return sample_canvas(page, "#vae-explore canvas.vae-digit", 28)
-
-
-def painted_grid(page) -> np.ndarray:
-    return sample_canvas(page, "#vae-explore canvas.vae-grid", 280)
-
-
-def browser_view(page, z1: float, z2: float, span: float) -> np.ndarray:
-    """The page's decoder: uint8 (101, 28, 28), the digit then the grid's cells row-major."""
-    data = page.evaluate("""([a, b, s]) => { const px = window.vaeExplorer.decodeView(a, b, s);
-        let out = ''; for (const v of px) out += String.fromCharCode(v); return btoa(out); }""", [z1, z2, span])
-    return np.frombuffer(base64.b64decode(data), np.uint8).reshape(101, 28, 28)
-
-
-def compose(cells: np.ndarray) -> np.ndarray:
-    return cells.reshape(10, 10, 28, 28).swapaxes(1, 2).reshape(280, 280)
-
-
-def away_from_centre_cell() -> np.ndarray:
-    mask = np.ones((280, 280), bool)
-    mask[4 * 28:5 * 28, 4 * 28:5 * 28] = False  # outlined in orange, on the page and in /grid
-    return mask
-
-
-def wait_for_state(page, key: str, expected: float):
-    page.wait_for_function("([k, v]) => Math.abs(window.vaeExplorer.state[k] - v) < 1e-9", arg=[key, expected],
-                           timeout=15_000)
-
-
-def settle_in_view(page, locator):
-    """Scroll the element to the middle of the viewport and wait until it stops moving (late layout, such as images
-    above it loading on a phone, would otherwise shift it between reading its position and touching it)."""
-    locator.evaluate("(el) => el.scrollIntoView({block: 'center'})")
-    page.wait_for_function("""(el) => new Promise((done) => {
-        const at = () => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.width].join(); };
-        const first = at();
-        requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => done(at() === first), 150)));
-    })""", arg=locator.element_handle(), timeout=15_000)
-
-
-def wait_painted(page):
-    """Until the last painted frame shows the current state."""
-    page.wait_for_function("""() => { const s = window.vaeExplorer.state, f = window.vaeExplorer.stats.frames.at(-1);
-        return f && f.z1 === s.z1 && f.z2 === s.z2 && f.span === s.span; }""", timeout=15_000)
-
-
 # ---------------------------------------------------------------------------------------------------------
 
 
 def test_the_page_loads_and_decodes_in_the_browser(browser, served):
     url, _, _ = served
     page = open_app(browser, url)
-    assert page.evaluate("window.vaeExplorer.backend") == "WebAssembly SIMD"
+    assert page.evaluate("window.vaeExplorer.debug.backend") == "WebAssembly SIMD"
     digit = painted_digit(page)
     assert digit.max() > 100  # a digit, not a black square
     np.testing.assert_array_equal(digit, browser_view(page, 0.0, 0.0, 1.5)[0])
@@ -196,13 +86,11 @@ def test_the_page_loads_and_decodes_in_the_browser(browser, served):
     page.screenshot(path=SHOTS / "explore-loaded.png", full_page=True)
     page.close()
 
-
 def test_the_script_knows_no_layer_names():
     """The page executes the bundle's list of operations; the network is defined once, in Python."""
-    script = (REPO / "static" / "explorer.js").read_text()
+    script = "\n".join(p.read_text() for p in sorted((REPO / "static" / "js").rglob("*.js")))
     names = re.findall(r"[\"'`]decoder\.|\bfc[12]\b|\bnorm\.weight|\bresmlp\b|\bmlp\b", script)
     assert names == []  # no tensor names, no architecture names
-
 
 @pytest.mark.parametrize("which", ["served", "served_resmlp", "served_mlp"])
 def test_browser_decoder_matches_the_server_within_one_grey_level(browser, which, request):
@@ -213,7 +101,7 @@ def test_browser_decoder_matches_the_server_within_one_grey_level(browser, which
     page = open_app(browser, url)
     views = [(0.0, 0.0, 1.5), (1.25, -0.75, 1.5), (-2.35, 2.9, 0.8), (0.37, -1.13, 1.37), (3.0, -3.0, 3.0)]
     for cache in (True, False):
-        page.evaluate("(on) => window.vaeExplorer.setCache(on)", cache)
+        page.evaluate("(on) => window.vaeExplorer.debug.setCache(on)", cache)
         for z1, z2, span in views:
             cells = browser_view(page, z1, z2, span)
             server_digit = png(client.predict(z1, z2, api_name="/generate"))
@@ -226,14 +114,13 @@ def test_browser_decoder_matches_the_server_within_one_grey_level(browser, which
     page = browser.new_page(viewport=VIEWPORT)
     page.add_init_script("WebAssembly.validate = () => false;")
     page.goto(url)
-    page.wait_for_function("window.vaeExplorer && window.vaeExplorer.ready", timeout=60_000)
-    assert page.evaluate("window.vaeExplorer.backend") == "JavaScript"
+    page.wait_for_function("window.vaeExplorer && window.vaeExplorer.debug.ready", timeout=60_000)
+    assert page.evaluate("window.vaeExplorer.debug.backend") == "JavaScript"
     cells = browser_view(page, 0.37, -1.13, 1.37)
     assert np.abs(cells[0].astype(int) - png(client.predict(0.37, -1.13, api_name="/generate"))).max() <= 1
     server_grid = png(client.predict(0.37, -1.13, 1.37, api_name="/grid"))[..., 0]
     assert (np.abs(compose(cells[1:]).astype(int) - server_grid)[away_from_centre_cell()]).max() <= 1
     page.close()
-
 
 def test_dragging_a_slider_repaints_the_digit_and_the_grid(browser, served):
     url, _, _ = served
@@ -247,12 +134,12 @@ def test_dragging_a_slider_repaints_the_digit_and_the_grid(browser, served):
     for step in range(1, 21):  # a drag to the right, about a third of the track
         page.mouse.move(centre + step * track["width"] / 60, y)
     page.mouse.up()
-    page.wait_for_function("window.vaeExplorer.state.z1 > 0.5", timeout=15_000)
+    page.wait_for_function("window.vaeExplorer.debug.state.z1 > 0.5", timeout=15_000)
     wait_painted(page)
-    state = page.evaluate("window.vaeExplorer.state")
+    state = page.evaluate("window.vaeExplorer.debug.state")
     slider = float(page.input_value("#vae-z1 input[type=number]"))
     assert state["z1"] == pytest.approx(slider) and state["z2"] == 0.0
-    frames = page.evaluate("window.vaeExplorer.stats.frames.length")
+    frames = page.evaluate("window.vaeExplorer.debug.stats.frames.length")
     assert frames > 3  # painted while dragging, not only at the end
     after_digit, after_grid = painted_digit(page), painted_grid(page)
     assert not np.array_equal(after_digit, before_digit) and not np.array_equal(after_grid, before_grid)
@@ -269,17 +156,6 @@ def test_dragging_a_slider_repaints_the_digit_and_the_grid(browser, served):
     assert page.errors == []
     page.close()
 
-
-def click_map(page, z1: float, z2: float) -> None:
-    """Click the latent map at (z1, z2) and wait until the sliders and the canvases show it."""
-    page.locator("#vae-explore .vae-main canvas.vae-map").scroll_into_view_if_needed()
-    target = page.evaluate(f"window.vaeExplorer.mapPoint({z1}, {z2})")
-    page.mouse.click(target["x"], target["y"])
-    wait_for_state(page, "z1", z1)
-    wait_for_state(page, "z2", z2)
-    wait_painted(page)
-
-
 def test_clicking_the_map_moves_the_sliders(browser, served):
     url, _, _ = served
     page = open_app(browser, url)
@@ -288,98 +164,17 @@ def test_clicking_the_map_moves_the_sliders(browser, served):
     assert float(page.input_value("#vae-z2 input[type=number]")) == -2.0
     np.testing.assert_array_equal(painted_digit(page), browser_view(page, 1.0, -2.0, 1.5)[0])
     # outside the sliders' range the click is clamped to it
-    corner = page.evaluate("window.vaeExplorer.mapPoint(-3.4, 3.4)")
+    corner = page.evaluate("window.vaeExplorer.debug.mapPoint(-3.4, 3.4)")
     page.mouse.click(corner["x"], corner["y"])
     wait_for_state(page, "z1", -3.0)
     wait_for_state(page, "z2", 3.0)
     # the random button draws a new z inside the range
     page.click("#vae-random")
-    page.wait_for_function("window.vaeExplorer.state.z1 !== -3 || window.vaeExplorer.state.z2 !== 3", timeout=15_000)
-    state = page.evaluate("window.vaeExplorer.state")
+    page.wait_for_function("(s => s.z1 !== -3 || s.z2 !== 3)(window.vaeExplorer.debug.state)", timeout=15_000)
+    state = page.evaluate("window.vaeExplorer.debug.state")
     assert -3 <= state["z1"] <= 3 and -3 <= state["z2"] <= 3
     wait_painted(page)
     page.close()
-
-
-def test_an_upload_shows_its_reconstruction_and_explore_from_here(browser, served, mnist_test, tmp_path):
-    url, client, model = served
-    images, _ = mnist_test
-    digit = tmp_path / "three.png"
-    Image.fromarray(images[18]).save(digit)  # a 3 from the test split
-    page = open_app(browser, url)
-    page.get_by_role("tab", name="Reconstruct").click()
-    page.get_by_role("tab", name="Upload").click()
-    page.set_input_files("#vae-upload input[type=file]", str(digit))
-    page.wait_for_function("document.querySelector('#vae-posterior [data-posterior]')?.dataset.posterior",
-                           timeout=30_000)
-    posterior = client.predict(handle_file(str(digit)), api_name="/encode")
-    figures = page.inner_text("#vae-figures")
-    assert f"{posterior['mu'][0]:.3f}" in figures and f"{posterior['mu'][1]:.3f}" in figures
-    assert "−ELBO" in figures and "KL" in figures
-    shown = {}
-    for name in ("preprocessed", "reconstruction"):
-        src = page.get_attribute(f"#vae-{name} img", "src")
-        response = page.request.get(src)
-        assert response.ok
-        path = tmp_path / f"{name}.png"
-        path.write_bytes(response.body())
-        shown[name] = png(path)
-    assert shown["preprocessed"].shape[:2] == (224, 224)  # 28 x 28, upscaled 8x, nearest neighbour
-    np.testing.assert_array_equal(shown["preprocessed"][4::8, 4::8][..., 0] if shown["preprocessed"].ndim == 3
-                                  else shown["preprocessed"][4::8, 4::8], images[18])
-    with torch.inference_mode():
-        expected = model.decode(torch.tensor([posterior["mu"]])).numpy()[0, 0]
-    recon = shown["reconstruction"][4::8, 4::8]
-    recon = recon[..., 0] if recon.ndim == 3 else recon
-    assert np.abs(recon.astype(int) - np.rint(expected * 255).astype(int)).max() <= 1
-    page.screenshot(path=SHOTS / "reconstruct-upload.png", full_page=True)
-    page.click("#vae-explore-here")
-    page.wait_for_function("document.querySelector('[role=tab][aria-selected=true]').innerText.includes('Explore')",
-                           timeout=15_000)
-    wait_for_state(page, "z1", round(posterior["mu"][0], 3))
-    wait_for_state(page, "z2", round(posterior["mu"][1], 3))
-    wait_painted(page)
-    assert page.errors == []
-    page.close()
-
-
-def test_drawing_on_the_canvas_shows_a_reconstruction(browser, served):
-    url, _, _ = served
-    page = open_app(browser, url)
-    page.get_by_role("tab", name="Reconstruct").click()
-    canvas = page.locator("#vae-drawing canvas.vae-pad")
-    canvas.wait_for(timeout=15_000)
-    box = canvas.bounding_box()
-    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(cx - 40, cy - 60)
-    page.mouse.down()
-    for t in range(1, 5):  # a 7: the bar, then the stem, in one stroke
-        page.mouse.move(cx - 40 + 20 * t, cy - 60)
-    for t in range(1, 7):
-        page.mouse.move(cx + 40 - 10 * t, cy - 60 + 20 * t)
-    page.mouse.up()
-    page.wait_for_function("document.querySelector('#vae-posterior [data-posterior]')?.dataset.posterior",
-                           timeout=30_000)
-    assert "μ" in page.inner_text("#vae-figures")
-    src = page.get_attribute("#vae-preprocessed img", "src")
-    pre = Image.open(io.BytesIO(page.request.get(src).body())).convert("L")
-    ink = np.asarray(pre)[4::8, 4::8]
-    assert ink.shape == (28, 28) and ink.max() > 200 and (ink > 128).sum() > 20  # a white 7 on black
-    rows, cols = np.nonzero(ink > 25)  # as MNIST: fitted to a 20 px box, centre of mass at the field's centre
-    assert max(np.ptp(rows), np.ptp(cols)) + 1 in (19, 20, 21)
-    weights = ink.astype(float) / ink.sum()
-    assert abs((weights.sum(1) * np.arange(28)).sum() - 14) < 1 and abs((weights.sum(0) * np.arange(28)).sum() - 14) < 1
-    page.screenshot(path=SHOTS / "reconstruct-drawing.png", full_page=True)
-    # Clear: the pad is white again and the tab says there is nothing to reconstruct
-    page.click("#vae-drawing .vae-pad-clear")
-    page.wait_for_function("document.querySelector('#vae-status').innerText.includes('canvas is empty')",
-                           timeout=15_000)
-    assert page.evaluate("""() => { const c = document.querySelector('#vae-drawing canvas.vae-pad');
-        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        return d.every((v) => v === 255); }""")
-    assert page.errors == []
-    page.close()
-
 
 def test_screenshot_for_the_readme(browser, served):
     """The README's picture: the Explore tab mid-exploration (written to docs/ with VAE_UPDATE_SCREENSHOT=1)."""
@@ -404,30 +199,6 @@ def test_screenshot_for_the_readme(browser, served):
         page.screenshot(path=REPO / "docs" / "screenshot-dark.png", full_page=False)
     assert page.errors == []
     page.close()
-
-
-def test_an_mnist_example_and_a_broken_upload(browser, served, tmp_path):
-    url, client, _ = served
-    page = open_app(browser, url)
-    page.get_by_role("tab", name="Reconstruct").click()
-    page.get_by_role("tab", name="Upload").click()
-    # one of the ten MNIST test digits under the upload box
-    page.locator("button.gallery-item").filter(has=page.locator("img[src*='digit-5-']")).click()
-    page.wait_for_function("document.querySelector('#vae-posterior [data-posterior]')?.dataset.posterior",
-                           timeout=30_000)
-    example = REPO / "static" / "examples" / "digit-5-mnist-test-00008.png"
-    expected = client.predict(handle_file(str(example)), api_name="/encode")
-    shown = page.inner_text("#vae-figures")
-    assert f"{expected['mu'][0]:.3f}" in shown and f"{expected['mu'][1]:.3f}" in shown
-    # a file that only claims to be an image: a clear message where the figures were, no bare "Error"
-    fake = tmp_path / "holiday.png"
-    fake.write_text("not really a picture")
-    page.set_input_files("#vae-upload input[type=file]", str(fake))
-    page.wait_for_function("document.querySelector('#vae-status').innerText.includes('not an image')", timeout=30_000)
-    assert "'holiday.png' is not an image this app can read" in page.inner_text("#vae-status")
-    assert page.inner_text("#vae-figures").strip() == ""
-    page.close()
-
 
 def test_the_page_works_behind_the_ssr_proxy(browser, tmp_path):
     """Hugging Face Spaces serve Gradio apps through a Node proxy that renders the page on the server
@@ -478,18 +249,18 @@ def served_two(bundled_model, tmp_path_factory):
     yield url, Client(url, verbose=False)
     demo.close()
 
-
 def assert_page_shows_model(page, client, model: str, second: bool = False):
     """The page's decoder (the compared one with second=True) against the server's /generate and /grid."""
     for z1, z2, span in [(0.5, -1.0, 1.5), (-2.0, 1.35, 0.8)]:
-        cells = page.evaluate("""([a, b, s, second]) => { const px = window.vaeExplorer.decodeView(a, b, s, second);
-            let out = ''; for (const v of px) out += String.fromCharCode(v); return btoa(out); }""", [z1, z2, span, second])
+        cells = page.evaluate("""([a, b, s, second]) => {
+            const px = window.vaeExplorer.debug.decodeView(a, b, s, second);
+            let out = ''; for (const v of px) out += String.fromCharCode(v); return btoa(out); }""",
+                              [z1, z2, span, second])
         cells = np.frombuffer(base64.b64decode(cells), np.uint8).reshape(101, 28, 28)
         digit = png(client.predict(z1, z2, model=model, api_name="/generate"))
         grid = png(client.predict(z1, z2, span, model=model, api_name="/grid"))[..., 0]
         assert np.abs(cells[0].astype(int) - digit).max() <= 1, (model, z1, z2)
         assert (np.abs(compose(cells[1:]).astype(int) - grid)[away_from_centre_cell()]).max() <= 1, (model, span)
-
 
 def test_the_picker_and_the_address_choose_the_model(browser, served_two):
     url, client = served_two
@@ -497,7 +268,7 @@ def test_the_picker_and_the_address_choose_the_model(browser, served_two):
     page.wait_for_function("document.querySelector('#vae-explore [data-bundle]')?.dataset.bundle.length > 0")
     page.wait_for_function("() => document.querySelector('#vae-footer').innerText.includes('reference')",
                            timeout=30_000)
-    page.wait_for_function("window.vaeExplorer.model === 'reference'", timeout=30_000)  # its decoder is in use
+    page.wait_for_function("window.vaeExplorer.debug.model === 'reference'", timeout=30_000)  # its decoder is in use
     wait_painted(page)
     assert "mlp" in page.inner_text("#vae-footer")
     assert_page_shows_model(page, client, "reference")
@@ -507,7 +278,7 @@ def test_the_picker_and_the_address_choose_the_model(browser, served_two):
     page.get_by_role("option", name="default", exact=True).click()
     page.wait_for_function("() => document.querySelector('#vae-footer').innerText.includes('Model default')",
                            timeout=30_000)
-    page.wait_for_function("window.vaeExplorer.model === 'default'", timeout=30_000)
+    page.wait_for_function("window.vaeExplorer.debug.model === 'default'", timeout=30_000)
     page.evaluate("window.vaeExplorer.setView(0.01, 0.0)")  # a new view, painted with the new decoder
     page.evaluate("window.vaeExplorer.setView(0.0, 0.0)")
     wait_painted(page)
@@ -522,13 +293,12 @@ def test_the_picker_and_the_address_choose_the_model(browser, served_two):
     assert page.errors == []
     page.close()
 
-
 def test_the_compare_view_shows_two_models_at_the_same_z(browser, served_two):
     url, client = served_two
     page = open_app(browser, url)
     page.click("#vae-compare input")
     page.get_by_role("option", name="reference", exact=True).click()
-    page.wait_for_function("window.vaeExplorer.comparing", timeout=30_000)
+    page.wait_for_function("window.vaeExplorer.debug.comparing", timeout=30_000)
     assert "each learned its own map" in page.inner_text("#vae-explore")
     click_map(page, 1.0, -2.0)  # both panels follow the map and the sliders
     assert_page_shows_model(page, client, "default")
@@ -536,14 +306,14 @@ def test_the_compare_view_shows_two_models_at_the_same_z(browser, served_two):
     side = sample_canvas(page, "#vae-explore .vae-side canvas.vae-digit", 28)
     ref = png(client.predict(1.0, -2.0, model="reference", api_name="/generate"))
     assert np.abs(side.astype(int) - ref).max() <= 1  # the second panel paints the reference model at z
-    assert page.evaluate("window.vaeExplorer.stats.frames.at(-1).panels") == 2
+    assert page.evaluate("window.vaeExplorer.debug.stats.frames.at(-1).panels") == 2
     page.screenshot(path=SHOTS / "compare.png", full_page=True)
     assert page.errors == []
     page.close()
 
 
 # ---------------------------------------------------------------------------------------------------------
-# the view in the address, the keyboard, the live line
+# the view in the address, the keyboard, the live line, a path, the theme, a phone
 
 
 def test_the_address_holds_the_view_and_the_keyboard_moves_z(browser, served):
@@ -583,52 +353,6 @@ def test_the_address_holds_the_view_and_the_keyboard_moves_z(browser, served):
     again.close()
     page.close()
 
-
-def test_posterior_samples_the_prior_circles_and_how_it_works(browser, served, mnist_test, tmp_path):
-    """The reparameterization trick shown: z = mu + sigma * eps decoded in the page, on the map inside 3 sigma, each
-    sample's pixels those of /generate at that z; "resample" draws new eps. The prior's circles can be shown; the
-    explanations open on request and carry the live numbers."""
-    url, client, _ = served
-    images, _ = mnist_test
-    digit = tmp_path / "three.png"
-    Image.fromarray(images[18]).save(digit)
-    page = open_app(browser, url)
-    before = sample_canvas(page, "#vae-explore .vae-main canvas.vae-map", 95)
-    page.check("#vae-explore .vae-prior-toggle")
-    page.wait_for_timeout(300)
-    assert not np.array_equal(sample_canvas(page, "#vae-explore .vae-main canvas.vae-map", 95), before)
-    assert not page.is_visible("#vae-explore .vae-how p")  # out of the way until asked for
-    page.click("#vae-explore .vae-how summary")
-    assert "You are at z = (0.00, 0.00)" in page.inner_text("#vae-explore .vae-how")
-    page.get_by_role("tab", name="Reconstruct").click()
-    page.get_by_role("tab", name="Upload").click()
-    page.set_input_files("#vae-upload input[type=file]", str(digit))
-    page.wait_for_function("document.querySelector('#vae-posterior [data-samples]')?.dataset.samples",
-                           timeout=30_000)
-    read = "JSON.parse(document.querySelector('#vae-posterior [data-samples]').dataset.samples)"
-    first = page.evaluate(read)
-    posterior = client.predict(handle_file(str(digit)), api_name="/encode")
-    mu, sigma = np.array(posterior["mu"]), np.array(posterior["sigma"])
-    z, eps = np.array(first["z"]), np.array(first["eps"])
-    assert len(z) == 12
-    np.testing.assert_allclose(z, mu + sigma * eps, rtol=1e-4, atol=1e-5)  # z = mu + sigma * eps
-    assert (np.linalg.norm(eps, axis=1) <= 3).all()  # inside the 3-sigma ellipse
-    pixels = np.array(first["pixels"], np.uint8).reshape(12, 28, 28)
-    for k in (0, 5, 11):
-        server = png(client.predict(float(z[k, 0]), float(z[k, 1]), api_name="/generate"))
-        assert np.abs(pixels[k].astype(int) - server).max() <= 1
-    page.click("#vae-posterior .vae-resample")
-    page.wait_for_function(f"JSON.stringify({read}.eps) !== {json.dumps(json.dumps(first['eps']))}")
-    page.click("#vae-posterior .vae-how summary")
-    how = page.inner_text("#vae-posterior .vae-how")
-    assert f"({mu[0]:.2f}, {mu[1]:.2f})" in how
-    figures = client.predict(handle_file(str(digit)), api_name="/reconstruct")[2]
-    assert f"= {figures['elbo']:.1f} nats" in how and f"BCE ({figures['bce']:.1f})" in how  # the digit's own figures
-    assert all(len(p.split()) <= 80 for p in how.split("\n") if p.strip())  # each part at most 80 words
-    assert page.errors == []
-    page.close()
-
-
 def test_a_path_from_a_to_b_its_strip_animation_and_gif(browser, served, tmp_path):
     """Shift-click sets B (A: the current z): the strip shows /generate's digits at its ends, the animation plays,
     the address holds A and B, and the GIF button gives /interpolate's frames."""
@@ -640,21 +364,21 @@ def test_a_path_from_a_to_b_its_strip_animation_and_gif(browser, served, tmp_pat
     canvas = page.locator("#vae-explore .vae-main canvas.vae-map")
     canvas.scroll_into_view_if_needed()
     box = canvas.bounding_box()
-    target = page.evaluate("window.vaeExplorer.mapPoint(1.5, 1.0)")
+    target = page.evaluate("window.vaeExplorer.debug.mapPoint(1.5, 1.0)")
     page.click("#vae-explore .vae-main canvas.vae-map", modifiers=["Shift"],
                position={"x": target["x"] - box["x"], "y": target["y"] - box["y"]})
-    page.wait_for_function("document.querySelector('#vae-explore').dataset.strip", timeout=15_000)
-    strip = json.loads(page.evaluate("document.querySelector('#vae-explore').dataset.strip"))
+    page.wait_for_function("window.vaeExplorer.debug.strip()", timeout=15_000)
+    strip = page.evaluate("window.vaeExplorer.debug.strip()")
     a, b = strip["a"], strip["b"]
     assert a == [-1.0, 0.5] and b != a and page.is_visible("#vae-explore canvas.vae-strip")
     cells = np.array(strip["pixels"], np.uint8).reshape(10, 28, 28)
     for cell, z in ((cells[0], a), (cells[-1], b)):
         assert np.abs(cell.astype(int) - png(client.predict(*z, api_name="/generate"))).max() <= 1
-    state = page.evaluate("window.vaeExplorer.state")
+    state = page.evaluate("window.vaeExplorer.debug.state")
     assert (state["z1"], state["z2"]) == (-1.0, 0.5)  # setting B does not move z
-    frames = page.evaluate("window.vaeExplorer.stats.pathFrames.length")
+    frames = page.evaluate("window.vaeExplorer.debug.stats.pathFrames.length")
     page.wait_for_timeout(500)
-    assert page.evaluate("window.vaeExplorer.stats.pathFrames.length") > frames + 5  # the animation plays
+    assert page.evaluate("window.vaeExplorer.debug.stats.pathFrames.length") > frames + 5  # the animation plays
     page.wait_for_function(f"() => location.search.includes('b1={b[0]:.2f}') && location.search.includes('a1=-1.00')")
     # the GIF button: the server's /interpolate of this path, 30 frames
     page.click("#vae-gif")
@@ -671,7 +395,6 @@ def test_a_path_from_a_to_b_its_strip_animation_and_gif(browser, served, tmp_pat
     assert page.errors == []
     page.close()
 
-
 def test_dark_theme_and_a_phone(browser, served):
     """?__theme=dark: the map follows Gradio's dark theme (its background and ink), legible. A phone (390 x 844,
     touch): the layout stacks with no horizontal overflow; a tap and a finger's drag on the map move z, and so does a
@@ -682,8 +405,8 @@ def test_dark_theme_and_a_phone(browser, served):
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url + "?__theme=dark")
-    page.wait_for_function("window.vaeExplorer && window.vaeExplorer.ready", timeout=60_000)
-    page.wait_for_function("window.vaeExplorer.stats.frames.length > 0")
+    page.wait_for_function("window.vaeExplorer && window.vaeExplorer.debug.ready", timeout=60_000)
+    page.wait_for_function("window.vaeExplorer.debug.stats.frames.length > 0")
     assert page.evaluate("document.body.classList.contains('dark')")
     corner = page.evaluate("""() => { const c = document.querySelector('#vae-explore .vae-main canvas.vae-map');
         return Array.from(c.getContext('2d').getImageData(2, 2, 1, 1).data); }""")
@@ -695,7 +418,7 @@ def test_dark_theme_and_a_phone(browser, served):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing overflows sideways
     canvas = page.locator("#vae-explore .vae-main canvas.vae-map")
     settle_in_view(page, canvas)
-    target = page.evaluate("window.vaeExplorer.mapPoint(-1.5, 1.5)")
+    target = page.evaluate("window.vaeExplorer.debug.mapPoint(-1.5, 1.5)")
     page.touchscreen.tap(target["x"], target["y"])
     wait_for_state(page, "z1", -1.5)
     wait_for_state(page, "z2", 1.5)
@@ -711,7 +434,7 @@ def test_dark_theme_and_a_phone(browser, served):
         cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
 
     settle_in_view(page, canvas)
-    start, end = (page.evaluate(f"window.vaeExplorer.mapPoint({a}, {b})") for a, b in ((-1.0, -1.0), (1.0, -2.0)))
+    start, end = (page.evaluate(f"window.vaeExplorer.debug.mapPoint({a}, {b})") for a, b in ((-1.0, -1.0), (1.0, -2.0)))
     finger([(start["x"] + (end["x"] - start["x"]) * k / 8, start["y"] + (end["y"] - start["y"]) * k / 8)
             for k in range(9)])
     wait_for_state(page, "z1", 1.0)
@@ -721,14 +444,13 @@ def test_dark_theme_and_a_phone(browser, served):
     track = slider.bounding_box()
     y = track["y"] + track["height"] / 2
     finger([(track["x"] + track["width"] * (0.5 + 0.05 * k), y) for k in range(8)])
-    page.wait_for_function("window.vaeExplorer.state.z1 > 1.2", timeout=15_000)  # the slider moved z1 to the right
+    page.wait_for_function("window.vaeExplorer.debug.state.z1 > 1.2", timeout=15_000)  # the slider moved z1 right
     canvas.scroll_into_view_if_needed()
     if os.environ.get("VAE_UPDATE_SCREENSHOT") == "1":
         page.screenshot(path=REPO / "docs" / "screenshot-phone-dark.png", full_page=False)
     page.screenshot(path=SHOTS / "phone-dark.png", full_page=True)
     assert errors == []
     page.close()
-
 
 def test_every_explore_control_is_reached_by_tab_in_reading_order(browser, served):
     url, _, _ = served

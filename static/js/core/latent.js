@@ -1,0 +1,51 @@
+// Small pure helpers about the latent plane: the map's transform between z and pixels, snapping z to the sliders'
+// steps, the seeded normal draws of the posterior samples, and the sentence that says where z is. DOM-free.
+
+// The latent map's transform for a square map of `size` CSS px whose plot area, inside `margin` ({left, right, top,
+// bottom}), shows [-limit, limit] on both axes, z2 upwards -> {toPixel(z1, z2), toLatent(x, y)}
+export function mapTransform(size, limit, margin) {
+  const w = size - margin.left - margin.right, h = size - margin.top - margin.bottom;
+  return {
+    toPixel: (z1, z2) => [margin.left + ((z1 + limit) / (2 * limit)) * w, margin.top + ((limit - z2) / (2 * limit)) * h],
+    toLatent: (x, y) => [((x - margin.left) / w) * 2 * limit - limit, limit - ((y - margin.top) / h) * 2 * limit],
+  };
+}
+
+export const round2 = (v) => Math.round(v * 100) / 100;
+
+// z clamped to the sliders' range [-zLimit, zLimit] and snapped to their step, to 2 decimals
+export function snapper(zLimit, step) {
+  const clamp = (v) => Math.min(zLimit, Math.max(-zLimit, v));
+  return { clamp, snap: (v) => round2(Math.round(clamp(v) / step) * step) };
+}
+
+// A normal generator: seeded (mulberry32, then Box-Muller), so the first draw of a digit is the same every time, or
+// from Math.random without a seed
+export function normalGenerator(seed) {
+  let a = seed >>> 0;
+  const uniform = seed === undefined ? Math.random : () => {
+    a = (a + 0x6D2B79F5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
+const NEARBY = 50; // test digits whose latent means are nearest z
+
+// "z = (0.45, -1.20): mostly 7s nearby", from the test set's latent means nearest z; names: the classes' names
+// ("0".."9" for MNIST), noun: what one image is ("digit")
+export function describePlace(z1, z2, latents, { names, noun }) {
+  const where = `z = (${z1.toFixed(2)}, ${z2.toFixed(2)})`;
+  if (!latents) return `${where}: no latent map for this model`;
+  const { mu, labels } = latents, n = labels.length, d = new Float64Array(n), order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) { d[i] = (mu[2 * i] - z1) ** 2 + (mu[2 * i + 1] - z2) ** 2; order[i] = i; }
+  order.sort((a, b) => d[a] - d[b]);
+  if (Math.sqrt(d[order[0]]) > 0.75) return `${where}: no test ${noun}s nearby; the decoder is guessing here`;
+  const counts = new Array(names.length).fill(0), k = Math.min(NEARBY, n);
+  for (let j = 0; j < k; j++) counts[labels[order[j]] % names.length]++;
+  const best = counts.indexOf(Math.max(...counts)), share = counts[best] / k;
+  const word = share >= 0.8 ? "mostly" : share >= 0.5 ? "more than half" : "a mix, most often";
+  return `${where}: ${word} ${names[best]}s nearby`;
+}

@@ -1,0 +1,256 @@
+// The Explore tab: the digit at z, the grid around it and the latent map, decoded in the browser from the model's
+// page bundle for every slider position (no server round trip), optionally beside a second model at the same z; a
+// path from A to B (interpolation.js); the view kept in the page's address and said aloud for screen readers.
+//
+// z has one owner: the tab's sliders. A click or drag on a map, an arrow key, a link's view or "Random" asks the
+// sliders to move (props.value, then gr.HTML's change event, which app.py wires to them), and the sliders' change
+// event comes back as setView, the only place the view changes, which paints once per display frame.
+
+import { decodeCached, viewPoints } from "../core/cellcache.js";
+import { describePlace, round2 } from "../core/latent.js";
+import { keep } from "../core/stats.js";
+import { makeCells, onThemeChange, paintCells } from "../widgets/canvas.js";
+import { LatentMap } from "../widgets/latent-map.js";
+import { Interpolation } from "./interpolation.js";
+
+const SETTLE_MS = 300; // a view unchanged this long is written to the address and announced
+
+export function showStatus(element, text, isError) {
+  const status = element.querySelector(".vae-status");
+  if (!status) return;
+  status.textContent = text || "";
+  status.style.display = text ? "block" : "none";
+  status.classList.toggle("vae-error", !!isError);
+}
+
+// A map in `root` (.vae-map, .vae-legend) of `size` CSS px for a loaded page model
+export function modelMap(root, model, config, size) {
+  return new LatentMap(root.querySelector("canvas.vae-map"), root.querySelector(".vae-legend"), {
+    data: model.latents, size, limit: model.limit, margin: config.margin, zLimit: config.zLimit,
+    colours: config.colours, names: config.names,
+  });
+}
+
+export class ExploreTab {
+  // element, props, trigger, watch: gr.HTML's (js_on_load); page: main.js's {config, load, stats, address, snap,
+  // clamp}; options: {digit_px, grid_px, map_px (CSS px), view: the sliders' first {z1, z2, span}}. props:
+  // bundle_path (the model; the server changes it when the visitor picks another), compare_bundle_path,
+  // compare_label, main_label
+  constructor(element, props, trigger, watch, page, options) {
+    Object.assign(this, { element, props, trigger, page, sizes: options });
+    this.view = { ...options.view, inputTime: null };
+    this.painted = null; this.raf = 0; this.model = null; this.panel = null; this.compare = null;
+    this.showPrior = false;
+    this.path = new Interpolation(element, page, this);
+    onThemeChange(() => this.repaint());
+    this.open(props.bundle_path);
+    if (watch) {
+      watch("bundle_path", () => this.switchModel(props.bundle_path));
+      watch("compare_bundle_path", () => this.compareWith(props.compare_bundle_path));
+    }
+  }
+
+  failed(error) {
+    console.error(error);
+    showStatus(this.element, `The in-browser decoder could not start (${error.message}). ` +
+                             "The API endpoints still work.", true);
+  }
+
+  // ask the sliders for a view; it comes back through setView
+  request(z1, z2, span = this.view.span) {
+    const { snap } = this.page;
+    this.props.value = { z1: snap(z1), z2: snap(z2), span };
+    this.trigger("change");
+  }
+
+  // the panel's canvases in `root` for a loaded model, at `scale` of the props' sizes
+  makePanel(root, model, scale = 1) {
+    const { sizes } = this, { config } = this.page;
+    return {
+      ...makeCells(root, { digitPx: Math.round(sizes.digit_px * scale), gridPx: Math.round(sizes.grid_px * scale),
+                           side: config.side, grid: config.grid }),
+      model, map: modelMap(root, model, config, Math.round(sizes.map_px * scale)),
+    };
+  }
+
+  open(path) {
+    const element = this.element;
+    showStatus(element, "Loading the decoder…");
+    this.page.load(path).then((model) => {
+      this.model = model;
+      this.modelName = this.props.main_label || "default";
+      const main = element.querySelector(".vae-main");
+      this.panel = Object.assign(this.makePanel(main, model), {
+        readout: element.querySelector(".vae-z"), spanReadout: element.querySelector(".vae-span-value"),
+      });
+      const backend = element.querySelector(".vae-backend");
+      if (backend) backend.textContent = `decoded in your browser (${model.decoder.backend})`;
+      this.page.stats.backend = model.decoder.backend;
+      this.listen(main.querySelector("canvas.vae-map"), () => this.panel, true);
+      this.listen(element.querySelector(".vae-side canvas.vae-map"), () => this.compare, false);
+      this.live = element.querySelector(".vae-live");
+      const prior = element.querySelector(".vae-prior-toggle");
+      if (prior) prior.addEventListener("change", () => { this.showPrior = prior.checked; this.repaint(); });
+      this.applyAddress();
+      showStatus(element, "");
+      element.dataset.ready = "true";
+      element.dataset.bundle = path;
+      this.repaint();
+    }).catch((e) => this.failed(e));
+  }
+
+  // the view in the page's address, once: ?z1=&z2=&span= and a path's ?a1=&a2=&b1=&b2=
+  applyAddress() {
+    const address = this.page.address, { snap, config } = this.page;
+    const [z1, z2, span] = ["z1", "z2", "span"].map((k) => address.number(k));
+    if (z1 !== undefined || z2 !== undefined || span !== undefined) {
+      const s = span !== undefined && span > 0 && span <= config.spanLimit ? round2(span) : this.view.span;
+      this.request(z1 ?? this.view.z1, z2 ?? this.view.z2, s);
+    }
+    const [a1, a2, b1, b2] = ["a1", "a2", "b1", "b2"].map((k) => address.number(k));
+    if ([a1, a2, b1, b2].every((v) => v !== undefined)) this.path.set([snap(a1), snap(a2)], [snap(b1), snap(b2)]);
+    address.ready = true;
+  }
+
+  // a map's pointer and keys: click or drag moves z there; shift-click (on the main map) sets B; arrows move z by one
+  // slider step (Shift: ten)
+  listen(canvas, panel, main) {
+    let dragging = false;
+    const moveTo = (event) => { const [z1, z2] = panel().map.eventLatent(event); this.request(z1, z2); };
+    canvas.addEventListener("pointerdown", (e) => {
+      if (!panel()) return;
+      if (e.shiftKey && main) { // shift-click: B, with A the current z
+        const [b1, b2] = panel().map.eventLatent(e), { snap } = this.page;
+        this.path.set([this.view.z1, this.view.z2], [snap(b1), snap(b2)]);
+        return;
+      }
+      dragging = true; canvas.setPointerCapture(e.pointerId); moveTo(e);
+    });
+    canvas.addEventListener("pointermove", (e) => { if (dragging) moveTo(e); });
+    canvas.addEventListener("pointerup", () => { dragging = false; });
+    canvas.addEventListener("pointercancel", () => { dragging = false; });
+    if (!main) return;
+    canvas.tabIndex = 0;
+    canvas.addEventListener("keydown", (e) => {
+      const step = (e.shiftKey ? 10 : 1) * this.page.config.zStep, v = this.view;
+      const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
+      if (!moves[e.key]) return;
+      e.preventDefault();
+      this.request(v.z1 + moves[e.key][0], v.z2 + moves[e.key][1]);
+    });
+  }
+
+  // A new view from the sliders (Gradio's change event hands their values over, app.py): the only way z changes
+  setView(z1, z2, span) {
+    const v = this.view, t = performance.now(), { clamp } = this.page;
+    if (Number.isFinite(z1)) v.z1 = clamp(z1);
+    if (Number.isFinite(z2)) v.z2 = clamp(z2);
+    if (Number.isFinite(span) && span > 0) v.span = span;
+    v.inputTime = t;
+    keep(this.page.stats.inputs, { t, z1: v.z1, z2: v.z2, span: v.span });
+    this.schedule();
+    this.settle();
+  }
+
+  repaint() { this.painted = null; this.schedule(); }
+
+  schedule() {
+    if (!this.raf) this.raf = requestAnimationFrame((t) => this.paint(t));
+  }
+
+  // the pixels painted for a view, uint8 (1 + grid^2, side^2): the digit, then the grid's cells
+  decodeView(z1, z2, span, model = this.model) {
+    const t0 = performance.now(), { stats, config } = this.page;
+    const { pixels, decoded } = decodeCached(model, viewPoints(z1, z2, span, config.grid), 1 + config.grid ** 2);
+    keep(stats.decodeMs, performance.now() - t0);
+    keep(stats.decodedRows, decoded);
+    return pixels;
+  }
+
+  paintPanel(panel, pixels) {
+    const v = this.view;
+    paintCells(panel, pixels);
+    panel.map.draw({ point: [v.z1, v.z2], window: v.span, prior: this.showPrior, path: this.path.overlay() });
+  }
+
+  paint(frameStart) {
+    this.raf = 0;
+    const v = this.view, p = this.painted, panel = this.panel;
+    if (!panel || !this.model) return;
+    if (p && p.z1 === v.z1 && p.z2 === v.z2 && p.span === v.span) return;
+    this.paintPanel(panel, this.decodeView(v.z1, v.z2, v.span));
+    if (this.compare) this.paintPanel(this.compare, this.decodeView(v.z1, v.z2, v.span, this.compare.model));
+    panel.readout.textContent = `z = (${v.z1.toFixed(2)}, ${v.z2.toFixed(2)})`;
+    panel.spanReadout.textContent = v.span.toFixed(2);
+    this.painted = { z1: v.z1, z2: v.z2, span: v.span };
+    const frame = { z1: v.z1, z2: v.z2, span: v.span, input: v.inputTime, frameStart,
+                    drawn: performance.now(), next: null, panels: this.compare ? 2 : 1 };
+    keep(this.page.stats.frames, frame);
+    requestAnimationFrame((t) => { frame.next = t; }); // the start of the next frame: this one has been presented
+  }
+
+  // Once the view has settled (no change for SETTLE_MS): the address holds it, and the live line says where z is
+  settle() {
+    clearTimeout(this.settleTimer);
+    this.settleTimer = setTimeout(() => { this.writeAddress(); this.announce(); }, SETTLE_MS);
+  }
+
+  writeAddress() { this.page.address.write(this.view, this.path.ends()); }
+
+  // the live line says where z is, for a screen reader (aria-live) and for everyone
+  announce() {
+    const panel = this.panel;
+    if (!panel || !this.model) return;
+    const v = this.view, { config } = this.page, z = `(${v.z1.toFixed(2)}, ${v.z2.toFixed(2)})`;
+    const line = describePlace(v.z1, v.z2, this.model.latents, config);
+    if (this.live) this.live.textContent = line;
+    for (const el of this.element.querySelectorAll(".vae-x-z")) el.textContent = z;
+    for (const el of this.element.querySelectorAll(".vae-x-place")) el.textContent = line;
+    panel.digit.setAttribute("aria-label", `decoded ${config.noun} at ${line}`);
+    panel.grid.setAttribute("aria-label", `${config.grid} by ${config.grid} grid of decoded ${config.noun}s around ` +
+                                          `z = ${z}, span ${v.span.toFixed(2)}`);
+    panel.map.canvas.setAttribute("aria-label", `latent map at ${line}; arrow keys move z, click to move there, ` +
+                                                "shift-click to set the end of a path");
+  }
+
+  // another model: its decoder and its latent map, same z
+  switchModel(path) {
+    showStatus(this.element, "Loading the model's decoder…");
+    this.page.load(path).then((model) => {
+      if (this.props.bundle_path !== path || !this.panel) return; // a later choice won
+      this.model = model;
+      this.modelName = this.props.main_label || "default";
+      this.page.address.model = this.props.main_label || this.page.address.model;
+      this.settle();
+      this.panel.model = model;
+      this.panel.map = modelMap(this.element.querySelector(".vae-main"), model, this.page.config, this.sizes.map_px);
+      this.element.dataset.bundle = path;
+      showStatus(this.element, "");
+      this.repaint();
+    }).catch((e) => this.failed(e));
+  }
+
+  // a second model beside the first, at the same z ("" = none)
+  compareWith(path) {
+    const box = this.element.querySelector(".vae-explore"), element = this.element;
+    if (!path) {
+      this.compare = null;
+      box.classList.remove("vae-comparing");
+      element.dataset.compare = "";
+      this.repaint();
+      return;
+    }
+    showStatus(element, "Loading the second model's decoder…");
+    this.page.load(path).then((model) => {
+      if (this.props.compare_bundle_path !== path || !this.panel) return;
+      box.classList.add("vae-comparing");
+      const side = element.querySelector(".vae-side");
+      this.compare = this.makePanel(side, model, 0.75);
+      side.querySelector(".vae-side-name").textContent = this.props.compare_label || "";
+      element.querySelector(".vae-main-name").textContent = this.props.main_label || "";
+      element.dataset.compare = path;
+      showStatus(element, "");
+      this.repaint();
+    }).catch((e) => this.failed(e));
+  }
+}

@@ -1,0 +1,71 @@
+// The Explore tab's path from A to B: PATH_STEPS digits decoded along it for the strip (t = linspace(0, 1, steps),
+// as the server's /interpolate), and an animation playing along it, PATH_FRAMES frames a loop, decoded as it plays.
+// Shift-click on the map sets B with A the current z; the "A = z" and "B = z" buttons do it by touch and keyboard.
+
+import { pathPoints } from "../core/cellcache.js";
+import { keep } from "../core/stats.js";
+import { greyToCanvas, setupCanvas } from "../widgets/canvas.js";
+
+const PATH_STEPS = 10, PATH_FRAMES = 90;
+const STRIP_CELL = 56, MOVIE_PX = 112; // CSS px of a strip's digit and of the moving digit
+
+export class Interpolation {
+  // element: the Explore tab's; page: main.js's; tab: the ExploreTab (its model and view)
+  constructor(element, page, tab) {
+    Object.assign(this, { element, page, tab });
+    this.path = null; // {a, b, at, frame, raf}
+    this.strip = null; // {a, b, pixels}: the strip's decoded digits (for tests, through debug)
+    const clear = element.querySelector(".vae-path-clear");
+    if (clear) clear.addEventListener("click", () => this.set(null));
+  }
+
+  ends() { return this.path ? { a: this.path.a, b: this.path.b } : null; }
+
+  overlay() { return this.path && { a: this.path.a, b: this.path.b, at: this.path.at }; }
+
+  // the path from a to b ([z1, z2] each), or none (a or b null)
+  set(a, b) {
+    const root = this.element, tab = this.tab, side = this.page.config.side;
+    cancelAnimationFrame(this.path?.raf || 0);
+    this.path = a && b ? { a, b, at: null, frame: 0, raf: 0 } : null;
+    this.strip = null;
+    const box = root.querySelector(".vae-path");
+    if (box) box.classList.toggle("vae-path-on", !!this.path);
+    if (this.path && tab.model) {
+      const strip = root.querySelector("canvas.vae-strip"), movie = root.querySelector("canvas.vae-movie");
+      root.querySelector(".vae-path-ends").textContent =
+        `A = (${a[0].toFixed(2)}, ${a[1].toFixed(2)}) → B = (${b[0].toFixed(2)}, ${b[1].toFixed(2)})`;
+      const pixels = tab.model.decoder.decode(pathPoints(a, b, PATH_STEPS), PATH_STEPS).slice();
+      const ctx = setupCanvas(strip, PATH_STEPS * STRIP_CELL, STRIP_CELL), tile = document.createElement("canvas");
+      tile.width = tile.height = side;
+      for (let i = 0; i < PATH_STEPS; i++) {
+        greyToCanvas(pixels, i * side * side, side, side, tile);
+        ctx.drawImage(tile, i * strip.width / PATH_STEPS, 0, strip.width / PATH_STEPS, strip.height);
+      }
+      this.strip = { a, b, pixels: Array.from(pixels) };
+      const download = root.querySelector(".vae-strip-png");
+      if (download) download.href = strip.toDataURL("image/png");
+      this.path.movieCtx = setupCanvas(movie, MOVIE_PX, MOVIE_PX);
+      this.path.tile = tile;
+      this.path.raf = requestAnimationFrame((t) => this.play(t));
+    }
+    tab.repaint(); tab.settle();
+  }
+
+  play(time) {
+    const path = this.path, tab = this.tab, side = this.page.config.side;
+    if (!path || !tab.model) return;
+    const t = (path.frame % PATH_FRAMES) / (PATH_FRAMES - 1);
+    path.at = [(1 - t) * path.a[0] + t * path.b[0], (1 - t) * path.a[1] + t * path.b[1]];
+    const pixels = tab.model.decoder.decode(new Float32Array(path.at), 1);
+    greyToCanvas(pixels, 0, side, side, path.tile);
+    path.movieCtx.drawImage(path.tile, 0, 0, path.movieCtx.canvas.width, path.movieCtx.canvas.height);
+    if (tab.panel) {
+      const v = tab.view;
+      tab.panel.map.draw({ point: [v.z1, v.z2], window: v.span, prior: tab.showPrior, path });
+    }
+    keep(this.page.stats.pathFrames, time);
+    path.frame++;
+    path.raf = requestAnimationFrame((t) => this.play(t));
+  }
+}

@@ -1,0 +1,177 @@
+// The latent map: the test digits' latent means coloured by class, the axes, and the overlays a tab asks for (z, the
+// grid's window, the prior, a path, a posterior's ellipse and samples). It takes its data and options as arguments
+// and knows no tab.
+
+import { mapTransform } from "../core/latent.js";
+import { MARK, followTheme, setupCanvas, themeColours } from "./canvas.js";
+
+export class LatentMap {
+  // canvas, legend (an element for the colour key, or null); options: {data: {mu (N * 2), labels (N,)} or null,
+  // size (CSS px), limit (the axes' half-width), margin ({left, right, top, bottom} CSS px), zLimit (the sliders'
+  // range, outlined), colours (one per class), names (the classes' names), moving (true: `data` only sizes the
+  // axes; the points come with each draw, as overlay.cloud)}
+  constructor(canvas, legend, { data, size, limit, margin, zLimit, colours, names, moving = false }) {
+    Object.assign(this, { canvas, data, moving, cssSize: size, limit, margin, zLimit, classColours: colours });
+    Object.assign(this, mapTransform(size, limit, margin));
+    this.ctx = setupCanvas(canvas, size, size);
+    this.dpr = canvas.width / size;
+    this.restyle();
+    followTheme(this);
+    if (legend) {
+      legend.replaceChildren(...colours.map((colour, i) => {
+        const key = Object.assign(document.createElement("span"), { className: "vae-key" });
+        const swatch = document.createElement("i");
+        swatch.style.background = colour;
+        key.append(swatch, names[i]);
+        return key;
+      }));
+    }
+  }
+
+  restyle() {
+    this.colours = themeColours(this.canvas);
+    this.base = this.drawBase();
+  }
+
+  // where a pointer event is on the map, in latent coordinates (CSS may have shrunk the canvas)
+  eventLatent(event) {
+    const r = this.canvas.getBoundingClientRect(), scale = this.cssSize / r.width;
+    return this.toLatent((event.clientX - r.left) * scale, (event.clientY - r.top) * scale);
+  }
+
+  drawBase() {
+    const base = document.createElement("canvas");
+    base.width = this.canvas.width;
+    base.height = this.canvas.height;
+    const ctx = base.getContext("2d");
+    ctx.scale(this.dpr, this.dpr);
+    const s = this.cssSize, L = this.limit, Z = this.zLimit;
+    const { background, ink, dark } = this.colours;
+    ctx.fillStyle = background;
+    ctx.fillRect(0, 0, s, s);
+    const [x0, y0] = this.toPixel(-L, L), [x1, y1] = this.toPixel(L, -L);
+    ctx.save();
+    ctx.beginPath(); ctx.rect(x0, y0, x1 - x0, y1 - y0); ctx.clip();
+    if (this.data && !this.moving) this.drawPoints(ctx, this.data);
+    // the sliders' range
+    const [r0, q0] = this.toPixel(-Z, Z), [r1, q1] = this.toPixel(Z, -Z);
+    ctx.strokeStyle = dark ? "rgba(255,255,255,0.3)" : "rgba(0,0,0,0.25)"; ctx.setLineDash([2, 3]); ctx.lineWidth = 1;
+    ctx.strokeRect(r0, q0, r1 - r0, q1 - q0);
+    ctx.restore();
+    ctx.setLineDash([]);
+    ctx.strokeStyle = ink; ctx.lineWidth = 1;
+    ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+    ctx.fillStyle = ink; ctx.font = "11px sans-serif";
+    for (let t = -Math.floor(L); t <= L; t++) {
+      const [px] = this.toPixel(t, 0), [, py] = this.toPixel(0, t);
+      ctx.beginPath();
+      ctx.moveTo(px, y1); ctx.lineTo(px, y1 + 4); // tick on the z1 axis
+      ctx.moveTo(x0 - 4, py); ctx.lineTo(x0, py); // tick on the z2 axis
+      ctx.stroke();
+      ctx.textAlign = "center"; ctx.textBaseline = "top"; ctx.fillText(String(t), px, y1 + 5);
+      ctx.textAlign = "right"; ctx.textBaseline = "middle"; ctx.fillText(String(t), x0 - 6, py);
+    }
+    ctx.textAlign = "center"; ctx.textBaseline = "bottom"; ctx.fillText("z1", (x0 + x1) / 2, s - 1);
+    ctx.save(); ctx.translate(10, (y0 + y1) / 2); ctx.rotate(-Math.PI / 2);
+    ctx.textBaseline = "middle"; ctx.fillText("z2", 0, 0); ctx.restore();
+    if (!this.data) {
+      ctx.fillStyle = ink; ctx.textAlign = "center";
+      ctx.fillText("no latents.safetensors beside the weights", (x0 + x1) / 2, (y0 + y1) / 2);
+    }
+    return base;
+  }
+
+  // each latent mean (mu: (N * 2), labels: (N,)) as a 2-px square in its class's colour
+  drawPoints(ctx, { mu, labels }) {
+    const colours = this.classColours;
+    ctx.globalAlpha = 0.55;
+    for (let i = 0; i < labels.length; i++) {
+      const [px, py] = this.toPixel(mu[2 * i], mu[2 * i + 1]);
+      ctx.fillStyle = colours[labels[i] % colours.length];
+      ctx.fillRect(px - 1, py - 1, 2, 2);
+    }
+    ctx.globalAlpha = 1;
+  }
+
+  // overlay: {cloud: {mu, labels}, point: [z1, z2], window: span, prior, path: {a, b, at}, ellipse: {mu, sigma},
+  // samples: [[z1, z2], ...]}
+  draw(overlay) {
+    const ctx = this.ctx;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(this.base, 0, 0);
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    const m = this.margin, s = this.cssSize;
+    ctx.save();
+    ctx.beginPath(); ctx.rect(m.left, m.top, s - m.left - m.right, s - m.top - m.bottom); ctx.clip();
+    if (overlay.cloud) this.drawPoints(ctx, overlay.cloud); // the replay's points, where they are this frame
+    if (overlay.prior) this.drawPrior(ctx);
+    if (overlay.path) this.drawPath(ctx, overlay.path);
+    if (overlay.window !== undefined && overlay.point) {
+      const [z1, z2] = overlay.point, span = overlay.window;
+      const [a, b] = this.toPixel(z1 - span, z2 + span), [c, d] = this.toPixel(z1 + span, z2 - span);
+      ctx.fillStyle = this.colours.dark ? "rgba(255,255,255,0.08)" : "rgba(0,0,0,0.06)"; ctx.fillRect(a, b, c - a, d - b);
+      ctx.strokeStyle = this.colours.ink; ctx.lineWidth = 1.5; ctx.strokeRect(a, b, c - a, d - b);
+    }
+    if (overlay.ellipse) this.drawEllipse(ctx, overlay.ellipse);
+    for (const [a, b] of overlay.samples || []) { // posterior samples z = mu + sigma * eps
+      const [px, py] = this.toPixel(a, b);
+      ctx.beginPath(); ctx.arc(px, py, 3, 0, 2 * Math.PI);
+      ctx.fillStyle = "#6a0dad"; ctx.fill(); ctx.strokeStyle = "#fff"; ctx.lineWidth = 1; ctx.stroke();
+    }
+    if (overlay.point) {
+      const [px, py] = this.toPixel(overlay.point[0], overlay.point[1]);
+      ctx.beginPath(); ctx.arc(px, py, 5, 0, 2 * Math.PI);
+      ctx.fillStyle = "#ffffff"; ctx.fill();
+      ctx.lineWidth = 2.5; ctx.strokeStyle = "#000"; ctx.stroke();
+      ctx.beginPath(); ctx.arc(px, py, 2, 0, 2 * Math.PI); ctx.fillStyle = MARK; ctx.fill();
+    }
+    ctx.restore();
+  }
+
+  drawPrior(ctx) { // the prior N(0, I): circles of radius 1, 2, 3 around the origin
+    const [ox, oy] = this.toPixel(0, 0), unit = this.toPixel(1, 0)[0] - ox;
+    ctx.strokeStyle = "rgba(60, 60, 200, 0.7)"; ctx.lineWidth = 1.2; ctx.setLineDash([4, 3]);
+    ctx.fillStyle = "rgba(60, 60, 200, 0.9)"; ctx.font = "10px sans-serif"; ctx.textAlign = "left";
+    for (const r of [1, 2, 3]) {
+      ctx.beginPath(); ctx.arc(ox, oy, r * unit, 0, 2 * Math.PI); ctx.stroke();
+      ctx.fillText(`${r}σ`, ox + r * unit * Math.SQRT1_2 + 2, oy - r * unit * Math.SQRT1_2 - 2);
+    }
+    ctx.setLineDash([]);
+  }
+
+  drawPath(ctx, { a, b, at }) { // the interpolation: a straight line from A to B, and the frame playing now
+    const [ax, ay] = this.toPixel(a[0], a[1]), [bx, by] = this.toPixel(b[0], b[1]);
+    ctx.strokeStyle = "#6a0dad"; ctx.lineWidth = 2.5; ctx.setLineDash([]);
+    ctx.beginPath(); ctx.moveTo(ax, ay); ctx.lineTo(bx, by); ctx.stroke();
+    ctx.fillStyle = "#6a0dad"; ctx.font = "bold 12px sans-serif"; ctx.textAlign = "center";
+    for (const [x, y, name] of [[ax, ay, "A"], [bx, by, "B"]]) {
+      ctx.beginPath(); ctx.arc(x, y, 4, 0, 2 * Math.PI); ctx.fill(); ctx.fillText(name, x, y - 8);
+    }
+    if (at) {
+      const [px, py] = this.toPixel(at[0], at[1]);
+      ctx.beginPath(); ctx.arc(px, py, 4, 0, 2 * Math.PI); ctx.strokeStyle = "#fff"; ctx.lineWidth = 2; ctx.stroke();
+    }
+  }
+
+  drawEllipse(ctx, { mu, sigma }) { // the posterior: 1-sigma ellipse to scale, then mu as a crosshair on top of it
+    const [cx, cy] = this.toPixel(mu[0], mu[1]);
+    const [ex] = this.toPixel(mu[0] + sigma[0], 0), [, ey] = this.toPixel(0, mu[1] + sigma[1]);
+    const [ox] = this.toPixel(mu[0], 0), [, oy] = this.toPixel(0, mu[1]);
+    ctx.beginPath();
+    ctx.ellipse(cx, cy, Math.max(1, Math.abs(ex - ox)), Math.max(1, Math.abs(oy - ey)), 0, 0, 2 * Math.PI);
+    ctx.fillStyle = "rgba(255,140,0,0.35)"; ctx.fill();
+    ctx.strokeStyle = MARK; ctx.lineWidth = 2; ctx.stroke();
+    ctx.strokeStyle = "#000"; ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    for (const [dx, dy] of [[1, 0], [-1, 0], [0, 1], [0, -1]]) {
+      ctx.moveTo(cx + 3 * dx, cy + 3 * dy); ctx.lineTo(cx + 9 * dx, cy + 9 * dy);
+    }
+    ctx.stroke();
+  }
+
+  // where the latent point (z1, z2) is on the screen, in client (viewport) pixels (tests use it through debug)
+  clientPoint(z1, z2) {
+    const r = this.canvas.getBoundingClientRect(), scale = r.width / this.cssSize, [x, y] = this.toPixel(z1, z2);
+    return { x: r.left + x * scale, y: r.top + y * scale };
+  }
+}

@@ -1,0 +1,127 @@
+"""What the browser tests share (not a test module): one Chromium per test module, the app launched with a model,
+and reading what the page painted (canvases sampled in the page, the page's decoder through
+window.vaeExplorer.debug) and waiting for it.
+
+Needs Debian's Chromium (apt-get install -y chromium) at /usr/bin/chromium, or CHROMIUM set to a Chromium or Chrome
+binary (Playwright's own browser download is not used).
+"""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+from gradio_client import Client
+from PIL import Image
+
+from vae import VAE
+from vae.latents import load_latents
+
+from conftest import PRETRAINED, REPO
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = REPO / "artifacts" / "browser"
+VIEWPORT = {"width": 1400, "height": 1000}
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_executable):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+def launch(model: VAE, latents, tmp_path_factory):
+    import app
+
+    demo = app.build_demo(model, latents=latents, source="test model", bundle_dir=tmp_path_factory.mktemp("bundle"))
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
+    return demo, url
+
+@pytest.fixture(scope="module")
+def served(bundled_model, tmp_path_factory):
+    """The bundled model with its latent map: (url, client, model)."""
+    demo, url = launch(bundled_model, load_latents(PRETRAINED / "latents.safetensors"), tmp_path_factory)
+    yield url, Client(url, verbose=False), bundled_model
+    demo.close()
+
+def open_app(browser, url: str):
+    page = browser.new_page(viewport=VIEWPORT)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_function("window.vaeExplorer && window.vaeExplorer.debug.ready", timeout=60_000)
+    page.wait_for_function("window.vaeExplorer.debug.stats.frames.length > 0", timeout=30_000)
+    page.errors = errors
+    return page
+
+def png(path) -> np.ndarray:
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        return np.asarray(im)
+
+def sample_canvas(page, selector: str, n: int) -> np.ndarray:
+    """The red channel of a canvas painted as n x n blocks, read at each block's centre -> uint8 (n, n).
+    Sampled in the page and sent as base64: a whole canvas as a JSON list takes seconds to cross."""
+    data = page.evaluate("""([sel, n]) => { const c = document.querySelector(sel), block = c.width / n;
+        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, out = new Uint8Array(n * n);
+        for (let y = 0; y < n; y++) for (let x = 0; x < n; x++) {
+            const i = Math.floor((y + 0.5) * block) * c.width + Math.floor((x + 0.5) * block);
+            out[y * n + x] = px[4 * i]; }
+        let s = ''; for (const v of out) s += String.fromCharCode(v); return btoa(s); }""", [selector, n])
+    return np.frombuffer(base64.b64decode(data), np.uint8).reshape(n, n)
+
+def painted_digit(page) -> np.ndarray:
+    """The digit canvas, one value per pixel of the 28 x 28 digit."""
+    return sample_canvas(page, "#vae-explore canvas.vae-digit", 28)
+
+def painted_grid(page) -> np.ndarray:
+    return sample_canvas(page, "#vae-explore canvas.vae-grid", 280)
+
+def browser_view(page, z1: float, z2: float, span: float) -> np.ndarray:
+    """The page's decoder: uint8 (101, 28, 28), the digit then the grid's cells row-major."""
+    data = page.evaluate("""([a, b, s]) => { const px = window.vaeExplorer.debug.decodeView(a, b, s);
+        let out = ''; for (const v of px) out += String.fromCharCode(v); return btoa(out); }""", [z1, z2, span])
+    return np.frombuffer(base64.b64decode(data), np.uint8).reshape(101, 28, 28)
+
+def compose(cells: np.ndarray) -> np.ndarray:
+    return cells.reshape(10, 10, 28, 28).swapaxes(1, 2).reshape(280, 280)
+
+def away_from_centre_cell() -> np.ndarray:
+    mask = np.ones((280, 280), bool)
+    mask[4 * 28:5 * 28, 4 * 28:5 * 28] = False  # outlined in orange, on the page and in /grid
+    return mask
+
+def wait_for_state(page, key: str, expected: float):
+    page.wait_for_function("([k, v]) => Math.abs(window.vaeExplorer.debug.state[k] - v) < 1e-9", arg=[key, expected],
+                           timeout=15_000)
+
+def settle_in_view(page, locator):
+    """Scroll the element to the middle of the viewport and wait until it stops moving (late layout, such as images
+    above it loading on a phone, would otherwise shift it between reading its position and touching it)."""
+    locator.evaluate("(el) => el.scrollIntoView({block: 'center'})")
+    page.wait_for_function("""(el) => new Promise((done) => {
+        const at = () => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.width].join(); };
+        const first = at();
+        requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => done(at() === first), 150)));
+    })""", arg=locator.element_handle(), timeout=15_000)
+
+def wait_painted(page):
+    """Until the last painted frame shows the current state."""
+    page.wait_for_function("""() => { const debug = window.vaeExplorer.debug, s = debug.state;
+        const f = debug.stats.frames.at(-1);
+        return f && f.z1 === s.z1 && f.z2 === s.z2 && f.span === s.span; }""", timeout=15_000)
+
+def click_map(page, z1: float, z2: float) -> None:
+    """Click the latent map at (z1, z2) and wait until the sliders and the canvases show it."""
+    page.locator("#vae-explore .vae-main canvas.vae-map").scroll_into_view_if_needed()
+    target = page.evaluate(f"window.vaeExplorer.debug.mapPoint({z1}, {z2})")
+    page.mouse.click(target["x"], target["y"])
+    wait_for_state(page, "z1", z1)
+    wait_for_state(page, "z2", z2)
+    wait_painted(page)

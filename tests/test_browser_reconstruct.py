@@ -1,0 +1,173 @@
+"""The Reconstruct tab in a real browser (Chromium through Playwright): an upload, an MNIST example and a drawing on
+the pad show their reconstruction (Clear empties the pad), a broken upload a clear message; "explore from here"; the
+posterior's samples decoded in the page equal /generate, the prior's circles and the explanations. Screenshots go to
+artifacts/browser/.
+
+Needs Chromium (tests/browser_helpers.py says how to get it).
+Run: python -m pytest tests/test_browser_reconstruct.py   (about 2 min on 2 busy cores)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+from gradio_client import handle_file
+from PIL import Image
+
+from browser_helpers import browser, served  # noqa: F401 - fixtures: the module's Chromium, the bundled model's app
+from browser_helpers import SHOTS, open_app, png, sample_canvas, wait_for_state, wait_painted
+from conftest import REPO
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated",
+                               "ignore:The copy keyword is deprecated"),
+]
+
+
+def test_an_upload_shows_its_reconstruction_and_explore_from_here(browser, served, mnist_test, tmp_path):
+    url, client, model = served
+    images, _ = mnist_test
+    digit = tmp_path / "three.png"
+    Image.fromarray(images[18]).save(digit)  # a 3 from the test split
+    page = open_app(browser, url)
+    page.get_by_role("tab", name="Reconstruct").click()
+    page.get_by_role("tab", name="Upload").click()
+    page.set_input_files("#vae-upload input[type=file]", str(digit))
+    page.wait_for_function("document.querySelector('#vae-posterior [data-posterior]')?.dataset.posterior",
+                           timeout=30_000)
+    posterior = client.predict(handle_file(str(digit)), api_name="/encode")
+    figures = page.inner_text("#vae-figures")
+    assert f"{posterior['mu'][0]:.3f}" in figures and f"{posterior['mu'][1]:.3f}" in figures
+    assert "−ELBO" in figures and "KL" in figures
+    shown = {}
+    for name in ("preprocessed", "reconstruction"):
+        src = page.get_attribute(f"#vae-{name} img", "src")
+        response = page.request.get(src)
+        assert response.ok
+        path = tmp_path / f"{name}.png"
+        path.write_bytes(response.body())
+        shown[name] = png(path)
+    assert shown["preprocessed"].shape[:2] == (224, 224)  # 28 x 28, upscaled 8x, nearest neighbour
+    np.testing.assert_array_equal(shown["preprocessed"][4::8, 4::8][..., 0] if shown["preprocessed"].ndim == 3
+                                  else shown["preprocessed"][4::8, 4::8], images[18])
+    with torch.inference_mode():
+        expected = model.decode(torch.tensor([posterior["mu"]])).numpy()[0, 0]
+    recon = shown["reconstruction"][4::8, 4::8]
+    recon = recon[..., 0] if recon.ndim == 3 else recon
+    assert np.abs(recon.astype(int) - np.rint(expected * 255).astype(int)).max() <= 1
+    page.screenshot(path=SHOTS / "reconstruct-upload.png", full_page=True)
+    page.click("#vae-explore-here")
+    page.wait_for_function("document.querySelector('[role=tab][aria-selected=true]').innerText.includes('Explore')",
+                           timeout=15_000)
+    wait_for_state(page, "z1", round(posterior["mu"][0], 3))
+    wait_for_state(page, "z2", round(posterior["mu"][1], 3))
+    wait_painted(page)
+    assert page.errors == []
+    page.close()
+
+def test_drawing_on_the_canvas_shows_a_reconstruction(browser, served):
+    url, _, _ = served
+    page = open_app(browser, url)
+    page.get_by_role("tab", name="Reconstruct").click()
+    canvas = page.locator("#vae-drawing canvas.vae-pad")
+    canvas.wait_for(timeout=15_000)
+    box = canvas.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx - 40, cy - 60)
+    page.mouse.down()
+    for t in range(1, 5):  # a 7: the bar, then the stem, in one stroke
+        page.mouse.move(cx - 40 + 20 * t, cy - 60)
+    for t in range(1, 7):
+        page.mouse.move(cx + 40 - 10 * t, cy - 60 + 20 * t)
+    page.mouse.up()
+    page.wait_for_function("document.querySelector('#vae-posterior [data-posterior]')?.dataset.posterior",
+                           timeout=30_000)
+    assert "μ" in page.inner_text("#vae-figures")
+    src = page.get_attribute("#vae-preprocessed img", "src")
+    pre = Image.open(io.BytesIO(page.request.get(src).body())).convert("L")
+    ink = np.asarray(pre)[4::8, 4::8]
+    assert ink.shape == (28, 28) and ink.max() > 200 and (ink > 128).sum() > 20  # a white 7 on black
+    rows, cols = np.nonzero(ink > 25)  # as MNIST: fitted to a 20 px box, centre of mass at the field's centre
+    assert max(np.ptp(rows), np.ptp(cols)) + 1 in (19, 20, 21)
+    weights = ink.astype(float) / ink.sum()
+    assert abs((weights.sum(1) * np.arange(28)).sum() - 14) < 1 and abs((weights.sum(0) * np.arange(28)).sum() - 14) < 1
+    page.screenshot(path=SHOTS / "reconstruct-drawing.png", full_page=True)
+    # Clear: the pad is white again and the tab says there is nothing to reconstruct
+    page.click("#vae-drawing .vae-pad-clear")
+    page.wait_for_function("document.querySelector('#vae-status').innerText.includes('canvas is empty')",
+                           timeout=15_000)
+    assert page.evaluate("""() => { const c = document.querySelector('#vae-drawing canvas.vae-pad');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return d.every((v) => v === 255); }""")
+    assert page.errors == []
+    page.close()
+
+def test_an_mnist_example_and_a_broken_upload(browser, served, tmp_path):
+    url, client, _ = served
+    page = open_app(browser, url)
+    page.get_by_role("tab", name="Reconstruct").click()
+    page.get_by_role("tab", name="Upload").click()
+    # one of the ten MNIST test digits under the upload box
+    page.locator("button.gallery-item").filter(has=page.locator("img[src*='digit-5-']")).click()
+    page.wait_for_function("document.querySelector('#vae-posterior [data-posterior]')?.dataset.posterior",
+                           timeout=30_000)
+    example = REPO / "static" / "examples" / "digit-5-mnist-test-00008.png"
+    expected = client.predict(handle_file(str(example)), api_name="/encode")
+    shown = page.inner_text("#vae-figures")
+    assert f"{expected['mu'][0]:.3f}" in shown and f"{expected['mu'][1]:.3f}" in shown
+    # a file that only claims to be an image: a clear message where the figures were, no bare "Error"
+    fake = tmp_path / "holiday.png"
+    fake.write_text("not really a picture")
+    page.set_input_files("#vae-upload input[type=file]", str(fake))
+    page.wait_for_function("document.querySelector('#vae-status').innerText.includes('not an image')", timeout=30_000)
+    assert "'holiday.png' is not an image this app can read" in page.inner_text("#vae-status")
+    assert page.inner_text("#vae-figures").strip() == ""
+    page.close()
+
+def test_posterior_samples_the_prior_circles_and_how_it_works(browser, served, mnist_test, tmp_path):
+    """The reparameterization trick shown: z = mu + sigma * eps decoded in the page, on the map inside 3 sigma, each
+    sample's pixels those of /generate at that z; "resample" draws new eps. The prior's circles can be shown; the
+    explanations open on request and carry the live numbers."""
+    url, client, _ = served
+    images, _ = mnist_test
+    digit = tmp_path / "three.png"
+    Image.fromarray(images[18]).save(digit)
+    page = open_app(browser, url)
+    before = sample_canvas(page, "#vae-explore .vae-main canvas.vae-map", 95)
+    page.check("#vae-explore .vae-prior-toggle")
+    page.wait_for_timeout(300)
+    assert not np.array_equal(sample_canvas(page, "#vae-explore .vae-main canvas.vae-map", 95), before)
+    assert not page.is_visible("#vae-explore .vae-how p")  # out of the way until asked for
+    page.click("#vae-explore .vae-how summary")
+    assert "You are at z = (0.00, 0.00)" in page.inner_text("#vae-explore .vae-how")
+    page.get_by_role("tab", name="Reconstruct").click()
+    page.get_by_role("tab", name="Upload").click()
+    page.set_input_files("#vae-upload input[type=file]", str(digit))
+    page.wait_for_function("window.vaeExplorer.debug.samples()", timeout=30_000)
+    read = "window.vaeExplorer.debug.samples()"
+    first = page.evaluate(read)
+    posterior = client.predict(handle_file(str(digit)), api_name="/encode")
+    mu, sigma = np.array(posterior["mu"]), np.array(posterior["sigma"])
+    z, eps = np.array(first["z"]), np.array(first["eps"])
+    assert len(z) == 12
+    np.testing.assert_allclose(z, mu + sigma * eps, rtol=1e-4, atol=1e-5)  # z = mu + sigma * eps
+    assert (np.linalg.norm(eps, axis=1) <= 3).all()  # inside the 3-sigma ellipse
+    pixels = np.array(first["pixels"], np.uint8).reshape(12, 28, 28)
+    for k in (0, 5, 11):
+        server = png(client.predict(float(z[k, 0]), float(z[k, 1]), api_name="/generate"))
+        assert np.abs(pixels[k].astype(int) - server).max() <= 1
+    page.click("#vae-posterior .vae-resample")
+    page.wait_for_function(f"JSON.stringify({read}.eps) !== {json.dumps(json.dumps(first['eps']))}")
+    page.click("#vae-posterior .vae-how summary")
+    how = page.inner_text("#vae-posterior .vae-how")
+    assert f"({mu[0]:.2f}, {mu[1]:.2f})" in how
+    figures = client.predict(handle_file(str(digit)), api_name="/reconstruct")[2]
+    assert f"= {figures['elbo']:.1f} nats" in how and f"BCE ({figures['bce']:.1f})" in how  # the digit's own figures
+    assert all(len(p.split()) <= 80 for p in how.split("\n") if p.strip())  # each part at most 80 words
+    assert page.errors == []
+    page.close()
