@@ -25,7 +25,8 @@ import gradio as gr
 import torch
 
 from vae import VAE
-from vae.hub import DEFAULT_TIMEOUT, RESULTS_NAME, resolve_from_env, timeout_from_env
+from vae.hub import DEFAULT_TIMEOUT
+from vae.model import RESULTS_NAME
 from vae.imaging import DEFAULT_SPAN, GRID_SIZE
 from webapp.api import ExplorerAPI
 from webapp.choice import ModelChoice, bundle_url, footer, replay_props
@@ -33,6 +34,7 @@ from webapp.inputs import Z_LIMIT
 from webapp.models import ModelStore, bundled_entry, latents_in, read_test_elbo
 from webapp.page import STATIC, examples, page_script, template
 from webapp.reconstruct import UI_SCALE, ReconstructTab
+from webapp.settings import resolve_from_env, timeout_from_env
 
 HERE = Path(__file__).resolve().parent
 BUNDLED = HERE / "pretrained"  # the model shipped with the code

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from vae.hub import ModelRequestError
+from webapp.hub_fetch import ModelRequestError
 from webapp.models import ModelStore, ServedModel
 from webapp.page import model_footer
 from webapp.replay import HOW_TO

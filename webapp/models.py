@@ -20,10 +20,11 @@ from pathlib import Path
 
 from vae.config import VAEConfig
 from vae.explorer import Explorer
-from vae.hub import DEFAULT_TIMEOUT, ModelRequestError, RESULTS_NAME, fetch_hub_model
+from vae.hub import DEFAULT_TIMEOUT
 from vae.latents import LATENTS_NAME, load_latents
-from vae.model import VAE
+from vae.model import RESULTS_NAME, VAE
 from webapp.bundle import write_page_bundle
+from webapp.hub_fetch import ModelRequestError, fetch_hub_model
 from webapp.replay import MAX_SNAPSHOT_FILE_BYTES, Replay, replay_for
 
 log = logging.getLogger("vae_explorer")
