@@ -33,10 +33,11 @@ SERVER = """
 import sys, torch, app
 from vae import VAE
 from vae.latents import load_latents
+from webapp.models import ModelEntry
 model = VAE.from_pretrained(app.BUNDLED)
 queue = int(sys.argv[2]) or None
-demo = app.build_demo(model, latents=load_latents(app.BUNDLED / "latents.safetensors"), source="bundled (load test)",
-                      concurrency=int(sys.argv[1]), queue_size=queue)
+demo = app.build_demo(ModelEntry(model, "bundled (load test)", load_latents(app.BUNDLED / "latents.safetensors")),
+                      options=app.Options(concurrency=int(sys.argv[1]), queue_size=queue))
 demo.launch(**app.LAUNCH_OPTIONS)
 """
 
