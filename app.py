@@ -122,7 +122,16 @@ if not log.handlers:  # the source of the weights is always printed, with or wit
         logging.getLogger(_name).addHandler(_handler)
         logging.getLogger(_name).setLevel(logging.INFO)
 
-demo = create_demo()
 
-if __name__ == "__main__":
+def __getattr__(name: str):
+    """`app.demo` for a module that imports this one to serve it: built on first use, so that importing app for
+    build_demo (the tests, the benchmarks) loads no model and writes no bundle."""
+    if name == "demo":
+        globals()["demo"] = create_demo()
+        return globals()["demo"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+if __name__ == "__main__":  # also `gradio app.py`, which runs this file and reloads `demo` when it changes
+    demo = create_demo()
     demo.launch(**LAUNCH_OPTIONS)

@@ -130,7 +130,7 @@ def main() -> None:
     p.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = p.parse_args()
     sys.path.insert(0, str(REPO))
-    import app  # noqa: F401 - for the defaults only (builds the default demo once, in this process)
+    import app  # for the defaults only (importing it builds no demo)
 
     concurrency = args.concurrency or app.CONCURRENCY
     queue_size = app.QUEUE_SIZE if args.queue_size is None else args.queue_size
