@@ -225,6 +225,7 @@ def test_a_model_without_a_usable_replay_is_served_with_a_message(run, tmp_path,
     api = ExplorerAPI(store, tmp_path / "cache")
     props = replay_props(store.get("default"))
     assert props["replay_path"] == ""
+    assert props["replay_error"] is (damage != "missing")  # the page shows an error only for a file it cannot read
     if damage == "missing":
         assert "--snapshots" in props["replay_message"]
     else:
