@@ -36,7 +36,7 @@ def main() -> None:
     import torch
 
     from vae import VAE
-    from webapp.models import ModelStore
+    from webapp.models import ModelEntry, ModelStore
 
     torch.set_num_threads(1)  # as the app
     files = {name: (args.model / name).read_bytes()
@@ -53,7 +53,7 @@ def main() -> None:
             hf_home = Path(tmp) / f"hf-{r}"
             hub.use(mp, hf_home)
             for kind in ("cold", "cached"):
-                store = ModelStore({"default": (base, None, "bench", None)}, Path(tmp) / f"bundles-{r}-{kind}",
+                store = ModelStore({"default": ModelEntry(base, "bench")}, Path(tmp) / f"bundles-{r}-{kind}",
                                    timeout=30)
                 t0 = time.perf_counter()
                 store.get("someone/vae-2d")

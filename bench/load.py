@@ -33,10 +33,11 @@ SERVER = """
 import sys, torch, app
 from vae import VAE
 from vae.latents import load_latents
+from webapp.models import ModelEntry
 model = VAE.from_pretrained(app.BUNDLED)
 queue = int(sys.argv[2]) or None
-demo = app.build_demo(model, latents=load_latents(app.BUNDLED / "latents.safetensors"), source="bundled (load test)",
-                      concurrency=int(sys.argv[1]), queue_size=queue)
+demo = app.build_demo(ModelEntry(model, "bundled (load test)", load_latents(app.BUNDLED / "latents.safetensors")),
+                      options=app.Options(concurrency=int(sys.argv[1]), queue_size=queue))
 demo.launch(**app.LAUNCH_OPTIONS)
 """
 
@@ -129,7 +130,7 @@ def main() -> None:
     p.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = p.parse_args()
     sys.path.insert(0, str(REPO))
-    import app  # noqa: F401 - for the defaults only (builds the default demo once, in this process)
+    import app  # for the defaults only (importing it builds no demo)
 
     concurrency = args.concurrency or app.CONCURRENCY
     queue_size = app.QUEUE_SIZE if args.queue_size is None else args.queue_size

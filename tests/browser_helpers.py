@@ -38,8 +38,10 @@ def browser(chromium_executable):
 
 def launch(model: VAE, latents, tmp_path_factory):
     import app
+    from webapp.models import ModelEntry
 
-    demo = app.build_demo(model, latents=latents, source="test model", bundle_dir=tmp_path_factory.mktemp("bundle"))
+    demo = app.build_demo(ModelEntry(model, "test model", latents),
+                          options=app.Options(bundle_dir=tmp_path_factory.mktemp("bundle")))
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
     return demo, url
 

@@ -23,7 +23,7 @@ from PIL import Image
 from vae import VAE, VAEConfig, kl_to_standard_normal
 from vae.imaging import MARK_COLOUR, to_uint8
 from vae.latents import load_latents
-from webapp.models import bundled_entry
+from webapp.models import ModelEntry
 
 from conftest import PRETRAINED
 
@@ -43,9 +43,9 @@ def served(request, bundled_model, quick_mlp, tmp_path_factory):
 
     model = quick_mlp if request.param == "mlp" else bundled_model
     assert model.config.arch == request.param
-    demo = app.build_demo(model, latents=load_latents(PRETRAINED / "latents.safetensors"), source="test model",
-                          bundle_dir=tmp_path_factory.mktemp("bundle"),
-                          more_models={"reference": bundled_entry(PRETRAINED / "reference")})
+    demo = app.build_demo(ModelEntry(model, "test model", load_latents(PRETRAINED / "latents.safetensors")),
+                          {"reference": ModelEntry.from_folder(PRETRAINED / "reference")},
+                          app.Options(bundle_dir=tmp_path_factory.mktemp("bundle")))
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
     yield Client(url, verbose=False), model, url
     demo.close()

@@ -240,11 +240,11 @@ def test_the_page_works_behind_the_ssr_proxy(browser, tmp_path):
 def served_two(bundled_model, tmp_path_factory):
     """The app with both bundled models, "default" and "reference" (the spec's mlp): (url, client)."""
     import app
-    from webapp.models import bundled_entry
+    from webapp.models import ModelEntry
 
-    demo = app.build_demo(bundled_model, latents=load_latents(PRETRAINED / "latents.safetensors"),
-                          source="test model", bundle_dir=tmp_path_factory.mktemp("bundle"),
-                          more_models={"reference": bundled_entry(PRETRAINED / "reference")})
+    demo = app.build_demo(ModelEntry(bundled_model, "test model", load_latents(PRETRAINED / "latents.safetensors")),
+                          {"reference": ModelEntry.from_folder(PRETRAINED / "reference")},
+                          app.Options(bundle_dir=tmp_path_factory.mktemp("bundle")))
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
     yield url, Client(url, verbose=False)
     demo.close()

@@ -62,7 +62,7 @@ def served(tmp_path_factory, run_train, tiny_run_args):
     """The app with three models: "default" (the tiny run, with its snapshots), "plain" (the same weights, no
     snapshots file) and "broken" (a damaged snapshots file) -> (url, client)."""
     import app
-    from webapp.models import bundled_entry
+    from webapp.models import ModelEntry
 
     root = tmp_path_factory.mktemp("training")
     out = root / "default"
@@ -78,9 +78,9 @@ def served(tmp_path_factory, run_train, tiny_run_args):
     data = (out / SNAPSHOTS_NAME).read_bytes()
     (broken / SNAPSHOTS_NAME).write_bytes(data[: len(data) // 2])  # cut short, as by a failed copy
     model = VAE.from_pretrained(out).eval()
-    demo = app.build_demo(model, latents=load_latents(out / "latents.safetensors"), source="test model",
-                          bundle_dir=root / "bundles", folder=out,
-                          more_models={"plain": bundled_entry(plain), "broken": bundled_entry(broken)})
+    demo = app.build_demo(ModelEntry(model, "test model", load_latents(out / "latents.safetensors"), folder=out),
+                          {"plain": ModelEntry.from_folder(plain), "broken": ModelEntry.from_folder(broken)},
+                          app.Options(bundle_dir=root / "bundles"))
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
     yield url, Client(url, verbose=False)
     demo.close()

@@ -1,5 +1,5 @@
-"""The drawing pad's value (a PNG data URL sent by static/explorer.js) -> the MNIST-style input, and every value a
-tampered page could send instead -> a message, never another exception.
+"""The drawing pad's value (a PNG data URL sent by static/js/widgets/drawing-pad.js) -> the MNIST-style input, and
+every value a tampered page could send instead -> a message, never another exception.
 
 Run: python -m pytest tests/test_drawing_input.py   (a second)
 """

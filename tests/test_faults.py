@@ -1,10 +1,10 @@
 """Faults the app and the trainer survive.
 
-Weights (vae.hub.resolve_from_env, as `python app.py` calls it): a local model folder given in VAE_MODEL_REPO with
-truncated or corrupt weights, a config.json that does not match them, or a missing file; a Hub that answers
-"repository not found" or "revision not found" (a local HTTP server standing in for the Hub) -> the bundled
-model, the reason in the log, within seconds; and a launched app with corrupt weights says so in its footer and
-serves. (Unreachable and stalled Hubs: tests/test_weights_resolution.py; the strict loader itself:
+Weights (webapp.settings.resolve_from_env, as `python app.py` calls it): a local model folder given in
+VAE_MODEL_REPO with truncated or corrupt weights, a config.json that does not match them, or a missing file; a Hub
+that answers "repository not found" or "revision not found" (a local HTTP server standing in for the Hub) -> the
+bundled model, the reason in the log, within seconds; and a launched app with corrupt weights says so in its footer
+and serves. (Unreachable and stalled Hubs: tests/test_weights_resolution.py; the strict loader itself:
 tests/test_loading.py.)
 
 Training: an output folder that cannot be created (its parent is a regular file: fails for root too); a
@@ -42,7 +42,7 @@ pytestmark = pytest.mark.filterwarnings(
 
 RESOLVE_ALL = """
 import json, os, sys, time
-from vae.hub import resolve_from_env
+from webapp.settings import resolve_from_env
 cases = json.loads(sys.argv[2])
 out = {}
 for name, env in cases.items():

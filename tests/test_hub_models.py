@@ -110,12 +110,13 @@ def hub():
 def served(hub, bundled_model, tmp_path_factory):
     """(client, url): the app for the bundled model, with the fake Hub as its Hub and a token in its environment."""
     import app
+    from webapp.models import ModelEntry
 
     with pytest.MonkeyPatch.context() as mp:
         hub.use(mp, tmp_path_factory.mktemp("hf-home"))
         mp.setenv("HF_TOKEN", "hf_the_spaces_own_token")  # a visitor's model must be fetched without it
-        demo = app.build_demo(bundled_model, source="test model", bundle_dir=tmp_path_factory.mktemp("bundles"),
-                              hub_timeout=TIMEOUT)
+        demo = app.build_demo(ModelEntry(bundled_model, "test model"),
+                              options=app.Options(bundle_dir=tmp_path_factory.mktemp("bundles"), hub_timeout=TIMEOUT))
         _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
         yield Client(url, verbose=False), url, demo
         demo.close()

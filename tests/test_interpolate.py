@@ -24,7 +24,7 @@ from PIL import Image, ImageSequence
 
 from vae import VAE
 from vae.imaging import GIF_FRAME_MS, gif_bytes, latent_path, to_uint8
-from webapp.models import bundled_entry
+from webapp.models import ModelEntry
 
 from conftest import PRETRAINED
 
@@ -40,8 +40,9 @@ def served(bundled_model, tmp_path_factory):
     import app
 
     reference = VAE.from_pretrained(PRETRAINED / "reference")
-    demo = app.build_demo(bundled_model, source="test model", bundle_dir=tmp_path_factory.mktemp("bundle"),
-                          more_models={"reference": bundled_entry(PRETRAINED / "reference")})
+    demo = app.build_demo(ModelEntry(bundled_model, "test model"),
+                          {"reference": ModelEntry.from_folder(PRETRAINED / "reference")},
+                          app.Options(bundle_dir=tmp_path_factory.mktemp("bundle")))
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
     yield Client(url, verbose=False), {"default": bundled_model, "reference": reference}, url
     demo.close()

@@ -34,8 +34,10 @@ EXAMPLE = sorted((PRETRAINED.parent / "static" / "examples").glob("*.png"))[0]
 @pytest.fixture(scope="module")
 def served(bundled_model, tmp_path_factory):
     import app
+    from webapp.models import ModelEntry
 
-    demo = app.build_demo(bundled_model, source="load test", bundle_dir=tmp_path_factory.mktemp("bundle"))
+    demo = app.build_demo(ModelEntry(bundled_model, "load test"),
+                          options=app.Options(bundle_dir=tmp_path_factory.mktemp("bundle")))
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
     yield url
     demo.close()
@@ -89,10 +91,12 @@ class SlowVAE(VAE):
 
 def test_a_full_queue_says_try_again_at_once(tmp_path):
     import app
+    from webapp.models import ModelEntry
 
     torch.manual_seed(0)
     model = SlowVAE(VAEConfig(arch="resmlp", hidden=32, blocks=1)).eval()
-    demo = app.build_demo(model, source="slow", bundle_dir=tmp_path, concurrency=1, queue_size=1)
+    demo = app.build_demo(ModelEntry(model, "slow"), options=app.Options(bundle_dir=tmp_path, concurrency=1,
+                                                                         queue_size=1))
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
     try:
         client = Client(url, verbose=False)

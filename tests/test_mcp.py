@@ -30,8 +30,10 @@ EXAMPLE = REPO / "static" / "examples" / "digit-3-mnist-test-00018.png"
 @pytest.fixture(scope="module")
 def mcp_url(bundled_model, tmp_path_factory):
     import app
+    from webapp.models import ModelEntry
 
-    demo = app.build_demo(bundled_model, source="test model", bundle_dir=tmp_path_factory.mktemp("bundle"))
+    demo = app.build_demo(ModelEntry(bundled_model, "test model"),
+                          options=app.Options(bundle_dir=tmp_path_factory.mktemp("bundle")))
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
     yield url + "gradio_api/mcp/"
     demo.close()

@@ -168,11 +168,11 @@ def test_the_api_decodes_any_snapshot_and_says_which_exist(run, tmp_path):
     import gradio as gr
 
     from webapp.api import ExplorerAPI
-    from webapp.models import ModelStore
+    from webapp.models import ModelEntry, ModelStore
 
     out, _ = run
     model = VAE.from_pretrained(out)
-    store = ModelStore({"default": (model, None, "test", None, out)}, tmp_path / "bundles")
+    store = ModelStore({"default": ModelEntry(model, "test", folder=out)}, tmp_path / "bundles")
     api = ExplorerAPI(store, tmp_path / "cache")
     assert api.models()[0]["snapshots"] == 8
     from PIL import Image
@@ -208,7 +208,7 @@ def test_a_model_without_a_usable_replay_is_served_with_a_message(run, tmp_path,
 
     from webapp.api import ExplorerAPI
     from webapp.choice import replay_props
-    from webapp.models import ModelStore
+    from webapp.models import ModelEntry, ModelStore
 
     out, _ = run
     folder = tmp_path / "model"
@@ -220,10 +220,12 @@ def test_a_model_without_a_usable_replay_is_served_with_a_message(run, tmp_path,
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     else:
         path.write_bytes(os.urandom(4096))
-    store = ModelStore({"default": (VAE.from_pretrained(folder), None, "test", None, folder)}, tmp_path / "bundles")
+    store = ModelStore({"default": ModelEntry(VAE.from_pretrained(folder), "test", folder=folder)},
+                       tmp_path / "bundles")
     api = ExplorerAPI(store, tmp_path / "cache")
     props = replay_props(store.get("default"))
     assert props["replay_path"] == ""
+    assert props["replay_error"] is (damage != "missing")  # the page shows an error only for a file it cannot read
     if damage == "missing":
         assert "--snapshots" in props["replay_message"]
     else:

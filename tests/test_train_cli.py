@@ -93,7 +93,8 @@ def test_the_folder_holds_everything_the_hub_needs(run):
     out, _ = run
     names = {p.name for p in out.iterdir()}
     assert names == HUB_FILES | {"checkpoint.safetensors"}  # and no leftover temporary or probe files
-    assert VAEConfig.load(out / "config.json") == VAEConfig(arch="resmlp", hidden=32, blocks=1, latent_dim=2)
+    config = VAEConfig.from_dict(json.loads((out / "config.json").read_text()))
+    assert config == VAEConfig(arch="resmlp", hidden=32, blocks=1, latent_dim=2)
     train_config = _json(out / "train_config.json")
     assert {k: train_config[k] for k in ("arch", "hidden", "blocks", "epochs", "train_subset", "seed", "batch_size")} \
         == dict(arch="resmlp", hidden=32, blocks=1, epochs=EPOCHS, train_subset=SUBSET, seed=SEED, batch_size=100)
@@ -171,7 +172,7 @@ def test_from_pretrained_gives_the_trained_weights_in_eval_mode(run, test_tensor
     model = VAE.from_pretrained(out)
     assert not model.training
     # the last checkpoint holds the final epoch's weights, written by another code path (train/checkpoint.py)
-    trained = VAE(VAEConfig.load(out / "config.json"))
+    trained = VAE(VAEConfig.from_dict(json.loads((out / "config.json").read_text())))
     ckpt = load_file(str(out / "checkpoint.safetensors"))
     trained.load_state_dict({k.removeprefix("model."): v for k, v in ckpt.items() if k.startswith("model.")})
     trained.eval()

@@ -1,5 +1,5 @@
-"""Where the app's weights come from (vae.hub.resolve_from_env, as app.py calls it): a configured Hub repo that
-does not answer -> the bundled model within a few seconds; the same with a copy in the Hub cache -> that copy;
+"""Where the app's weights come from (webapp.settings.resolve_from_env, as app.py calls it): a configured Hub repo
+that does not answer -> the bundled model within a few seconds; the same with a copy in the Hub cache -> that copy;
 HF_HUB_OFFLINE -> no network at all; a local model folder -> that folder; a broken local folder -> a clear
 error. And end to end: `python app.py` with an unreachable Hub serves the bundled model and says so.
 
@@ -35,14 +35,14 @@ HUB_REPO = "vae-explorer/vae-2d-mnist"
 RESOLVE = """
 import json, sys, time
 t0 = time.perf_counter()
-from vae.hub import resolve_from_env
+from webapp.settings import resolve_from_env
 t1 = time.perf_counter()
 model, source = resolve_from_env(sys.argv[1])
 t2 = time.perf_counter()
 print(json.dumps({"kind": source.kind, "location": source.location, "revision": source.revision,
                   "folder": str(source.folder), "note": source.note, "arch": model.config.arch,
                   "hidden": model.config.hidden, "import_s": t1 - t0, "resolve_s": t2 - t1,
-                  "latents": str(source.latents_file) if source.latents_file else None}))
+                  "latents": [p.name for p in source.folder.glob("latents.safetensors")]}))
 """
 
 
@@ -108,7 +108,7 @@ def test_unreachable_hub_falls_back_to_the_bundled_model_within_seconds(tmp_path
     assert got["revision"] == "sha256:" + weights[:12]  # which bundled weights, for the log and the footer
     assert HUB_REPO in got["note"] and "3 s" in got["note"]  # says which repo failed and why
     assert got["resolve_s"] < 5.0, got  # 3 s timeout, then loading the bundled weights
-    assert got["latents"] and Path(got["latents"]).name == "latents.safetensors"
+    assert got["latents"] == ["latents.safetensors"]
 
 
 def test_refused_connection_falls_back_at_once(tmp_path):

@@ -28,7 +28,6 @@ import torch
 from train.loop import PRESET_PURPOSES, PRESETS, TrainConfig, TrainingDiverged, pick_device, train
 from train.checkpoint import CheckpointError
 
-RESULTS_NAME = "results.json"
 FRESH_CLONE_DATA_DIR = "data/mnist"  # where the model card's command downloads MNIST to
 
 
@@ -242,6 +241,7 @@ def finish(args: argparse.Namespace, cfg: TrainConfig, run, device) -> None:
     from vae.atomic import atomic_write, atomic_write_text
     from vae.latents import LATENTS_NAME, encode_dataset, save_latents
     from vae.mnist import as_tensor, load_mnist
+    from vae.model import RESULTS_NAME
 
     out, model = args.out_dir, run.model
     images, labels = load_mnist(cfg.data_dir, "test")

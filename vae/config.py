@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
 ARCHITECTURES = ("mlp", "resmlp")
 
@@ -44,7 +42,3 @@ class VAEConfig:
         if unknown:
             raise ValueError(f"config has unknown keys {unknown}; expected a subset of {sorted(known)}")
         return cls(**data)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "VAEConfig":
-        return cls.from_dict(json.loads(Path(path).read_text()))

@@ -1,10 +1,7 @@
-"""Where the app's weights come from: a Hugging Face Hub repo when one is configured and reachable, else the
-model folder bundled with the code. Never waits on the network for more than `timeout` seconds.
-
-    VAE_MODEL_REPO      a Hub model repo id ("user/vae-2d-mnist") or a local model folder; unset: the bundled model
-    VAE_MODEL_REVISION  branch, tag or commit of that repo (default: main)
-    VAE_HUB_TIMEOUT     seconds to wait for the Hub before falling back (default 3)
-    HF_TOKEN            for a private repo (read by huggingface_hub itself)
+"""Loading a model from wherever it is: a Hugging Face Hub repo when it is reachable, else the copy in the Hub
+cache, else the model folder bundled with the code. Never waits on the network for more than `timeout` seconds.
+(Which repo the app serves, from its environment, is webapp/settings.py; HF_TOKEN, for a private repo, is read by
+huggingface_hub itself.)
 
 Order: a local folder -> that folder. A repo id -> ask the Hub which commit the revision points at (bounded by
 the timeout), then `VAE.from_pretrained` through the Hub cache at that commit. Hub unreachable or slow -> the
@@ -25,9 +22,6 @@ from vae.latents import LATENTS_NAME
 from vae.snapshots import SNAPSHOTS_NAME
 from vae.model import CONFIG_NAME, VAE, WEIGHTS_NAME
 
-REPO_ENV = "VAE_MODEL_REPO"
-REVISION_ENV = "VAE_MODEL_REVISION"
-TIMEOUT_ENV = "VAE_HUB_TIMEOUT"
 DEFAULT_TIMEOUT = 3.0  # seconds; the Hub answers a metadata request in well under a second when it is reachable
 
 log = logging.getLogger("vae.hub")
@@ -40,11 +34,6 @@ class ModelSource:
     revision: str  # Hub sources: the commit loaded; folders: "sha256:" and the start of the weights file's hash
     folder: Path  # the folder holding config.json, model.safetensors (and latents.safetensors, when present)
     note: str = ""  # why this source was chosen when it is a fallback
-
-    @property
-    def latents_file(self) -> Path | None:
-        path = self.folder / LATENTS_NAME
-        return path if path.is_file() else None
 
     def describe(self, relative_to: str | os.PathLike | None = None) -> str:
         """One line for logs and the footer; folders under `relative_to` are shown relative to it."""
@@ -75,13 +64,13 @@ def weights_digest(folder: Path) -> str:
 
 
 def client_timeout(timeout: float) -> float:
-    """The HTTP client's own timeout inside a `_with_timeout(fn, timeout)`: a second longer, only to end the daemon
+    """The HTTP client's own timeout inside a `with_timeout(fn, timeout)`: a second longer, only to end the daemon
     thread. Were it equal, the client's timer and ours would race at the bound and a stalled Hub would be reported
     either as "did not answer within ..." or as the client's ReadTimeout, depending on which fired first."""
     return timeout + 1.0
 
 
-def _with_timeout(fn, timeout: float):
+def with_timeout(fn, timeout: float):
     """Run fn() in a daemon thread and wait at most `timeout` s: a hard bound even when DNS or a socket hangs
     (the HTTP client's own timeouts do not cover name resolution). Returns fn's result or raises its error."""
     box: dict = {}
@@ -105,7 +94,7 @@ def _with_timeout(fn, timeout: float):
 def _hub_commit(repo_id: str, revision: str | None, timeout: float) -> str:
     from huggingface_hub import HfApi
 
-    info = _with_timeout(lambda: HfApi().model_info(repo_id, revision=revision, timeout=client_timeout(timeout)),
+    info = with_timeout(lambda: HfApi().model_info(repo_id, revision=revision, timeout=client_timeout(timeout)),
                          timeout)
     return info.sha
 
@@ -181,130 +170,3 @@ def resolve_model(
         log.warning("%s@%s is not in the Hub cache either (%s); using the bundled model", repo, revision or "main",
                     type(e).__name__)
     return bundled_model(bundled, f"{repo} unavailable: {reason}")
-
-
-def timeout_from_env() -> float:
-    """VAE_HUB_TIMEOUT in seconds (default DEFAULT_TIMEOUT)."""
-    try:
-        return float(os.environ.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT)
-    except ValueError:
-        log.warning("%s=%r is not a number of seconds; using %g", TIMEOUT_ENV, os.environ.get(TIMEOUT_ENV),
-                    DEFAULT_TIMEOUT)
-        return DEFAULT_TIMEOUT
-
-
-def resolve_from_env(bundled: str | os.PathLike) -> tuple[VAE, ModelSource]:
-    """resolve_model with VAE_MODEL_REPO, VAE_MODEL_REVISION and VAE_HUB_TIMEOUT from the environment. For the
-    app, which must start: a local folder that cannot be loaded (truncated or corrupt weights, a config.json that
-    does not match, a missing file) falls back to the bundled model with the reason in the log and the footer."""
-    timeout = timeout_from_env()
-    repo = os.environ.get(REPO_ENV) or None
-    try:
-        return resolve_model(repo, os.environ.get(REVISION_ENV) or None, bundled=bundled, timeout=timeout)
-    except (ValueError, OSError) as e:  # WeightsError is a ValueError; the bundled folder itself is not retried
-        if not repo:
-            raise
-        log.warning("cannot load the model in %s (%s); using the bundled model", repo, first_line(e))
-        return bundled_model(bundled, f"{repo} unusable: {first_line(e)}")
-
-
-# ---------------------------------------------------------------------------------------------------------
-# a model someone else chose (a visitor of a public app): no token, only the files a model needs, checked first
-
-RESULTS_NAME = "results.json"  # the trainer's final test figures, shown beside the model when present
-
-
-class ModelRequestError(ValueError):
-    """A requested Hub model that cannot be served; the message says what is wrong and what would work."""
-
-
-@dataclass(frozen=True)
-class HubModel:
-    model: VAE
-    repo: str
-    commit: str
-    folder: Path  # the cache snapshot holding config.json, model.safetensors (latents / results when present)
-
-
-def fetch_hub_model(repo: str, revision: str | None, *, timeout: float = DEFAULT_TIMEOUT,
-                    max_weights_bytes: int, check_config=None, cache_dir: str | os.PathLike | None = None,
-                    max_snapshots_bytes: int = 0) -> HubModel:
-    """Download and load a model written by this project's trainer from a public Hub repo, without any token (the
-    app's own HF_TOKEN may read its owner's private repos; a visitor's choice must not). Before the weights are
-    downloaded: the repo and revision must exist, hold config.json and model.safetensors, the weights must be at
-    most `max_weights_bytes`, and the config must be ours and pass `check_config(config)` (which raises
-    ModelRequestError). Each network step waits at most `timeout` seconds. Only config.json, model.safetensors and,
-    when present, latents.safetensors, results.json and (when at most `max_snapshots_bytes`) the training replay
-    snapshots.safetensors are fetched."""
-    import json
-
-    from huggingface_hub import HfApi, hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
-
-    from vae.config import VAEConfig
-
-    at = f"{repo}@{revision}" if revision else repo
-    try:
-        info = _with_timeout(lambda: HfApi().model_info(repo, revision=revision, files_metadata=True, token=False,
-                                                        timeout=client_timeout(timeout)), timeout)
-    except RevisionNotFoundError:
-        raise ModelRequestError(f"{repo} has no revision {revision!r}: give a branch, a tag or a commit of it "
-                                "(or leave the @revision out for main).") from None
-    except RepositoryNotFoundError:
-        raise ModelRequestError(f"No public model repo {repo} on the Hub (private repos cannot be opened here): "
-                                "check the name, e.g. your-name/vae-2d-mnist.") from None
-    except TimeoutError:
-        raise ModelRequestError(f"The Hub did not answer within {timeout:g} s for {at}; try again later.") from None
-    except Exception as e:  # noqa: BLE001 - offline, DNS, HTTP errors: the visitor gets one line
-        raise ModelRequestError(f"Could not reach the Hub for {at} ({first_line(e)}); try again later.") from None
-    sizes = {s.rfilename: s.size for s in info.siblings or []}
-    missing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if name not in sizes]
-    if missing:
-        pickles = sorted(n for n in sizes if n.endswith((".bin", ".pt", ".pth", ".ckpt", ".pkl")))
-        hint = (f" It holds {', '.join(pickles)}: pickled weights are never loaded here; save them as safetensors."
-                if pickles else "")
-        raise ModelRequestError(f"{at} has no {' or '.join(missing)}: the app opens models written by "
-                                f"`python -m train` (config.json and model.safetensors).{hint}")
-    size = sizes[WEIGHTS_NAME]
-    if size is not None and size > max_weights_bytes:
-        raise ModelRequestError(f"{at}'s model.safetensors is {size / 2**20:.0f} MB; the app opens models up to "
-                                f"{max_weights_bytes / 2**20:.0f} MB.")
-    commit = info.sha
-
-    def download(name: str) -> Path:
-        return Path(_with_timeout(lambda: hf_hub_download(repo, name, revision=commit, token=False,
-                                                          cache_dir=cache_dir, etag_timeout=client_timeout(timeout)),
-                                        timeout))
-
-    try:
-        config_file = download(CONFIG_NAME)
-        try:
-            config = VAEConfig.from_dict(json.loads(config_file.read_text()))
-        except (ValueError, TypeError) as e:
-            raise ModelRequestError(f"{at}'s config.json is not a config of this project's VAE ({e}).") from None
-        if check_config is not None:
-            check_config(config)
-        # through the Hub cache at the commit just checked: config.json is there already, the weights come now
-        model = _with_timeout(lambda: from_pretrained_without_token(repo, commit, cache_dir, timeout), timeout)
-        for name in (LATENTS_NAME, RESULTS_NAME):
-            if name in sizes:
-                download(name)
-        if sizes.get(SNAPSHOTS_NAME) is not None and sizes[SNAPSHOTS_NAME] <= max_snapshots_bytes:
-            download(SNAPSHOTS_NAME)
-    except TimeoutError:
-        raise ModelRequestError(f"The Hub did not answer within {timeout:g} s for {at}; try again later.") from None
-    except EntryNotFoundError as e:
-        raise ModelRequestError(f"{at}: {first_line(e)}") from None
-    except ModelRequestError:
-        raise
-    except ValueError as e:  # WeightsError: truncated, corrupt or mismatched weights
-        raise ModelRequestError(f"{at}'s model.safetensors cannot be loaded: {first_line(e)}") from None
-    except Exception as e:  # noqa: BLE001
-        raise ModelRequestError(f"Could not download {at} ({first_line(e)}); try again later.") from None
-    return HubModel(model, repo, commit, config_file.parent)
-
-
-def from_pretrained_without_token(repo: str, commit: str, cache_dir, timeout: float) -> VAE:
-    """VAE.from_pretrained without a token (a visitor's choice), strict, safetensors only."""
-    return VAE.from_pretrained(repo, revision=commit, cache_dir=cache_dir, token=False,
-                               etag_timeout=client_timeout(timeout))

@@ -20,6 +20,7 @@ from vae.config import VAEConfig
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
+RESULTS_NAME = "results.json"  # the trainer's final test figures, beside the weights (optional)
 
 # exp(logvar) overflows float32 near logvar = 88; a posterior sigma beyond e^7 ~ 1100 or below e^-15 is
 # meaningless for an N(0, I) prior, so the encoder's log-variance is clamped to this range.

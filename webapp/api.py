@@ -8,8 +8,8 @@ import os  # no `from __future__ import annotations`: gr.api reads these type hi
 from gradio.data_classes import FileData
 
 from vae.explorer import Explorer
-from vae.hub import ModelRequestError
 from vae.imaging import DEFAULT_SPAN, to_uint8
+from webapp.hub_fetch import ModelRequestError
 from webapp.inputs import (bad_input, digit_from_file, grid_span, interpolation_steps, latent_coordinate,
                            snapshot_index)
 from webapp.models import ModelStore

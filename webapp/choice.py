@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import gradio as gr
 
-from vae.hub import ModelRequestError
+from webapp.hub_fetch import ModelRequestError
 from webapp.models import ModelStore, ServedModel
 from webapp.page import model_footer
-from webapp.replay import HOW_TO
 
 TABS = ("explore", "reconstruct", "training")
 
@@ -23,7 +22,7 @@ def replay_props(served: ServedModel) -> dict:
     whether that line reports an error (a file that cannot be read) rather than a model trained without snapshots."""
     path, message = served.replay.page()
     return dict(replay_path=f"gradio_api/file={path}" if path else "", replay_message=message,
-                replay_error=bool(message) and message != HOW_TO, model_label=served.name)
+                replay_error=served.replay.unreadable, model_label=served.name)
 
 
 def footer(served: ServedModel) -> str:

@@ -23,10 +23,11 @@ from torch import nn
 
 from vae.config import VAEConfig
 from vae.explorer import Explorer
-from vae.hub import DEFAULT_TIMEOUT, ModelRequestError, RESULTS_NAME, fetch_hub_model
+from vae.hub import DEFAULT_TIMEOUT
 from vae.latents import LATENTS_NAME, load_latents
-from vae.model import VAE
+from vae.model import RESULTS_NAME, VAE
 from webapp.bundle import write_page_bundle
+from webapp.hub_fetch import ModelRequestError, fetch_hub_model
 from webapp.replay import MAX_SNAPSHOT_FILE_BYTES, Replay, replay_for
 
 log = logging.getLogger("vae_explorer")
@@ -106,6 +107,24 @@ def read_test_elbo(results_file: Path) -> float | None:
         return None
 
 
+@dataclass(frozen=True)
+class ModelEntry:
+    """A model and what goes with it, before ModelStore serves it: a bundled one (by name) or a Hub model fetched."""
+
+    model: VAE
+    source: str  # where its weights came from, for the footer
+    latents: dict | None = None  # {'mu', 'labels'} for the latent map (None: no points)
+    test_elbo: float | None = None
+    folder: Path | None = None  # its folder, whose snapshots.safetensors (if any) the Training tab replays
+
+    @classmethod
+    def from_folder(cls, folder: Path, model: VAE | None = None, source: str | None = None) -> ModelEntry:
+        """A model folder -> its entry: the weights (unless `model` is given), the latent map and test −ELBO in it."""
+        model = model if model is not None else VAE.from_pretrained(folder)
+        return cls(model, source or f"bundled: {folder.name}/", latents_in(folder),
+                   read_test_elbo(folder / RESULTS_NAME), folder)
+
+
 @dataclass
 class ServedModel:
     """One model as the app serves it."""
@@ -136,21 +155,24 @@ class ServedModel:
 
 
 class ModelStore:
-    """`bundled`: name -> (model, latents or None, source text, test −ELBO or None[, its folder]), always in memory;
-    the folder, when given, holds the model's training replay (snapshots.safetensors)."""
+    """`bundled`: name -> ModelEntry, always in memory; Hub models on demand, at most `max_loaded` at once."""
 
-    def __init__(self, bundled: dict[str, tuple], bundle_dir: Path, *, timeout: float = DEFAULT_TIMEOUT,
+    def __init__(self, bundled: dict[str, ModelEntry], bundle_dir: Path, *, timeout: float = DEFAULT_TIMEOUT,
                  max_loaded: int = MAX_LOADED, bundle_cap_bytes: int = BUNDLE_CAP_BYTES,
                  max_weights_bytes: int = MAX_WEIGHTS_BYTES):
         self.bundle_dir = Path(bundle_dir)
         self.timeout, self.max_loaded = timeout, max_loaded
         self.bundle_cap_bytes, self.max_weights_bytes = bundle_cap_bytes, max_weights_bytes
-        self.bundled = {name: ServedModel(name, model, source, write_page_bundle(model, latents, self.bundle_dir),
-                                          test_elbo, replay_for(model, folder[0] if folder else None, self.bundle_dir))
-                        for name, (model, latents, source, test_elbo, *folder) in bundled.items()}
+        self.bundled = {name: self._serve(name, entry) for name, entry in bundled.items()}
         self.loaded: OrderedDict[str, ServedModel] = OrderedDict()  # Hub models, least recently used first
         self.lock = threading.Lock()
         self.fetching: dict[str, threading.Lock] = {}
+
+    def _serve(self, name: str, entry: ModelEntry) -> ServedModel:
+        """An entry as served: its page bundle written, its replay (if any) found."""
+        bundle = write_page_bundle(entry.model, entry.latents, self.bundle_dir)
+        return ServedModel(name, entry.model, entry.source, bundle, entry.test_elbo,
+                           replay_for(entry.model, entry.folder, self.bundle_dir))
 
     def catalogue(self) -> list[dict]:
         """The models on offer now: the bundled ones, then the Hub models in memory."""
@@ -184,10 +206,8 @@ class ModelStore:
                 if name in self.loaded:
                     self.loaded.move_to_end(name)
                     return self.loaded[name]
-            served = ServedModel(name, hub.model, f"Hugging Face Hub: {repo} @ {hub.commit}",
-                                 write_page_bundle(hub.model, latents_in(hub.folder), self.bundle_dir),
-                                 read_test_elbo(hub.folder / RESULTS_NAME),
-                                 replay_for(hub.model, hub.folder, self.bundle_dir))
+            served = self._serve(name, ModelEntry.from_folder(hub.folder, hub.model,
+                                                              f"Hugging Face Hub: {repo} @ {hub.commit}"))
             with self.lock:
                 self.loaded[name] = served
                 while len(self.loaded) > self.max_loaded:
@@ -209,9 +229,3 @@ class ModelStore:
                 total -= path.stat().st_size
                 path.unlink(missing_ok=True)
 
-
-def bundled_entry(folder: Path, model: VAE | None = None, source: str | None = None) -> tuple:
-    """A bundled model folder -> (model, latents or None, source text, test −ELBO or None, folder) for ModelStore."""
-    model = model if model is not None else VAE.from_pretrained(folder)
-    return (model, latents_in(folder), source or f"bundled: {folder.name}/", read_test_elbo(folder / RESULTS_NAME),
-            folder)

@@ -7,9 +7,9 @@ import gradio as gr
 import numpy as np
 
 from vae.explorer import ELBO_SAMPLES
-from vae.hub import ModelRequestError
 from vae.imaging import to_uint8, upscale_nearest
 from vae.preprocess import ImageInputError, load_image, preprocess_digit
+from webapp.hub_fetch import ModelRequestError
 from webapp.inputs import Z_LIMIT, digit_from_drawing
 from webapp.models import ModelStore
 from webapp.page import posterior_markdown

@@ -88,6 +88,7 @@ class Replay:
         self.snaps: Snapshots | None = None
         self.bundle: Path | None = None
         self.error: str | None = None
+        self.unreadable = False  # a file is there but cannot be shown (not just a model trained without snapshots)
         self.explorers: OrderedDict[int, Explorer] = OrderedDict()
 
     def load(self) -> Snapshots:
@@ -103,6 +104,7 @@ class Replay:
                     except SnapshotsError as e:
                         log.warning("training replay unavailable: %s", e)
                         self.error = f"This model's training replay cannot be shown: {e}"
+                        self.unreadable = True
             if self.error is not None:
                 raise ReplayUnavailable(self.error)
             return self.snaps

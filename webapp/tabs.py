@@ -1,0 +1,230 @@
+"""The page's parts, one builder each: the model row, the Explore, Reconstruct and Training tabs. A builder lays its
+components out where it is called (inside app.py's gr.Blocks) and returns them; its `wire` method adds the events
+that belong to the part. Explore and Training run in the browser (static/js/): their events hand values to the page
+script and make no server call. Every server event here is private: the API is webapp/api.py's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from vae.imaging import DEFAULT_SPAN, GRID_SIZE
+from webapp.api import ExplorerAPI
+from webapp.choice import ModelChoice, replay_props
+from webapp.inputs import Z_LIMIT
+from webapp.models import ModelStore, ServedModel
+from webapp.page import examples, mount_js, page_constants, template
+from webapp.reconstruct import UI_SCALE, ReconstructTab
+
+Z_STEP = 0.05  # the sliders' step
+SPAN_UI = (0.1, 3.0)  # the span slider's range (the API takes up to 5)
+CONSTANTS = page_constants(Z_STEP, SPAN_UI[1])  # what the page script shares with Python
+# what the Explore and Training panels' scripts start with: the constants, the canvases' CSS sizes, the sliders' view
+VIEW = dict(constants=CONSTANTS, digit_px=28 * UI_SCALE, grid_px=28 * GRID_SIZE * 2, map_px=380,
+            view={"z1": 0.0, "z2": 0.0, "span": DEFAULT_SPAN})
+PICKED = "(picked) => [picked.z1, picked.z2, picked.span]"  # a view the page moved (map click, key) -> the sliders
+TRAINING_INTRO = (
+    "Each dot is one of 2,000 test digits at its posterior mean, coloured by its class. Watch the KL term hold every "
+    "digit near the origin while the decoder draws one grey blur, then the reconstruction term push the classes apart "
+    "and the grid's digits sharpen. Press ▶ or drag the scrubber; click the map to move z."
+)
+
+
+def view_sliders(prefix: str) -> tuple[gr.Slider, gr.Slider, gr.Slider]:
+    """z1, z2 and the grid's span, elem_ids `{prefix}z1`, `{prefix}z2`, `{prefix}span`."""
+    return (gr.Slider(-Z_LIMIT, Z_LIMIT, value=0, step=Z_STEP, label="z1", elem_id=f"{prefix}z1"),
+            gr.Slider(-Z_LIMIT, Z_LIMIT, value=0, step=Z_STEP, label="z2", elem_id=f"{prefix}z2"),
+            gr.Slider(*SPAN_UI, value=DEFAULT_SPAN, step=Z_STEP, label="grid span (half-width)",
+                      elem_id=f"{prefix}span"))
+
+
+def follow_sliders(sliders: tuple, view: gr.HTML, setter: str) -> None:
+    """The sliders drive the page's view (window.vaeExplorer[setter]); a view the page moves drives the sliders."""
+    gr.on([s.change for s in sliders], fn=None, inputs=list(sliders),
+          js=f"(a, b, s) => {{ window.vaeExplorer && window.vaeExplorer.{setter}(a, b, s); }}")
+    view.change(fn=None, inputs=[view], outputs=list(sliders), js=PICKED)
+
+
+@dataclass
+class ModelRow:
+    """The bundled-model picker, the Hub box, the note under them; `chosen`: per visitor, the model their views show."""
+
+    name: gr.Dropdown
+    hub_id: gr.Textbox
+    open: gr.Button
+    note: gr.Markdown
+    chosen: gr.State
+
+    def wire(self, demo: gr.Blocks, choice: ModelChoice, views: list) -> None:
+        """A choice from the picker, the Hub box or ?model= in the address updates `views`: the Explore map, the
+        Reconstruct map, the footer and the Training map, in that order."""
+        explore, posterior, footer, training = views
+        outputs = dict(outputs=[self.chosen, explore, posterior, footer, self.note, training],
+                       api_visibility="private", show_progress="minimal")
+        self.name.input(choice.choose, [self.name, self.chosen], **outputs)
+        gr.on([self.open.click, self.hub_id.submit], choice.choose, [self.hub_id, self.chosen], **outputs)
+        demo.load(choice.model_from_url, None, **outputs)
+
+
+def model_row(store: ModelStore) -> ModelRow:
+    with gr.Row(equal_height=True):
+        name = gr.Dropdown(list(store.bundled), value="default", label="model", elem_id="vae-model", scale=1)
+        hub_id = gr.Textbox(label="or any 2-D VAE from the Hub written by this project's trainer",
+                            placeholder="your-name/vae-2d-mnist or your-name/vae-2d-mnist@revision",
+                            elem_id="vae-hub-id", scale=3)
+        open_button = gr.Button("Open", elem_id="vae-open", scale=0, min_width=100)
+    note = gr.Markdown(elem_id="vae-model-note")
+    return ModelRow(name, hub_id, open_button, note, gr.State("default"))
+
+
+@dataclass
+class ExploreUI:
+    tab: gr.Tab
+    sliders: tuple  # z1, z2, span
+    random: gr.Button
+    compare: gr.Dropdown
+    copy: gr.Button
+    link: gr.Textbox
+    gif: gr.Button
+    gif_file: gr.File
+    path_ends: gr.JSON
+    view: gr.HTML  # the page's digit, grid and map (static/explore.html)
+
+    def wire(self, row: ModelRow, choice: ModelChoice, api: ExplorerAPI) -> None:
+        follow_sliders(self.sliders, self.view, "setView")
+        self.copy.click(fn=None, outputs=[self.link], js="() => window.vaeExplorer.copyLink()")
+        self.random.click(fn=None, js="() => window.vaeExplorer.randomLatent()", outputs=list(self.sliders[:2]))
+        self.compare.input(choice.compare, [self.compare, row.chosen], [self.view, row.note], api_visibility="private",
+                           show_progress="minimal")
+
+        def path_gif(ends, model):
+            """The page's path A -> B as the /interpolate GIF, 30 frames."""
+            if not ends or any(v is None for v in ends):
+                gr.Warning("Shift-click the map to set B first: the path runs from A, the current z, to B.")
+                return None
+            return gr.File(api.interpolate(*ends, steps=30, model=model).path, visible=True)
+
+        self.gif.click(path_gif, [self.path_ends, row.chosen], [self.gif_file],
+                       js="(e, m) => [window.vaeExplorer.pathEnds(), m]", api_visibility="private")
+
+
+def explore_tab(store: ModelStore, page: dict) -> ExploreUI:
+    """`page`: the props the page's panels take (the stylesheet, the default model's bundle)."""
+    with gr.Tab("Explore", id="explore") as tab:
+        with gr.Row(equal_height=True):
+            sliders = view_sliders("vae-")
+            random_button = gr.Button("Random z ~ N(0, I)", elem_id="vae-random", scale=0, min_width=210)
+            compare = gr.Dropdown(["none", *store.bundled], value="none", allow_custom_value=True,
+                                  label="compare with (a name, or a Hub id)", elem_id="vae-compare", scale=1)
+            with gr.Column(scale=0, min_width=150):
+                copy_button = gr.Button("Copy link", elem_id="vae-copy-link", size="sm")
+                link = gr.Textbox(show_label=False, container=False, interactive=False, elem_id="vae-link",
+                                  placeholder="a link to this view")
+        with gr.Row():
+            gif_button = gr.Button("GIF of the path A → B", elem_id="vae-gif", size="sm", scale=0, min_width=200)
+            gif_file = gr.File(label="interpolation GIF (30 frames)", elem_id="vae-gif-file", visible=False)
+            path_ends = gr.JSON(visible=False)
+        view = gr.HTML(value={"z1": 0.0, "z2": 0.0}, html_template=template("explore.html"), elem_id="vae-explore",
+                       js_on_load=mount_js("mountExplore", "element, props, trigger, watch", **VIEW),
+                       compare_bundle_path="", compare_label="", main_label="", **page)
+    return ExploreUI(tab, sliders, random_button, compare, copy_button, link, gif_button, gif_file, path_ends, view)
+
+
+@dataclass
+class ReconstructUI:
+    tab: gr.Tab
+    drawing: gr.HTML
+    upload: gr.Image
+    status: gr.Markdown
+    preprocessed: gr.Image
+    reconstruction: gr.Image
+    figures: gr.Markdown
+    explore_here: gr.Button
+    posterior_map: gr.HTML  # the posterior's samples on the latent map (static/posterior.html)
+    posterior: gr.JSON
+
+    def wire(self, handlers: ReconstructTab, chosen: gr.State, explore: ExploreUI, tabs: gr.Tabs) -> None:
+        """A drawing or an upload is encoded on the server; "Explore from here" opens Explore at its posterior mean."""
+        ui = dict(outputs=[self.preprocessed, self.reconstruction, self.figures, self.posterior, self.status],
+                  show_progress="hidden", trigger_mode="always_last", api_visibility="private")
+        show = dict(fn=None, inputs=[self.posterior],
+                    js="(s) => { window.vaeExplorer && window.vaeExplorer.showPosterior(s); }")
+        self.upload.change(handlers.from_upload, [self.upload, chosen], preprocess=False, **ui).then(**show)
+        self.drawing.change(handlers.from_drawing, [self.drawing, chosen], **ui).then(**show)
+        self.explore_here.click(handlers.explore_from_here, [self.posterior], [*explore.sliders[:2], tabs],
+                                api_visibility="private", show_progress="hidden")
+
+
+def reconstruct_tab(page: dict) -> ReconstructUI:
+    with gr.Tab("Reconstruct", id="reconstruct") as tab:
+        with gr.Row():
+            with gr.Column(scale=1):
+                with gr.Tabs():
+                    with gr.Tab("Draw"):
+                        drawing = gr.HTML(value=None, html_template=template("drawing.html"), elem_id="vae-drawing",
+                                          css_template=page["css_template"],
+                                          js_on_load=mount_js("mountDrawing", "element, props, trigger", pad_px=280,
+                                                              brush_px=18))
+                    with gr.Tab("Upload"):
+                        upload = gr.Image(label="a picture of a digit", type="filepath", image_mode=None,
+                                          sources=["upload", "clipboard"], format="png", elem_id="vae-upload")
+                        gr.Examples(examples(), inputs=[upload], label="MNIST test digits", examples_per_page=10)
+                status = gr.Markdown(elem_id="vae-status")
+            with gr.Column(scale=1):
+                with gr.Row():
+                    preprocessed = gr.Image(label="preprocessed 28×28 input", format="png", interactive=False,
+                                            elem_id="vae-preprocessed", height=240)
+                    reconstruction = gr.Image(label="reconstruction (decoded μ)", format="png", interactive=False,
+                                              elem_id="vae-reconstruction", height=240)
+                figures = gr.Markdown(elem_id="vae-figures")
+                explore_here = gr.Button("Explore from here: z = μ (A of a path)", elem_id="vae-explore-here")
+            with gr.Column(scale=1):
+                posterior_map = gr.HTML(html_template=template("posterior.html"), elem_id="vae-posterior", **page,
+                                        js_on_load=mount_js("mountPosterior", "element, props, watch",
+                                                            constants=CONSTANTS, map_px=360))
+        posterior = gr.JSON(visible=False)
+    return ReconstructUI(tab, drawing, upload, status, preprocessed, reconstruction, figures, explore_here,
+                         posterior_map, posterior)
+
+
+@dataclass
+class TrainingUI:
+    tab: gr.Tab
+    sliders: tuple  # z1, z2, span
+    replay_gif: gr.Button
+    replay_file: gr.File
+    view: gr.HTML  # the replay's map, grid, curve and scrubber (static/training.html)
+
+    def wire(self, chosen: gr.State, api: ExplorerAPI) -> None:
+        follow_sliders(self.sliders, self.view, "setTrainingView")
+
+        def replay_gif(model, a, b, s):
+            """The visitor's model's replay as the /replay GIF, its grid centred where the tab's sliders are."""
+            return gr.File(api.replay(model, a, b, s).path, visible=True)
+
+        self.replay_gif.click(replay_gif, [chosen, *self.sliders], [self.replay_file], api_visibility="private")
+
+
+def training_tab(default: ServedModel, page: dict) -> TrainingUI:
+    """The Training tab, showing `default`'s replay until a visitor chooses another model."""
+    with gr.Tab("Training", id="training") as tab:
+        gr.Markdown(TRAINING_INTRO, elem_id="vae-training-intro")
+        with gr.Row(equal_height=True):
+            sliders = view_sliders("vae-train-")
+            replay_button = gr.Button("GIF of the replay", elem_id="vae-replay-gif", size="sm", scale=0,
+                                      min_width=180)
+        replay_file = gr.File(label="training replay GIF (one frame per snapshot)", elem_id="vae-replay-file",
+                              visible=False)
+        view = gr.HTML(value={"z1": 0.0, "z2": 0.0, "span": DEFAULT_SPAN}, html_template=template("training.html"),
+                       elem_id="vae-training",
+                       js_on_load=mount_js("mountTraining", "element, props, trigger, watch", **VIEW),
+                       **replay_props(default), **page)
+    return TrainingUI(tab, sliders, replay_button, replay_file, view)
+
+
+def wire_tab_choice(demo: gr.Blocks, tabs: gr.Tabs, shown: tuple) -> None:
+    """The tab shown is kept in the address, and ?tab= in the address opens that tab."""
+    for tab in shown:
+        tab.select(fn=None, js=f"() => {{ window.vaeExplorer.setTab('{tab.id}'); }}")
+    demo.load(ModelChoice.tab_from_url, None, [tabs], api_visibility="private")
