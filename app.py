@@ -29,7 +29,7 @@ from vae.hub import DEFAULT_TIMEOUT
 from webapp.api import ExplorerAPI
 from webapp.choice import ModelChoice, bundle_url, footer
 from webapp.models import ModelEntry, ModelStore
-from webapp.page import STATIC, template
+from webapp.page import STATIC
 from webapp.reconstruct import ReconstructTab
 from webapp.settings import resolve_from_env, timeout_from_env
 from webapp.tabs import explore_tab, model_row, reconstruct_tab, training_tab, wire_tab_choice
@@ -40,7 +40,8 @@ REFERENCE = BUNDLED / "reference"  # the spec's network trained with the spec's 
 
 MAX_FILE_SIZE = "10mb"  # uploads above this are refused by the server before they reach the app
 # tests launch with these too; mcp_server: the API endpoints are also MCP tools, at /gradio_api/mcp/
-LAUNCH_OPTIONS = dict(max_file_size=MAX_FILE_SIZE, mcp_server=True)
+# css_paths: the page's stylesheet, once per page (it was repeated in each gr.HTML's css_template)
+LAUNCH_OPTIONS = dict(max_file_size=MAX_FILE_SIZE, mcp_server=True, css_paths=[STATIC / "page.css"])
 CACHE_SECONDS = 1800  # uploads and API outputs live this long in Gradio's cache, then are deleted (a public Space
 #                       would otherwise keep every file anyone sent); VAE_CACHE_SECONDS overrides it
 CONCURRENCY = 4  # calls at once per endpoint: best tail and throughput of 1, 2, 4 (bench/load.py, docs/reliability.md)
@@ -79,14 +80,13 @@ def build_demo(default: ModelEntry, more_models: dict[str, ModelEntry] | None = 
     store = ModelStore({"default": default, **(more_models or {})}, bundles, timeout=options.hub_timeout)
     served = store.get("default")
     gr.set_static_paths([bundles, STATIC])  # the page fetches the bundles; examples are served from static/
-    # the page's gr.HTML panels share its stylesheet and start with the default model's bundle (each imports the page
-    # script itself: webapp/page.py's mount_js)
-    page = dict(css_template=template("page.css"), bundle_path=bundle_url(served))
+    # the page's gr.HTML panels start with the default model's bundle (each imports the page script itself:
+    # webapp/page.py's mount_js; the stylesheet comes with LAUNCH_OPTIONS)
+    page = dict(bundle_path=bundle_url(served))
     choice = ModelChoice(store)
 
     with gr.Blocks(title="VAE 2-D Latent Explorer", delete_cache=(cache_seconds, cache_seconds)) as demo:
-        gr.Markdown(INTRO)
-        row = model_row(store)
+        row = model_row(store, INTRO)
         with gr.Tabs(selected="explore") as tabs:
             explore = explore_tab(store, page)
             reconstruct = reconstruct_tab(page)

@@ -36,6 +36,7 @@ def browser(chromium_executable):
         yield browser
         browser.close()
 
+
 def launch(model: VAE, latents, tmp_path_factory):
     import app
     from webapp.models import ModelEntry
@@ -45,6 +46,7 @@ def launch(model: VAE, latents, tmp_path_factory):
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
     return demo, url
 
+
 @pytest.fixture(scope="module")
 def served(bundled_model, tmp_path_factory):
     """The bundled model with its latent map: (url, client, model)."""
@@ -52,8 +54,11 @@ def served(bundled_model, tmp_path_factory):
     yield url, Client(url, verbose=False), bundled_model
     demo.close()
 
-def open_app(browser, url: str):
-    page = browser.new_page(viewport=VIEWPORT)
+
+def open_app(browser, url: str, viewport: dict = VIEWPORT, **options):
+    """A new page on the app (`options`: Playwright's new_page options, such as is_mobile), once the Explore tab has
+    painted; page.errors collects the page's uncaught errors."""
+    page = browser.new_page(viewport=viewport, **options)
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
@@ -62,10 +67,12 @@ def open_app(browser, url: str):
     page.errors = errors
     return page
 
+
 def png(path) -> np.ndarray:
     with Image.open(path) as im:
         assert im.format == "PNG"
         return np.asarray(im)
+
 
 def sample_canvas(page, selector: str, n: int) -> np.ndarray:
     """The red channel of a canvas painted as n x n blocks, read at each block's centre -> uint8 (n, n).
@@ -78,12 +85,15 @@ def sample_canvas(page, selector: str, n: int) -> np.ndarray:
         let s = ''; for (const v of out) s += String.fromCharCode(v); return btoa(s); }""", [selector, n])
     return np.frombuffer(base64.b64decode(data), np.uint8).reshape(n, n)
 
+
 def painted_digit(page) -> np.ndarray:
     """The digit canvas, one value per pixel of the 28 x 28 digit."""
     return sample_canvas(page, "#vae-explore canvas.vae-digit", 28)
 
+
 def painted_grid(page) -> np.ndarray:
     return sample_canvas(page, "#vae-explore canvas.vae-grid", 280)
+
 
 def browser_view(page, z1: float, z2: float, span: float) -> np.ndarray:
     """The page's decoder: uint8 (101, 28, 28), the digit then the grid's cells row-major."""
@@ -91,17 +101,21 @@ def browser_view(page, z1: float, z2: float, span: float) -> np.ndarray:
         let out = ''; for (const v of px) out += String.fromCharCode(v); return btoa(out); }""", [z1, z2, span])
     return np.frombuffer(base64.b64decode(data), np.uint8).reshape(101, 28, 28)
 
+
 def compose(cells: np.ndarray) -> np.ndarray:
     return cells.reshape(10, 10, 28, 28).swapaxes(1, 2).reshape(280, 280)
+
 
 def away_from_centre_cell() -> np.ndarray:
     mask = np.ones((280, 280), bool)
     mask[4 * 28:5 * 28, 4 * 28:5 * 28] = False  # outlined in orange, on the page and in /grid
     return mask
 
+
 def wait_for_state(page, key: str, expected: float):
     page.wait_for_function("([k, v]) => Math.abs(window.vaeExplorer.debug.state[k] - v) < 1e-9", arg=[key, expected],
                            timeout=15_000)
+
 
 def settle_in_view(page, locator):
     """Scroll the element to the middle of the viewport and wait until it stops moving (late layout, such as images
@@ -113,11 +127,13 @@ def settle_in_view(page, locator):
         requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => done(at() === first), 150)));
     })""", arg=locator.element_handle(), timeout=15_000)
 
+
 def wait_painted(page):
     """Until the last painted frame shows the current state."""
     page.wait_for_function("""() => { const debug = window.vaeExplorer.debug, s = debug.state;
         const f = debug.stats.frames.at(-1);
         return f && f.z1 === s.z1 && f.z2 === s.z2 && f.span === s.span; }""", timeout=15_000)
+
 
 def click_map(page, z1: float, z2: float) -> None:
     """Click the latent map at (z1, z2) and wait until the sliders and the canvases show it."""

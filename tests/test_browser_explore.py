@@ -53,6 +53,7 @@ def served_mlp(mnist_path, quick_mlp, tmp_path_factory):
     yield url, Client(url, verbose=False), model
     demo.close()
 
+
 @pytest.fixture(scope="module")
 def served_resmlp(tmp_path_factory):
     """A small random residual-MLP model and no latents file: (url, client, model)."""
@@ -86,11 +87,13 @@ def test_the_page_loads_and_decodes_in_the_browser(browser, served):
     page.screenshot(path=SHOTS / "explore-loaded.png", full_page=True)
     page.close()
 
+
 def test_the_script_knows_no_layer_names():
     """The page executes the bundle's list of operations; the network is defined once, in Python."""
     script = "\n".join(p.read_text() for p in sorted((REPO / "static" / "js").rglob("*.js")))
     names = re.findall(r"[\"'`]decoder\.|\bfc[12]\b|\bnorm\.weight|\bresmlp\b|\bmlp\b", script)
     assert names == []  # no tensor names, no architecture names
+
 
 @pytest.mark.parametrize("which", ["served", "served_resmlp", "served_mlp"])
 def test_browser_decoder_matches_the_server_within_one_grey_level(browser, which, request):
@@ -121,6 +124,7 @@ def test_browser_decoder_matches_the_server_within_one_grey_level(browser, which
     server_grid = png(client.predict(0.37, -1.13, 1.37, api_name="/grid"))[..., 0]
     assert (np.abs(compose(cells[1:]).astype(int) - server_grid)[away_from_centre_cell()]).max() <= 1
     page.close()
+
 
 def test_dragging_a_slider_repaints_the_digit_and_the_grid(browser, served):
     url, _, _ = served
@@ -156,6 +160,7 @@ def test_dragging_a_slider_repaints_the_digit_and_the_grid(browser, served):
     assert page.errors == []
     page.close()
 
+
 def test_clicking_the_map_moves_the_sliders(browser, served):
     url, _, _ = served
     page = open_app(browser, url)
@@ -175,6 +180,7 @@ def test_clicking_the_map_moves_the_sliders(browser, served):
     assert -3 <= state["z1"] <= 3 and -3 <= state["z2"] <= 3
     wait_painted(page)
     page.close()
+
 
 def test_screenshot_for_the_readme(browser, served):
     """The README's picture: the Explore tab mid-exploration (written to docs/ with VAE_UPDATE_SCREENSHOT=1)."""
@@ -199,6 +205,7 @@ def test_screenshot_for_the_readme(browser, served):
         page.screenshot(path=REPO / "docs" / "screenshot-dark.png", full_page=False)
     assert page.errors == []
     page.close()
+
 
 def test_the_page_works_behind_the_ssr_proxy(browser, tmp_path):
     """Hugging Face Spaces serve Gradio apps through a Node proxy that renders the page on the server
@@ -249,6 +256,7 @@ def served_two(bundled_model, tmp_path_factory):
     yield url, Client(url, verbose=False)
     demo.close()
 
+
 def assert_page_shows_model(page, client, model: str, second: bool = False):
     """The page's decoder (the compared one with second=True) against the server's /generate and /grid."""
     for z1, z2, span in [(0.5, -1.0, 1.5), (-2.0, 1.35, 0.8)]:
@@ -261,6 +269,7 @@ def assert_page_shows_model(page, client, model: str, second: bool = False):
         grid = png(client.predict(z1, z2, span, model=model, api_name="/grid"))[..., 0]
         assert np.abs(cells[0].astype(int) - digit).max() <= 1, (model, z1, z2)
         assert (np.abs(compose(cells[1:]).astype(int) - grid)[away_from_centre_cell()]).max() <= 1, (model, span)
+
 
 def test_the_picker_and_the_address_choose_the_model(browser, served_two):
     url, client = served_two
@@ -292,6 +301,7 @@ def test_the_picker_and_the_address_choose_the_model(browser, served_two):
     assert "Model default" in page.inner_text("#vae-footer")
     assert page.errors == []
     page.close()
+
 
 def test_the_compare_view_shows_two_models_at_the_same_z(browser, served_two):
     url, client = served_two
@@ -342,16 +352,20 @@ def test_the_address_holds_the_view_and_the_keyboard_moves_z(browser, served):
     assert live.startswith("z = (1.30, 0.00): ") and "nearby" in live
     assert page.get_attribute("#vae-explore .vae-main canvas.vae-digit", "aria-label").endswith(live)
     assert page.get_attribute("#vae-explore .vae-live", "aria-live") == "polite"
-    # Copy link gives this view's address; a fresh page opened on it shows the same view
+    # Copy link puts this view's address on the clipboard and says so; a fresh page opened on it shows the same view
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.click("#vae-copy-link")
-    page.wait_for_function("() => document.querySelector('#vae-link textarea, #vae-link input').value.includes('z1=1.30')")
-    link = page.input_value("#vae-link textarea, #vae-link input")
+    page.wait_for_function("() => document.querySelector('#vae-link-note a')?.href.includes('z1=1.30')")
+    link = page.get_attribute("#vae-link-note a", "href")
+    assert "copied" in page.inner_text("#vae-link-note")
+    assert page.evaluate("navigator.clipboard.readText()") == link
     again = open_app(browser, link)
     wait_for_state(again, "z1", 1.3)
     wait_for_state(again, "z2", 0.0)
     assert again.errors == [] and page.errors == []
     again.close()
     page.close()
+
 
 def test_a_path_from_a_to_b_its_strip_animation_and_gif(browser, served, tmp_path):
     """Shift-click sets B (A: the current z): the strip shows /generate's digits at its ends, the animation plays,
@@ -394,6 +408,7 @@ def test_a_path_from_a_to_b_its_strip_animation_and_gif(browser, served, tmp_pat
     page.wait_for_function("() => !location.search.includes('b1=')")
     assert page.errors == []
     page.close()
+
 
 def test_dark_theme_and_a_phone(browser, served):
     """?__theme=dark: the map follows Gradio's dark theme (its background and ink), legible. A phone (390 x 844,
@@ -451,6 +466,7 @@ def test_dark_theme_and_a_phone(browser, served):
     page.screenshot(path=SHOTS / "phone-dark.png", full_page=True)
     assert errors == []
     page.close()
+
 
 def test_every_explore_control_is_reached_by_tab_in_reading_order(browser, served):
     url, _, _ = served

@@ -70,6 +70,7 @@ def test_an_upload_shows_its_reconstruction_and_explore_from_here(browser, serve
     assert page.errors == []
     page.close()
 
+
 def test_drawing_on_the_canvas_shows_a_reconstruction(browser, served):
     url, _, _ = served
     page = open_app(browser, url)
@@ -107,6 +108,7 @@ def test_drawing_on_the_canvas_shows_a_reconstruction(browser, served):
     assert page.errors == []
     page.close()
 
+
 def test_an_mnist_example_and_a_broken_upload(browser, served, tmp_path):
     url, client, _ = served
     page = open_app(browser, url)
@@ -128,6 +130,7 @@ def test_an_mnist_example_and_a_broken_upload(browser, served, tmp_path):
     assert "'holiday.png' is not an image this app can read" in page.inner_text("#vae-status")
     assert page.inner_text("#vae-figures").strip() == ""
     page.close()
+
 
 def test_posterior_samples_the_prior_circles_and_how_it_works(browser, served, mnist_test, tmp_path):
     """The reparameterization trick shown: z = mu + sigma * eps decoded in the page, on the map inside 3 sigma, each

@@ -21,7 +21,7 @@ Z_STEP = 0.05  # the sliders' step
 SPAN_UI = (0.1, 3.0)  # the span slider's range (the API takes up to 5)
 CONSTANTS = page_constants(Z_STEP, SPAN_UI[1])  # what the page script shares with Python
 # what the Explore and Training panels' scripts start with: the constants, the canvases' CSS sizes, the sliders' view
-VIEW = dict(constants=CONSTANTS, digit_px=28 * UI_SCALE, grid_px=28 * GRID_SIZE * 2, map_px=380,
+VIEW = dict(constants=CONSTANTS, digit_px=28 * UI_SCALE, grid_px=28 * GRID_SIZE * 2, map_px=340,
             view={"z1": 0.0, "z2": 0.0, "span": DEFAULT_SPAN})
 PICKED = "(picked) => [picked.z1, picked.z2, picked.span]"  # a view the page moved (map click, key) -> the sliders
 TRAINING_INTRO = (
@@ -67,13 +67,18 @@ class ModelRow:
         demo.load(choice.model_from_url, None, **outputs)
 
 
-def model_row(store: ModelStore) -> ModelRow:
-    with gr.Row(equal_height=True):
-        name = gr.Dropdown(list(store.bundled), value="default", label="model", elem_id="vae-model", scale=1)
-        hub_id = gr.Textbox(label="or any 2-D VAE from the Hub written by this project's trainer",
-                            placeholder="your-name/vae-2d-mnist or your-name/vae-2d-mnist@revision",
-                            elem_id="vae-hub-id", scale=3)
-        open_button = gr.Button("Open", elem_id="vae-open", scale=0, min_width=100)
+def model_row(store: ModelStore, intro: str) -> ModelRow:
+    """The page's title and `intro` beside the model's choice: one row, so that a laptop's screen shows the Explore
+    tab's digit and whole grid without scrolling (tests/test_browser_layout.py)."""
+    with gr.Row(equal_height=True, elem_id="vae-header"):
+        with gr.Column(scale=3, min_width=300):
+            gr.Markdown(intro, elem_id="vae-intro")
+        name = gr.Dropdown(list(store.bundled), value="default", label="model", elem_id="vae-model", scale=1,
+                           min_width=140)
+        hub_id = gr.Textbox(label="or a 2-D VAE on the Hub from this project's trainer",
+                            placeholder="your-name/vae-2d-mnist[@revision]", elem_id="vae-hub-id", scale=2,
+                            min_width=220)
+        open_button = gr.Button("Open", elem_id="vae-open", scale=0, min_width=80)
     note = gr.Markdown(elem_id="vae-model-note")
     return ModelRow(name, hub_id, open_button, note, gr.State("default"))
 
@@ -85,7 +90,9 @@ class ExploreUI:
     random: gr.Button
     compare: gr.Dropdown
     copy: gr.Button
-    link: gr.Textbox
+    link_note: gr.Markdown  # says the link was copied
+    set_a: gr.Button
+    set_b: gr.Button
     gif: gr.Button
     gif_file: gr.File
     path_ends: gr.JSON
@@ -93,7 +100,9 @@ class ExploreUI:
 
     def wire(self, row: ModelRow, choice: ModelChoice, api: ExplorerAPI) -> None:
         follow_sliders(self.sliders, self.view, "setView")
-        self.copy.click(fn=None, outputs=[self.link], js="() => window.vaeExplorer.copyLink()")
+        self.copy.click(fn=None, outputs=[self.link_note], js="() => window.vaeExplorer.copyLink()")
+        for button, end in ((self.set_a, "a"), (self.set_b, "b")):  # the path's ends by touch and keyboard
+            button.click(fn=None, js=f"() => {{ window.vaeExplorer.setPathEnd('{end}'); }}")
         self.random.click(fn=None, js="() => window.vaeExplorer.randomLatent()", outputs=list(self.sliders[:2]))
         self.compare.input(choice.compare, [self.compare, row.chosen], [self.view, row.note], api_visibility="private",
                            show_progress="minimal")
@@ -101,7 +110,8 @@ class ExploreUI:
         def path_gif(ends, model):
             """The page's path A -> B as the /interpolate GIF, 30 frames."""
             if not ends or any(v is None for v in ends):
-                gr.Warning("Shift-click the map to set B first: the path runs from A, the current z, to B.")
+                gr.Warning("Set B first: shift-click the map (A is then the current z), or press “A = z” and “B = z” "
+                           "at the path's two ends.")
                 return None
             return gr.File(api.interpolate(*ends, steps=30, model=model).path, visible=True)
 
@@ -111,24 +121,28 @@ class ExploreUI:
 
 def explore_tab(store: ModelStore, page: dict) -> ExploreUI:
     """`page`: the props the page's panels take (the stylesheet, the default model's bundle)."""
-    with gr.Tab("Explore", id="explore") as tab:
-        with gr.Row(equal_height=True):
+    # the controls, the digit with its map, and the grid side by side (on a phone the picture comes first: page.css)
+    with gr.Tab("Explore", id="explore") as tab, gr.Row(elem_id="vae-explore-row"):
+        with gr.Column(scale=0, min_width=240, elem_classes=["vae-controls"]):
             sliders = view_sliders("vae-")
-            random_button = gr.Button("Random z ~ N(0, I)", elem_id="vae-random", scale=0, min_width=210)
+            random_button = gr.Button("Random z ~ N(0, I)", elem_id="vae-random", size="sm")
             compare = gr.Dropdown(["none", *store.bundled], value="none", allow_custom_value=True,
-                                  label="compare with (a name, or a Hub id)", elem_id="vae-compare", scale=1)
-            with gr.Column(scale=0, min_width=150):
-                copy_button = gr.Button("Copy link", elem_id="vae-copy-link", size="sm")
-                link = gr.Textbox(show_label=False, container=False, interactive=False, elem_id="vae-link",
-                                  placeholder="a link to this view")
-        with gr.Row():
-            gif_button = gr.Button("GIF of the path A → B", elem_id="vae-gif", size="sm", scale=0, min_width=200)
+                                  label="compare with (a name, or a Hub id)", elem_id="vae-compare")
+            copy_button = gr.Button("Copy link", elem_id="vae-copy-link", size="sm")
+            link_note = gr.Markdown(elem_id="vae-link-note")
+            with gr.Row():
+                set_a = gr.Button("A = z", elem_id="vae-set-a", size="sm", min_width=60)
+                set_b = gr.Button("B = z", elem_id="vae-set-b", size="sm", min_width=60)
+            gif_button = gr.Button("GIF of the path A → B", elem_id="vae-gif", size="sm")
             gif_file = gr.File(label="interpolation GIF (30 frames)", elem_id="vae-gif-file", visible=False)
             path_ends = gr.JSON(visible=False)
-        view = gr.HTML(value={"z1": 0.0, "z2": 0.0}, html_template=template("explore.html"), elem_id="vae-explore",
-                       js_on_load=mount_js("mountExplore", "element, props, trigger, watch", **VIEW),
-                       compare_bundle_path="", compare_label="", main_label="", **page)
-    return ExploreUI(tab, sliders, random_button, compare, copy_button, link, gif_button, gif_file, path_ends, view)
+        with gr.Column(scale=1, min_width=320):
+            view = gr.HTML(value={"z1": 0.0, "z2": 0.0}, html_template=template("explore.html"),
+                           elem_id="vae-explore",
+                           js_on_load=mount_js("mountExplore", "element, props, trigger, watch", **VIEW),
+                           compare_bundle_path="", compare_label="", main_label="", **page)
+    return ExploreUI(tab, sliders, random_button, compare, copy_button, link_note, set_a, set_b, gif_button, gif_file,
+                     path_ends, view)
 
 
 @dataclass
@@ -163,7 +177,6 @@ def reconstruct_tab(page: dict) -> ReconstructUI:
                 with gr.Tabs():
                     with gr.Tab("Draw"):
                         drawing = gr.HTML(value=None, html_template=template("drawing.html"), elem_id="vae-drawing",
-                                          css_template=page["css_template"],
                                           js_on_load=mount_js("mountDrawing", "element, props, trigger", pad_px=280,
                                                               brush_px=18))
                     with gr.Tab("Upload"):

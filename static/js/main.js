@@ -2,7 +2,7 @@
 // (webapp/page.py's mount_js) and call its mount functions; it fetches the model's page bundle (webapp/bundle.py)
 // and its training replay (webapp/replay.py), hands them to the tabs, and sets window.vaeExplorer, which Gradio's js
 // hooks in app.py call: setView and setTrainingView (the sliders moved), setTab, showPosterior, randomLatent,
-// copyLink, pathEnds. What only tests and bench/ use sits in window.vaeExplorer.debug.
+// copyLink, pathEnds, setPathEnd. What only tests and bench/ use sits in window.vaeExplorer.debug.
 //
 // The page decodes the digit and the grid for every slider position right here (core/program.js, on the WebAssembly
 // kernel static/linear.wasm), so a drag is painted at display rate with no server round trip; the server's /generate
@@ -77,7 +77,8 @@ function sharedPage(constants) {
     for (const old of replays.keys()) if (replays.size > REPLAYS_KEPT) replays.delete(old); // the oldest first
     return loading;
   };
-  page = { config, load, loadReplay, stats: newStats(), address: new Address(), ...snapper(config.zLimit, config.zStep) };
+  page = { config, load, loadReplay, stats: newStats(), address: new Address(),
+           ...snapper(config.zLimit, config.zStep) };
   return page;
 }
 
@@ -119,13 +120,20 @@ window.vaeExplorer = {
     if (tabs.explore) tabs.explore.settle();
     if (tabs.training) { if (tab === "training") tabs.training.open(); else tabs.training.pause(); }
   },
-  // the "Copy link" button: the address of this view
-  copyLink() {
+  // the "Copy link" button: the address of this view to the clipboard -> the line that says so (Markdown), with the
+  // link itself where the browser refuses the clipboard (an iframe without the permission, an insecure origin)
+  async copyLink() {
     if (tabs.explore) tabs.explore.writeAddress();
     const link = location.href;
-    if (navigator.clipboard) navigator.clipboard.writeText(link).catch(() => {});
-    return link;
+    try {
+      await navigator.clipboard.writeText(link);
+      return `✓ [The link to this view](${link}) is copied.`;
+    } catch (error) {
+      return `Copy [this link](${link}) (the browser kept the clipboard closed).`;
+    }
   },
+  // the "A = z" and "B = z" buttons: that end of the path at the current z
+  setPathEnd: (end) => tabs.explore && tabs.explore.path.setEnd(end),
   // the path's ends for the server's GIF (app.py's "GIF of the path" button): [a1, a2, b1, b2], or nulls
   pathEnds() {
     const ends = tabs.explore && tabs.explore.path.ends();

@@ -6,7 +6,8 @@
 export function mapTransform(size, limit, margin) {
   const w = size - margin.left - margin.right, h = size - margin.top - margin.bottom;
   return {
-    toPixel: (z1, z2) => [margin.left + ((z1 + limit) / (2 * limit)) * w, margin.top + ((limit - z2) / (2 * limit)) * h],
+    toPixel: (z1, z2) => [margin.left + ((z1 + limit) / (2 * limit)) * w,
+                          margin.top + ((limit - z2) / (2 * limit)) * h],
     toLatent: (x, y) => [((x - margin.left) / w) * 2 * limit - limit, limit - ((y - margin.top) / h) * 2 * limit],
   };
 }

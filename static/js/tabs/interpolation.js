@@ -1,6 +1,7 @@
 // The Explore tab's path from A to B: PATH_STEPS digits decoded along it for the strip (t = linspace(0, 1, steps),
 // as the server's /interpolate), and an animation playing along it, PATH_FRAMES frames a loop, decoded as it plays.
-// Shift-click on the map sets B with A the current z; the "A = z" and "B = z" buttons do it by touch and keyboard.
+// Shift-click on the map sets B with A the current z; the "A = z" and "B = z" buttons (app.py) set either end to the
+// current z, by touch and keyboard: the path appears once both ends are set and differ.
 
 import { pathPoints } from "../core/cellcache.js";
 import { keep } from "../core/stats.js";
@@ -15,6 +16,7 @@ export class Interpolation {
     Object.assign(this, { element, page, tab });
     this.path = null; // {a, b, at, frame, raf}
     this.strip = null; // {a, b, pixels}: the strip's decoded digits (for tests, through debug)
+    this.marked = { a: null, b: null }; // ends set by the buttons before the path has both
     const clear = element.querySelector(".vae-path-clear");
     if (clear) clear.addEventListener("click", () => this.set(null));
   }
@@ -23,12 +25,30 @@ export class Interpolation {
 
   overlay() { return this.path && { a: this.path.a, b: this.path.b, at: this.path.at }; }
 
+  // one end ("a" or "b") at the current z; the path once both ends are set and differ
+  setEnd(end) {
+    const z = [this.tab.view.z1, this.tab.view.z2];
+    const ends = { ...(this.path ? { a: this.path.a, b: this.path.b } : this.marked), [end]: z };
+    const { a, b } = ends, note = this.element.querySelector(".vae-path-marked");
+    if (a && b && (a[0] !== b[0] || a[1] !== b[1])) {
+      this.set(a, b);
+    } else {
+      this.marked = ends;
+      const other = end === "a" ? "B" : "A";
+      if (note) note.textContent = `${end.toUpperCase()} = (${z[0].toFixed(2)}, ${z[1].toFixed(2)}); move z and ` +
+                                   `press ${other} = z.`;
+    }
+  }
+
   // the path from a to b ([z1, z2] each), or none (a or b null)
   set(a, b) {
     const root = this.element, tab = this.tab, side = this.page.config.side;
     cancelAnimationFrame(this.path?.raf || 0);
     this.path = a && b ? { a, b, at: null, frame: 0, raf: 0 } : null;
     this.strip = null;
+    this.marked = { a: null, b: null };
+    const note = root.querySelector(".vae-path-marked");
+    if (note) note.textContent = "";
     const box = root.querySelector(".vae-path");
     if (box) box.classList.toggle("vae-path-on", !!this.path);
     if (this.path && tab.model) {

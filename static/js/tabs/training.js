@@ -80,7 +80,9 @@ export class TrainingTab {
     const canvas = this.mapCanvas;
     let dragging = false;
     const moveTo = (e) => { if (this.map) this.request(...this.map.eventLatent(e)); };
-    canvas.addEventListener("pointerdown", (e) => { dragging = true; canvas.setPointerCapture(e.pointerId); moveTo(e); });
+    canvas.addEventListener("pointerdown", (e) => {
+      dragging = true; canvas.setPointerCapture(e.pointerId); moveTo(e);
+    });
     canvas.addEventListener("pointermove", (e) => { if (dragging) moveTo(e); });
     canvas.addEventListener("pointerup", () => { dragging = false; });
     canvas.addEventListener("pointercancel", () => { dragging = false; });
@@ -262,7 +264,8 @@ export class TrainingTab {
     const z = `(${v.z1.toFixed(2)}, ${v.z2.toFixed(2)})`;
     for (const el of this.element.querySelectorAll(".vae-train-z")) el.textContent = `z = ${z}`;
     for (const el of this.element.querySelectorAll(".vae-train-span")) el.textContent = v.span.toFixed(2);
-    this.cells.digit.setAttribute("aria-label", `the ${noun} at z = ${z} decoded by snapshot ${k + 1} (step ${r.step})`);
+    this.cells.digit.setAttribute("aria-label",
+                                  `the ${noun} at z = ${z} decoded by snapshot ${k + 1} (step ${r.step})`);
     this.cells.grid.setAttribute("aria-label", `${grid} by ${grid} grid around z = ${z}, span ${v.span.toFixed(2)}, ` +
                                                `decoded by snapshot ${k + 1} (step ${r.step})`);
   }

@@ -27,7 +27,7 @@ export class Address {
   write(view, path) {
     if (!this.ready) return;
     const params = new URLSearchParams(location.search);
-    params.set("z1", view.z1.toFixed(2)); params.set("z2", view.z2.toFixed(2)); params.set("span", view.span.toFixed(2));
+    for (const key of ["z1", "z2", "span"]) params.set(key, view[key].toFixed(2));
     if (this.model && this.model !== "default") params.set("model", this.model); else params.delete("model");
     if (this.tab && this.tab !== "explore") params.set("tab", this.tab); else params.delete("tab");
     for (const [key, value] of [["a1", path?.a[0]], ["a2", path?.a[1]], ["b1", path?.b[0]], ["b2", path?.b[1]]]) {

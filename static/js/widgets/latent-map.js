@@ -109,7 +109,8 @@ export class LatentMap {
     if (overlay.window !== undefined && overlay.point) {
       const [z1, z2] = overlay.point, span = overlay.window;
       const [a, b] = this.toPixel(z1 - span, z2 + span), [c, d] = this.toPixel(z1 + span, z2 - span);
-      ctx.fillStyle = this.colours.dark ? "rgba(255,255,255,0.08)" : "rgba(0,0,0,0.06)"; ctx.fillRect(a, b, c - a, d - b);
+      ctx.fillStyle = this.colours.dark ? "rgba(255,255,255,0.08)" : "rgba(0,0,0,0.06)";
+      ctx.fillRect(a, b, c - a, d - b);
       ctx.strokeStyle = this.colours.ink; ctx.lineWidth = 1.5; ctx.strokeRect(a, b, c - a, d - b);
     }
     if (overlay.ellipse) this.drawEllipse(ctx, overlay.ellipse);

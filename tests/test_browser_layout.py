@@ -1,0 +1,211 @@
+"""The page as a newcomer meets it, in a real browser (Chromium through Playwright): on a 1366 x 768 laptop screen
+the Explore tab's digit and its whole 10 x 10 grid are on the first screen, without scrolling; on a 390 x 844 phone
+the digit is; a path's ends are set by keyboard and by touch ("A = z", "B = z"), not only by shift-click; and the
+latent map's geometry, checked against positions computed here from the map's limit (in the page bundle) and
+margins (webapp/page.py) rather than through the page's own transform: a test digit is drawn in its class's colour
+where its mean says, ArrowUp raises z2 and moves the marker up, a click at a pixel sets the z that pixel means.
+
+Needs Chromium (tests/browser_helpers.py says how to get it).
+Run: python -m pytest tests/test_browser_layout.py   (about 2 min on 2 busy cores)
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from safetensors import safe_open
+
+from vae.latents import load_latents
+
+from browser_helpers import browser, served  # noqa: F401 - fixtures: the module's Chromium, the bundled model's app
+from browser_helpers import open_app, png, wait_for_state, wait_painted
+from conftest import PRETRAINED
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated",
+                               "ignore:The copy keyword is deprecated"),
+]
+
+MAP = "#vae-explore .vae-main canvas.vae-map"
+MARK = (255, 140, 0)  # the marker's centre (vae.imaging.MARK_COLOUR)
+
+
+def box(page, selector: str) -> dict:
+    return page.locator(selector).first.bounding_box()
+
+
+def on_first_screen(page, selector: str) -> bool:
+    """Wholly inside the viewport as the page opened (nothing scrolled)."""
+    b, size = box(page, selector), page.viewport_size
+    return b["x"] >= 0 and b["y"] >= 0 and b["x"] + b["width"] <= size["width"] and b["y"] + b["height"] <= size["height"]
+
+
+def test_digit_and_grid_on_a_laptops_first_screen(browser, served):
+    url, _, _ = served
+    page = open_app(browser, url, viewport={"width": 1366, "height": 768})
+    assert page.evaluate("window.scrollY") == 0
+    assert on_first_screen(page, "#vae-explore canvas.vae-digit")
+    assert on_first_screen(page, "#vae-explore canvas.vae-grid")  # all 100 cells
+    assert on_first_screen(page, "#vae-z1") and on_first_screen(page, "#vae-random")  # controls beside them
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1366
+    assert page.errors == []
+    page.close()
+
+
+def test_the_digit_on_a_phones_first_screen(browser, served):
+    url, _, _ = served
+    page = open_app(browser, url, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    assert page.evaluate("window.scrollY") == 0
+    assert on_first_screen(page, "#vae-explore canvas.vae-digit")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.close()
+
+
+def test_a_paths_ends_by_keyboard_and_by_touch(browser, served):
+    """A = z with the keyboard (Tab to the button, Enter), z moved with the map's arrow keys, then B = z with a tap:
+    the path runs between the two z's, its strip's ends are /generate's digits there."""
+    url, client, _ = served
+    page = open_app(browser, url, has_touch=True)
+    page.focus(MAP)
+    page.keyboard.press("Shift+ArrowLeft")
+    wait_for_state(page, "z1", -0.5)
+    page.focus("#vae-set-a")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#vae-explore .vae-path-marked').innerText.includes('A = (-0.50')")
+    assert page.evaluate("window.vaeExplorer.pathEnds()") == [None] * 4  # one end is not a path
+    page.focus(MAP)
+    page.keyboard.press("Shift+ArrowUp")
+    page.keyboard.press("Shift+ArrowUp")
+    wait_for_state(page, "z2", 1.0)
+    page.tap("#vae-set-b")
+    page.wait_for_function("window.vaeExplorer.debug.strip()", timeout=15_000)
+    strip = page.evaluate("window.vaeExplorer.debug.strip()")
+    assert strip["a"] == [-0.5, 0.0] and strip["b"] == [-0.5, 1.0]
+    assert page.evaluate("window.vaeExplorer.pathEnds()") == [-0.5, 0.0, -0.5, 1.0]
+    cells = np.array(strip["pixels"], np.uint8).reshape(10, 28, 28)
+    for cell, z in ((cells[0], strip["a"]), (cells[-1], strip["b"])):
+        assert np.abs(cell.astype(int) - png(client.predict(*z, api_name="/generate"))).max() <= 1
+    page.wait_for_function("() => location.search.includes('b2=1.00')")
+    assert page.errors == []
+    page.close()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the map's geometry, from its limit and margins alone
+
+
+def map_geometry(page) -> dict:
+    """The Explore map's limit (from the page bundle the page fetched), margins and CSS size (webapp/), and where
+    its canvas is: everything needed to place a latent point without the page's transform."""
+    from webapp.page import MAP_MARGIN
+    from webapp.tabs import VIEW
+
+    address = page.evaluate("document.querySelector('#vae-explore [data-bundle]').dataset.bundle")
+    with safe_open(address.split("file=", 1)[1], "numpy") as f:
+        limit = json.loads(f.metadata()["map_limit"])
+    return {"limit": limit, "margin": MAP_MARGIN, "size": VIEW["map_px"], "box": box(page, MAP)}
+
+
+def css_pixel(geometry: dict, z1: float, z2: float) -> tuple[float, float]:
+    """(x, y) in the map's CSS pixels: z1 across, z2 upwards, [-limit, limit] inside the margins."""
+    m, size, limit = geometry["margin"], geometry["size"], geometry["limit"]
+    x = m["left"] + (z1 + limit) / (2 * limit) * (size - m["left"] - m["right"])
+    y = m["top"] + (limit - z2) / (2 * limit) * (size - m["top"] - m["bottom"])
+    return x, y
+
+
+def client_pixel(geometry: dict, z1: float, z2: float) -> tuple[float, float]:
+    x, y = css_pixel(geometry, z1, z2)
+    scale = geometry["box"]["width"] / geometry["size"]
+    return geometry["box"]["x"] + x * scale, geometry["box"]["y"] + y * scale
+
+
+def map_rgb(page) -> np.ndarray:
+    """The map canvas's pixels, uint8 (height, width, 3), at the canvas's resolution."""
+    data = page.evaluate(f"""() => {{ const c = document.querySelector('{MAP}');
+        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }}""")
+    side = int(round(np.sqrt(len(data) // 4)))
+    return np.array(data, np.uint8).reshape(side, side, 4)[..., :3]
+
+
+def marker_centre(rgb: np.ndarray) -> np.ndarray:
+    """The (x, y) centroid of the marker's orange centre, in canvas pixels."""
+    ys, xs = np.nonzero(np.abs(rgb.astype(int) - MARK).max(-1) <= 2)
+    assert len(xs) >= 4, "no marker on the map"
+    return np.array([xs.mean(), ys.mean()])
+
+
+def isolated_digits(geometry: dict, mu: np.ndarray, labels: np.ndarray, count: int) -> list[int]:
+    """Test digits whose point nothing else overlaps (no other point within 4 CSS px) and that lie away from the
+    grid's window and the sliders' range outline drawn over the points."""
+    xy = np.stack(css_pixel(geometry, mu[:, 0], mu[:, 1]), 1)
+    chosen = []
+    for i in np.random.default_rng(0).permutation(len(mu)):
+        extent = np.abs(mu[i]).max()
+        if not 1.7 < extent < 2.85 or np.abs(mu[i]).min() > 2.85:
+            continue
+        if (np.abs(xy - xy[i]).max(1) < 4).sum() == 1:
+            chosen.append(int(i))
+            if len(chosen) == count:
+                break
+    return chosen
+
+
+def test_the_maps_points_are_where_their_means_say(browser, served):
+    url, _, _ = served
+    page = open_app(browser, url)
+    geometry = map_geometry(page)
+    latents = load_latents(PRETRAINED / "latents.safetensors")
+    mu, labels = latents["mu"][:, :2], latents["labels"]
+    rgb, dpr = map_rgb(page), page.evaluate("window.devicePixelRatio")
+    background = rgb[2, 2].astype(float)
+    from webapp.page import page_constants
+
+    colours = page_constants(0.05, 3.0)["class_colours"]
+    chosen = isolated_digits(geometry, mu, labels, 5)
+    assert len(chosen) == 5
+    for i in chosen:
+        x, y = css_pixel(geometry, *mu[i])
+        colour = np.array([int(colours[labels[i]][k:k + 2], 16) for k in (1, 3, 5)], float)
+        expected = 0.55 * colour + 0.45 * background  # a 2-px square at 55% opacity
+        got = rgb[int(np.floor(y * dpr)), int(np.floor(x * dpr))].astype(float)
+        assert np.abs(got - expected).max() <= 12, (i, labels[i], got, expected)
+        sx, sy = css_pixel(geometry, mu[i, 1], mu[i, 0])  # z1 and z2 swapped: not this digit's square
+        swapped = rgb[int(np.floor(sy * dpr)), int(np.floor(sx * dpr))].astype(float)
+        assert np.abs(swapped - expected).max() > 12 or abs(mu[i, 0] - mu[i, 1]) < 0.05
+    page.close()
+
+
+def test_arrow_up_raises_z2_and_moves_the_marker_up(browser, served):
+    url, _, _ = served
+    page = open_app(browser, url + "?z1=0.50&z2=-1.00")
+    wait_for_state(page, "z2", -1.0)
+    wait_painted(page)
+    geometry, dpr = map_geometry(page), page.evaluate("window.devicePixelRatio")
+    before = marker_centre(map_rgb(page))
+    assert np.abs(before - np.array(css_pixel(geometry, 0.5, -1.0)) * dpr).max() <= 1.5 * dpr
+    page.focus(MAP)
+    page.keyboard.press("Shift+ArrowUp")  # ten slider steps: z2 + 0.5
+    wait_for_state(page, "z2", -0.5)
+    wait_painted(page)
+    assert float(page.input_value("#vae-z2 input[type=number]")) == -0.5
+    after = marker_centre(map_rgb(page))
+    assert after[1] < before[1] - 5 and abs(after[0] - before[0]) <= 1  # up on the screen, not sideways
+    assert np.abs(after - np.array(css_pixel(geometry, 0.5, -0.5)) * dpr).max() <= 1.5 * dpr
+    page.close()
+
+
+@pytest.mark.parametrize("z1, z2", [(1.0, -2.0), (-2.5, 0.75)])
+def test_a_click_sets_the_z_its_pixel_means(browser, served, z1, z2):
+    url, _, _ = served
+    page = open_app(browser, url)
+    page.locator(MAP).scroll_into_view_if_needed()
+    x, y = client_pixel(map_geometry(page), z1, z2)
+    page.mouse.click(x, y)
+    wait_for_state(page, "z1", z1)
+    wait_for_state(page, "z2", z2)
+    assert [float(page.input_value(f"#vae-{k} input[type=number]")) for k in ("z1", "z2")] == [z1, z2]
+    page.close()
