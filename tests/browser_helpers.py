@@ -20,6 +20,12 @@ from vae.latents import load_latents
 
 from conftest import PRETRAINED, REPO
 
+# every browser test module's marks: slow, and quiet about two warnings from Gradio's dependencies
+BROWSER_TEST_MARKS = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated",
+                               "ignore:The copy keyword is deprecated"),
+]
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
 SHOTS = REPO / "artifacts" / "browser"
@@ -126,6 +132,14 @@ def settle_in_view(page, locator):
         const first = at();
         requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(() => done(at() === first), 150)));
     })""", arg=locator.element_handle(), timeout=15_000)
+
+
+def wait_frames(page, frames: int):
+    """Until the page has shown `frames` more display frames (evidence that something did not change: it had the
+    time to, measured in the frames it would have used rather than in milliseconds)."""
+    page.wait_for_function("""(n) => new Promise((done) => {
+        const tick = () => (--n > 0 ? requestAnimationFrame(tick) : done(true)); requestAnimationFrame(tick); })""",
+                           arg=frames, timeout=30_000)
 
 
 def wait_painted(page):

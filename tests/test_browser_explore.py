@@ -28,16 +28,12 @@ from vae.latents import load_latents
 
 from app_server import launch_app
 from browser_helpers import browser, served  # noqa: F401 - fixtures: the module's Chromium, the bundled model's app
-from browser_helpers import (SHOTS, VIEWPORT, away_from_centre_cell, browser_view, click_map, compose, launch,
-                             open_app, painted_digit, painted_grid, png, sample_canvas, settle_in_view, wait_for_state,
-                             wait_painted)
+from browser_helpers import (BROWSER_TEST_MARKS, SHOTS, VIEWPORT, away_from_centre_cell, browser_view, click_map,
+                             compose, launch, open_app, painted_digit, painted_grid, png, sample_canvas, settle_in_view,
+                             wait_for_state, wait_painted)
 from conftest import PRETRAINED, REPO, unavailable
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated",
-                               "ignore:The copy keyword is deprecated"),
-]
+pytestmark = BROWSER_TEST_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +183,7 @@ def test_screenshot_for_the_readme(browser, served):
     url, _, _ = served
     page = open_app(browser, url)
     click_map(page, -0.6, 0.8)
-    page.wait_for_timeout(300)
+    page.wait_for_function("document.querySelector('#vae-explore .vae-live').innerText.startsWith('z = (-0.60, 0.80)')")
     shot = SHOTS / "explore.png"
     page.screenshot(path=shot, full_page=True)
     assert Image.open(shot).size[0] == VIEWPORT["width"]
@@ -199,7 +195,7 @@ def test_screenshot_for_the_readme(browser, served):
     page = open_app(browser, url + "?__theme=dark&z1=-0.60&z2=0.80")
     wait_for_state(page, "z1", -0.6)
     wait_painted(page)
-    page.wait_for_timeout(300)
+    page.wait_for_function("document.querySelector('#vae-explore .vae-live').innerText.startsWith('z = (-0.60, 0.80)')")
     page.screenshot(path=SHOTS / "explore-dark.png", full_page=True)
     if os.environ.get("VAE_UPDATE_SCREENSHOT") == "1":
         page.screenshot(path=REPO / "docs" / "screenshot-dark.png", full_page=False)
@@ -391,8 +387,8 @@ def test_a_path_from_a_to_b_its_strip_animation_and_gif(browser, served, tmp_pat
     state = page.evaluate("window.vaeExplorer.debug.state")
     assert (state["z1"], state["z2"]) == (-1.0, 0.5)  # setting B does not move z
     frames = page.evaluate("window.vaeExplorer.debug.stats.pathFrames.length")
-    page.wait_for_timeout(500)
-    assert page.evaluate("window.vaeExplorer.debug.stats.pathFrames.length") > frames + 5  # the animation plays
+    page.wait_for_function("(n) => window.vaeExplorer.debug.stats.pathFrames.length > n + 5", arg=frames,
+                           timeout=15_000)  # the animation plays
     page.wait_for_function(f"() => location.search.includes('b1={b[0]:.2f}') && location.search.includes('a1=-1.00')")
     # the GIF button: the server's /interpolate of this path, 30 frames
     page.click("#vae-gif")

@@ -20,14 +20,10 @@ from safetensors import safe_open
 from vae.latents import load_latents
 
 from browser_helpers import browser, served  # noqa: F401 - fixtures: the module's Chromium, the bundled model's app
-from browser_helpers import open_app, png, wait_for_state, wait_painted
+from browser_helpers import BROWSER_TEST_MARKS, open_app, png, wait_for_state, wait_painted
 from conftest import PRETRAINED
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated",
-                               "ignore:The copy keyword is deprecated"),
-]
+pytestmark = BROWSER_TEST_MARKS
 
 MAP = "#vae-explore .vae-main canvas.vae-map"
 MARK = (255, 140, 0)  # the marker's centre (vae.imaging.MARK_COLOUR)
@@ -40,7 +36,8 @@ def box(page, selector: str) -> dict:
 def on_first_screen(page, selector: str) -> bool:
     """Wholly inside the viewport as the page opened (nothing scrolled)."""
     b, size = box(page, selector), page.viewport_size
-    return b["x"] >= 0 and b["y"] >= 0 and b["x"] + b["width"] <= size["width"] and b["y"] + b["height"] <= size["height"]
+    return (b["x"] >= 0 and b["y"] >= 0 and b["x"] + b["width"] <= size["width"]
+            and b["y"] + b["height"] <= size["height"])
 
 
 def test_digit_and_grid_on_a_laptops_first_screen(browser, served):

@@ -9,24 +9,20 @@ Run: python -m pytest tests/test_browser_reconstruct.py   (about 2 min on 2 busy
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 
 import numpy as np
-import pytest
 import torch
 from gradio_client import handle_file
 from PIL import Image
 
 from browser_helpers import browser, served  # noqa: F401 - fixtures: the module's Chromium, the bundled model's app
-from browser_helpers import SHOTS, open_app, png, sample_canvas, wait_for_state, wait_painted
+from browser_helpers import BROWSER_TEST_MARKS, SHOTS, open_app, png, sample_canvas, wait_for_state, wait_painted
 from conftest import REPO
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated",
-                               "ignore:The copy keyword is deprecated"),
-]
+pytestmark = BROWSER_TEST_MARKS
 
 
 def test_an_upload_shows_its_reconstruction_and_explore_from_here(browser, served, mnist_test, tmp_path):
@@ -71,8 +67,10 @@ def test_an_upload_shows_its_reconstruction_and_explore_from_here(browser, serve
     page.close()
 
 
-def test_drawing_on_the_canvas_shows_a_reconstruction(browser, served):
-    url, _, _ = served
+def test_drawing_on_the_canvas_shows_a_reconstruction(browser, served, tmp_path):
+    """A drawn 7 is prepared as MNIST was and reconstructed: the page shows what /reconstruct gives for the very
+    picture the pad sent (its preprocessed input, its reconstruction and μ); Clear empties the pad."""
+    url, client, _ = served
     page = open_app(browser, url)
     page.get_by_role("tab", name="Reconstruct").click()
     canvas = page.locator("#vae-drawing canvas.vae-pad")
@@ -97,6 +95,17 @@ def test_drawing_on_the_canvas_shows_a_reconstruction(browser, served):
     assert max(np.ptp(rows), np.ptp(cols)) + 1 in (19, 20, 21)
     weights = ink.astype(float) / ink.sum()
     assert abs((weights.sum(1) * np.arange(28)).sum() - 14) < 1 and abs((weights.sum(0) * np.arange(28)).sum() - 14) < 1
+    # the server's /reconstruct of the picture the pad sent gives the same input, reconstruction and posterior
+    drawn = tmp_path / "drawn.png"
+    drawn.write_bytes(base64.b64decode(page.evaluate(
+        "document.querySelector('#vae-drawing canvas.vae-pad').toDataURL('image/png')").split(",", 1)[1]))
+    api_input, api_reconstruction, api_stats = client.predict(handle_file(str(drawn)), api_name="/reconstruct")
+    np.testing.assert_array_equal(ink, png(api_input))
+    shown = np.asarray(Image.open(io.BytesIO(page.request.get(page.get_attribute("#vae-reconstruction img", "src"))
+                                             .body())).convert("L"))[4::8, 4::8]
+    np.testing.assert_array_equal(shown, png(api_reconstruction))
+    figures = page.inner_text("#vae-figures")
+    assert f"{api_stats['mu'][0]:.3f}" in figures and f"{api_stats['mu'][1]:.3f}" in figures
     page.screenshot(path=SHOTS / "reconstruct-drawing.png", full_page=True)
     # Clear: the pad is white again and the tab says there is nothing to reconstruct
     page.click("#vae-drawing .vae-pad-clear")
@@ -142,8 +151,9 @@ def test_posterior_samples_the_prior_circles_and_how_it_works(browser, served, m
     Image.fromarray(images[18]).save(digit)
     page = open_app(browser, url)
     before = sample_canvas(page, "#vae-explore .vae-main canvas.vae-map", 95)
+    frames = page.evaluate("window.vaeExplorer.debug.stats.frames.length")
     page.check("#vae-explore .vae-prior-toggle")
-    page.wait_for_timeout(300)
+    page.wait_for_function("(n) => window.vaeExplorer.debug.stats.frames.length > n", arg=frames, timeout=15_000)
     assert not np.array_equal(sample_canvas(page, "#vae-explore .vae-main canvas.vae-map", 95), before)
     assert not page.is_visible("#vae-explore .vae-how p")  # out of the way until asked for
     page.click("#vae-explore .vae-how summary")

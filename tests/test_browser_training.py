@@ -27,13 +27,10 @@ from vae.latents import load_latents
 from vae.snapshots import SNAPSHOTS_NAME, decode_tensor, load_snapshots
 
 from browser_helpers import browser  # noqa: F401 - the module's Chromium, the same fixture as the other browser tests
-from browser_helpers import SHOTS, VIEWPORT, away_from_centre_cell, compose, png, sample_canvas
+from browser_helpers import (BROWSER_TEST_MARKS, SHOTS, VIEWPORT, away_from_centre_cell, compose, png, sample_canvas,
+                             wait_frames)
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated",
-                               "ignore:The copy keyword is deprecated"),
-]
+pytestmark = BROWSER_TEST_MARKS
 
 EPOCHS, SUBSET, BATCH = 2, 4000, 32  # 125 steps per epoch: snapshots at steps 0, 25, 50, 100, 125, 200, 250
 COUNT = 7
@@ -162,8 +159,9 @@ def training_status(page) -> str:
 def test_the_replay_is_fetched_only_when_the_tab_is_opened(browser, served):
     url, _ = served
     page = open_page(browser, url)
-    page.evaluate("window.vaeExplorer.setView(0.5, -0.5)")  # Explore in use for a while: still no replay
-    page.wait_for_timeout(1500)
+    page.evaluate("window.vaeExplorer.setView(0.5, -0.5)")  # Explore in use: painted, settled, still no replay
+    page.wait_for_function("location.search.includes('z1=0.50') && location.search.includes('z2=-0.50')",
+                           timeout=15_000)
     assert page.replay_requests == []
     assert training(page)["opened"] is False
     open_training(page)
@@ -178,7 +176,9 @@ def test_the_replay_is_fetched_only_when_the_tab_is_opened(browser, served):
     page.wait_for_function("location.search.includes('tab=training')", timeout=10_000)
     page.get_by_role("tab", name="Explore").click()
     page.get_by_role("tab", name="Training").click()
-    page.wait_for_timeout(300)
+    page.wait_for_function("location.search.includes('tab=training')", timeout=10_000)
+    wait_training_painted(page)
+    wait_frames(page, 20)
     assert len(page.replay_requests) == 1
     show(page, MIDDLE, 0.5, -1.0)
     page.screenshot(path=SHOTS / "training.png", full_page=True)
@@ -277,7 +277,7 @@ def test_play_runs_through_the_snapshots(browser, served):
     page.click("#vae-training .vae-play")  # pause
     paused = training(page)
     assert paused["playing"] is False and "play" in page.inner_text("#vae-training .vae-play")
-    page.wait_for_timeout(500)
+    wait_frames(page, 30)  # half a second of display frames: a playing replay moves every frame
     assert training(page)["position"] == paused["position"]
     page.click("#vae-training .vae-play")  # on to the end, where it stops
     page.wait_for_function(f"window.vaeExplorer.debug.training.position === {COUNT - 1} && "

@@ -10,7 +10,7 @@ import { decodeCached, viewPoints } from "../core/cellcache.js";
 import { describePlace, round2 } from "../core/latent.js";
 import { keep } from "../core/stats.js";
 import { makeCells, onThemeChange, paintCells } from "../widgets/canvas.js";
-import { LatentMap } from "../widgets/latent-map.js";
+import { LatentMap, listenToMap } from "../widgets/latent-map.js";
 import { Interpolation } from "./interpolation.js";
 
 const SETTLE_MS = 300; // a view unchanged this long is written to the address and announced
@@ -86,8 +86,16 @@ export class ExploreTab {
       const backend = element.querySelector(".vae-backend");
       if (backend) backend.textContent = `decoded in your browser (${model.decoder.backend})`;
       this.page.stats.backend = model.decoder.backend;
-      this.listen(main.querySelector("canvas.vae-map"), () => this.panel, true);
-      this.listen(element.querySelector(".vae-side canvas.vae-map"), () => this.compare, false);
+      // either map: click or drag moves z there; the main one: shift-click sets B (A: the current z), and the arrow
+      // keys move z by one slider step (Shift: ten)
+      const pick = (z1, z2) => this.request(z1, z2), { snap } = this.page;
+      listenToMap(main.querySelector("canvas.vae-map"), {
+        map: () => this.panel && this.panel.map, pick, step: this.page.config.zStep,
+        at: () => [this.view.z1, this.view.z2],
+        shiftPick: (b1, b2) => this.path.set([this.view.z1, this.view.z2], [snap(b1), snap(b2)]),
+      });
+      listenToMap(element.querySelector(".vae-side canvas.vae-map"),
+                  { map: () => this.compare && this.compare.map, pick });
       this.live = element.querySelector(".vae-live");
       const prior = element.querySelector(".vae-prior-toggle");
       if (prior) prior.addEventListener("change", () => { this.showPrior = prior.checked; this.repaint(); });
@@ -110,34 +118,6 @@ export class ExploreTab {
     const [a1, a2, b1, b2] = ["a1", "a2", "b1", "b2"].map((k) => address.number(k));
     if ([a1, a2, b1, b2].every((v) => v !== undefined)) this.path.set([snap(a1), snap(a2)], [snap(b1), snap(b2)]);
     address.ready = true;
-  }
-
-  // a map's pointer and keys: click or drag moves z there; shift-click (on the main map) sets B; arrows move z by one
-  // slider step (Shift: ten)
-  listen(canvas, panel, main) {
-    let dragging = false;
-    const moveTo = (event) => { const [z1, z2] = panel().map.eventLatent(event); this.request(z1, z2); };
-    canvas.addEventListener("pointerdown", (e) => {
-      if (!panel()) return;
-      if (e.shiftKey && main) { // shift-click: B, with A the current z
-        const [b1, b2] = panel().map.eventLatent(e), { snap } = this.page;
-        this.path.set([this.view.z1, this.view.z2], [snap(b1), snap(b2)]);
-        return;
-      }
-      dragging = true; canvas.setPointerCapture(e.pointerId); moveTo(e);
-    });
-    canvas.addEventListener("pointermove", (e) => { if (dragging) moveTo(e); });
-    canvas.addEventListener("pointerup", () => { dragging = false; });
-    canvas.addEventListener("pointercancel", () => { dragging = false; });
-    if (!main) return;
-    canvas.tabIndex = 0;
-    canvas.addEventListener("keydown", (e) => {
-      const step = (e.shiftKey ? 10 : 1) * this.page.config.zStep, v = this.view;
-      const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
-      if (!moves[e.key]) return;
-      e.preventDefault();
-      this.request(v.z1 + moves[e.key][0], v.z2 + moves[e.key][1]);
-    });
   }
 
   // A new view from the sliders (Gradio's change event hands their values over, app.py): the only way z changes

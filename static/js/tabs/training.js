@@ -10,7 +10,7 @@ import { decodeCached, viewPoints } from "../core/cellcache.js";
 import { keep } from "../core/stats.js";
 import { makeCells, onThemeChange, paintCells, unfollowTheme } from "../widgets/canvas.js";
 import { ElboCurve } from "../widgets/elbo-curve.js";
-import { LatentMap } from "../widgets/latent-map.js";
+import { LatentMap, listenToMap } from "../widgets/latent-map.js";
 import { showStatus } from "./explore.js";
 
 const PLAY_SECONDS = 1.2; // per snapshot while playing
@@ -77,23 +77,8 @@ export class TrainingTab {
       this.setSnapshot(Math.max(0, Math.min(last, to)));
     });
     // click or drag on the map, or the arrow keys on it: z moves there, through the tab's sliders
-    const canvas = this.mapCanvas;
-    let dragging = false;
-    const moveTo = (e) => { if (this.map) this.request(...this.map.eventLatent(e)); };
-    canvas.addEventListener("pointerdown", (e) => {
-      dragging = true; canvas.setPointerCapture(e.pointerId); moveTo(e);
-    });
-    canvas.addEventListener("pointermove", (e) => { if (dragging) moveTo(e); });
-    canvas.addEventListener("pointerup", () => { dragging = false; });
-    canvas.addEventListener("pointercancel", () => { dragging = false; });
-    canvas.tabIndex = 0;
-    canvas.addEventListener("keydown", (e) => {
-      const step = (e.shiftKey ? 10 : 1) * this.page.config.zStep, v = this.view;
-      const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, step], ArrowDown: [0, -step] };
-      if (!moves[e.key]) return;
-      e.preventDefault();
-      this.request(v.z1 + moves[e.key][0], v.z2 + moves[e.key][1]);
-    });
+    listenToMap(this.mapCanvas, { map: () => this.map, pick: (z1, z2) => this.request(z1, z2),
+                                  step: this.page.config.zStep, at: () => [this.view.z1, this.view.z2] });
   }
 
   // Show the replay in props.replay_path (fetched now, once), or props.replay_message when there is none

@@ -5,6 +5,31 @@
 import { mapTransform } from "../core/latent.js";
 import { MARK, followTheme, setupCanvas, themeColours } from "./canvas.js";
 
+// A map's pointer and keys, for a tab: a click or drag calls pick(z1, z2) with the z under the pointer (map(): the
+// LatentMap shown now, or null), a shift-click shiftPick(z1, z2) when given; with `step`, the canvas takes focus and
+// the arrow keys call pick with at()'s z moved by one step (Shift: ten)
+export function listenToMap(canvas, { map, pick, shiftPick = null, step = null, at = null }) {
+  let dragging = false;
+  const moveTo = (event) => pick(...map().eventLatent(event));
+  canvas.addEventListener("pointerdown", (e) => {
+    if (!map()) return;
+    if (e.shiftKey && shiftPick) { shiftPick(...map().eventLatent(e)); return; }
+    dragging = true; canvas.setPointerCapture(e.pointerId); moveTo(e);
+  });
+  canvas.addEventListener("pointermove", (e) => { if (dragging && map()) moveTo(e); });
+  canvas.addEventListener("pointerup", () => { dragging = false; });
+  canvas.addEventListener("pointercancel", () => { dragging = false; });
+  if (!step) return;
+  canvas.tabIndex = 0;
+  canvas.addEventListener("keydown", (e) => {
+    const d = (e.shiftKey ? 10 : 1) * step, [z1, z2] = at();
+    const moves = { ArrowLeft: [-d, 0], ArrowRight: [d, 0], ArrowUp: [0, d], ArrowDown: [0, -d] };
+    if (!moves[e.key]) return;
+    e.preventDefault();
+    pick(z1 + moves[e.key][0], z2 + moves[e.key][1]);
+  });
+}
+
 export class LatentMap {
   // canvas, legend (an element for the colour key, or null); options: {data: {mu (N * 2), labels (N,)} or null,
   // size (CSS px), limit (the axes' half-width), margin ({left, right, top, bottom} CSS px), zLimit (the sliders'
