@@ -1,0 +1,45 @@
+// Adam (Kingma & Ba 2015) exactly as torch.optim.Adam computes it (amsgrad and maximize off), so the page's
+// training follows python -m train's: weight decay is L2 added to the gradient (not AdamW's decoupled decay), the
+// first moment moves by lerp, and eps is added after the bias-corrected square root:
+//
+//   g <- g + weight_decay p
+//   m <- m + (1 - beta1) (g - m)            v <- beta2 v + (1 - beta2) g^2
+//   p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+//
+// Moments and parameters are float32, and each operation rounds to float32 as PyTorch's float32 kernels do.
+
+export class Adam {
+  // parameters: {name: {data: Float32Array}} (updated in place)
+  constructor(parameters, { lr = 1e-3, betas = [0.9, 0.999], eps = 1e-8, weightDecay = 0 } = {}) {
+    if (!(lr >= 0) || !(eps >= 0) || !(weightDecay >= 0) || !betas.every((b) => b >= 0 && b < 1)) {
+      throw new Error(`invalid Adam settings: lr ${lr}, betas ${betas}, eps ${eps}, weight decay ${weightDecay}`);
+    }
+    Object.assign(this, { lr, betas, eps, weightDecay });
+    this.parameters = parameters;
+    this.moments = {};
+    for (const [name, t] of Object.entries(parameters)) {
+      this.moments[name] = { m: new Float32Array(t.data.length), v: new Float32Array(t.data.length) };
+    }
+    this.steps = 0;
+  }
+
+  // One update from gradients {name: Float32Array}; `lr` overrides the base rate for this step (a schedule)
+  step(gradients, lr = this.lr) {
+    this.steps += 1;
+    const f = Math.fround, [beta1, beta2] = this.betas, { weightDecay } = this;
+    // PyTorch's scalars enter its float32 kernels as float32
+    const w1 = f(1 - beta1), b2 = f(beta2), w2 = f(1 - beta2), eps = f(this.eps), decay = f(weightDecay);
+    const stepSize = f(-lr / (1 - beta1 ** this.steps)), correction2 = f(Math.sqrt(1 - beta2 ** this.steps));
+    for (const [name, t] of Object.entries(this.parameters)) {
+      const p = t.data, g = gradients[name], { m, v } = this.moments[name];
+      if (g === undefined) throw new Error(`no gradient for ${name}`);
+      for (let i = 0; i < p.length; i++) {
+        const gi = weightDecay ? f(g[i] + f(decay * p[i])) : g[i];
+        m[i] = f(m[i] + f(w1 * f(gi - m[i]))); // lerp(m, g, 1 - beta1)
+        v[i] = f(f(v[i] * b2) + f(w2 * f(gi * gi)));
+        const denominator = f(f(f(Math.sqrt(v[i])) / correction2) + eps);
+        p[i] = f(p[i] + f(stepSize * f(m[i] / denominator))); // addcdiv(p, m, denominator, value=-step_size)
+      }
+    }
+  }
+}
