@@ -1,15 +1,17 @@
 """The page's training engine (static/js/core/engine.js and adam.js) against PyTorch, under Node: for the spec's `mlp`
 and the default `resmlp` (LayerNorm, SiLU, residual blocks), and for posterior variances beyond the encoder's clamp,
-the loss and every parameter's gradient on real MNIST test images (relative error <= 1e-4), five Adam steps (each
-tensor within 1e-4, relative), Adam's formula on its own (to float32 rounding, gradients from 1e-10 to 10), and the
-weights the engine exports loaded strictly by VAE.from_pretrained. Python writes the training program,
-the batch, the noise and PyTorch's results into a temporary folder; tests/node/engine.test.mjs reads them.
+with both of the engine's kernels (JavaScript, WebAssembly SIMD): the loss and every parameter's gradient on real
+MNIST test images (relative error <= 1e-4), five Adam steps (each tensor within 1e-4, relative), and the weights the
+engine exports, loaded strictly by VAE.from_pretrained; and Adam's formula on its own (to float32 rounding, for
+gradients from 1e-10 to 10). Python writes the training program, the batch, the noise and PyTorch's results into a
+temporary folder; tests/node/engine.test.mjs reads them.
 
-    python -m pytest tests/test_node_engine.py   (about 20 s on 2 cores; needs Node.js 18+ and MNIST)
+    python -m pytest tests/test_node_engine.py   (under a minute on 2 cores; needs Node.js 18+ and MNIST)
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -25,6 +27,7 @@ from webapp.training_program import initial_model, training_program, write_train
 
 ROWS, STEPS = 64, 5  # images per batch, Adam steps
 NODE_TEST = "tests/node/engine.test.mjs"
+KERNELS = ("JavaScript", "WebAssembly-SIMD")  # static/js/core/kernels.js: plain loops, static/linear.wasm
 
 
 def clamped_logvar(model: VAE) -> VAE:
@@ -115,20 +118,21 @@ def engine_run(node_executable, test_tensor, tmp_path_factory):
 def test_the_engine_computes_pytorchs_loss_gradients_and_adam_steps(engine_run):
     _, done = engine_run
     assert done.returncode == 0, f"node --test {NODE_TEST} failed:\n{done.stdout[-12000:]}\n{done.stderr[-4000:]}"
-    assert f"# pass {2 * len(CASES) + 3}" in done.stdout, done.stdout[-4000:]
+    # Adam twice, then loss and gradients and Adam steps per model and kernel, then the refusals
+    assert f"# pass {2 + 2 * len(CASES) * len(KERNELS) + 1}" in done.stdout, done.stdout[-4000:]
 
 
 def test_the_weights_the_engine_exports_load_into_VAE_strictly(engine_run):
     folder, done = engine_run
     assert done.returncode == 0, "the Node test failed: see the test above"
-    for name, (config, *_) in CASES.items():
-        model = VAE.from_pretrained(folder / "models" / name / "exported")  # strict: names, shapes, finite values
+    for (name, (config, *_)), kernel in itertools.product(CASES.items(), KERNELS):
+        model = VAE.from_pretrained(folder / "models" / name / "exported" / kernel)  # strict: names, shapes, finite
         assert model.config == config
         pytorch = load_file(folder / "models" / name / "pytorch.safetensors")
         for tensor, value in model.state_dict().items():
             assert value.dtype == torch.float32
             expected = pytorch[f"after.{tensor}"]
-            assert (value - expected).norm() <= 1e-4 * expected.norm(), tensor
+            assert (value - expected).norm() <= 1e-4 * expected.norm(), (name, kernel, tensor)
 
 
 def test_the_training_program_names_every_tensor_of_the_model_and_its_initial_weights():

@@ -6,14 +6,15 @@
 //   python -m pytest tests/test_node_engine.py        (writes the fixtures, then runs node --test on this file)
 
 import assert from "node:assert/strict";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import test from "node:test";
 
 import { Adam } from "../../static/js/core/adam.js";
 import { TRAINING_FORMAT, TrainableVAE } from "../../static/js/core/engine.js";
-import { writeSafetensors } from "../../static/js/core/safetensors_write.js";
-import { fixturesFolder, readFloat32Safetensors } from "./fixtures.mjs";
+import { javascriptKernel, wasmKernel } from "../../static/js/core/kernels.js";
+import { writeSafetensors } from "../../static/js/core/safetensors_f32.js";
+import { fixturesFolder, readFixture } from "./fixtures.mjs";
 
 const TOLERANCE = 1e-4; // the issue's bound on gradients, losses and weights
 
@@ -35,10 +36,12 @@ function maxAbsoluteDifference(actual, expected) {
 }
 
 const root = fixturesFolder(), folder = join(root, "models");
+const wasm = new WebAssembly.Module(readFileSync(new URL("../../static/linear.wasm", import.meta.url)));
+const KERNELS = [javascriptKernel, () => wasmKernel(wasm)]; // every model test runs with each
 
 for (const file of readdirSync(root).filter((f) => f.startsWith("adam-")).sort()) {
   test(`Adam's steps equal torch.optim.Adam's (${file})`, (t) => {
-    const { metadata, tensors } = readFloat32Safetensors(root, file);
+    const { metadata, tensors } = readFixture(root, file);
     const { lr, weight_decay: weightDecay } = JSON.parse(metadata.settings);
     const n = tensors.start.data.length, steps = tensors.gradients.shape[0];
     const parameter = { data: tensors.start.data.slice() };
@@ -59,21 +62,22 @@ for (const file of readdirSync(root).filter((f) => f.startsWith("adam-")).sort()
   });
 }
 
-for (const name of readdirSync(folder).sort()) {
-  const reference = readFloat32Safetensors(folder, name, "pytorch.safetensors");
+for (const [name, makeKernel] of readdirSync(folder).sort().flatMap((n) => KERNELS.map((k) => [n, k]))) {
+  const kernel = makeKernel();
+  const reference = readFixture(folder, name, "pytorch.safetensors");
   const settings = JSON.parse(reference.metadata.settings); // {beta, lr, weight_decay, steps, rows, losses, ...}
   const { rows, steps, beta } = settings;
   const batch = (tensor, width, step) => tensor.data.subarray(step * rows * width, (step + 1) * rows * width);
   // a fresh copy of the initial weights for each test: training updates them in place
   const initial = () => {
-    const file = readFloat32Safetensors(folder, name, "init.safetensors");
+    const file = readFixture(folder, name, "init.safetensors");
     assert.equal(file.metadata.format, TRAINING_FORMAT);
     return { program: JSON.parse(file.metadata.program), config: file.metadata.config, tensors: file.tensors };
   };
 
-  test(`${name}: the loss and every parameter's gradient equal PyTorch's`, (t) => {
+  test(`${name}, ${kernel.name}: the loss and every parameter's gradient equal PyTorch's`, (t) => {
     const { program, tensors } = initial();
-    const vae = new TrainableVAE(program, tensors);
+    const vae = new TrainableVAE(program, tensors, kernel);
     const P = program.input, D = program.latent;
     const got = vae.lossAndGradients(batch(reference.tensors.x, P, 0), batch(reference.tensors.eps, D, 0), rows, beta);
     for (const part of ["loss", "bce", "kl"]) {
@@ -92,9 +96,9 @@ for (const name of readdirSync(folder).sort()) {
     t.diagnostic(`largest relative error of a gradient over ${names.length} tensors: ${worst.toExponential(2)}`);
   });
 
-  test(`${name}: ${steps} Adam steps stay within ${TOLERANCE} of PyTorch's weights`, (t) => {
+  test(`${name}, ${kernel.name}: ${steps} Adam steps stay within ${TOLERANCE} of PyTorch's weights`, (t) => {
     const { program, config, tensors } = initial();
-    const vae = new TrainableVAE(program, tensors);
+    const vae = new TrainableVAE(program, tensors, kernel);
     const adam = new Adam(vae.parameters, { lr: settings.lr, weightDecay: settings.weight_decay });
     const P = program.input, D = program.latent;
     for (let step = 0; step < steps; step++) {
@@ -118,7 +122,7 @@ for (const name of readdirSync(folder).sort()) {
     t.diagnostic(`after ${steps} steps: largest relative error of a tensor ${worst.toExponential(2)}, ` +
       `largest difference of one weight ${largest.toExponential(2)}`);
     // what a visitor downloads: tests/test_node_engine.py loads it with VAE.from_pretrained
-    const out = join(folder, name, "exported");
+    const out = join(folder, name, "exported", kernel.name.replaceAll(" ", "-"));
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, "model.safetensors"), writeSafetensors(vae.parameters));
     writeFileSync(join(out, "config.json"), config);
@@ -127,7 +131,7 @@ for (const name of readdirSync(folder).sort()) {
 
 test("a program the engine cannot run is refused with what is wrong", () => {
   const name = readdirSync(folder).sort()[0];
-  const file = readFloat32Safetensors(folder, name, "init.safetensors");
+  const file = readFixture(folder, name, "init.safetensors");
   const program = JSON.parse(file.metadata.program);
   const conv = { ...program, encoder: [{ op: "conv2d" }] };
   assert.throws(() => new TrainableVAE(conv, file.tensors), /no operation "conv2d"/);

@@ -26,20 +26,24 @@ export class Adam {
   // One update from gradients {name: Float32Array}; `lr` overrides the base rate for this step (a schedule)
   step(gradients, lr = this.lr) {
     this.steps += 1;
-    const f = Math.fround, [beta1, beta2] = this.betas, { weightDecay } = this;
+    const f = Math.fround, [beta1, beta2] = this.betas;
     // PyTorch's scalars enter its float32 kernels as float32
-    const w1 = f(1 - beta1), b2 = f(beta2), w2 = f(1 - beta2), eps = f(this.eps), decay = f(weightDecay);
-    const stepSize = f(-lr / (1 - beta1 ** this.steps)), correction2 = f(Math.sqrt(1 - beta2 ** this.steps));
+    const scalars = { w1: f(1 - beta1), b2: f(beta2), w2: f(1 - beta2), eps: f(this.eps), decay: f(this.weightDecay),
+      stepSize: f(-lr / (1 - beta1 ** this.steps)), correction2: f(Math.sqrt(1 - beta2 ** this.steps)) };
     for (const [name, t] of Object.entries(this.parameters)) {
-      const p = t.data, g = gradients[name], { m, v } = this.moments[name];
-      if (g === undefined) throw new Error(`no gradient for ${name}`);
-      for (let i = 0; i < p.length; i++) {
-        const gi = weightDecay ? f(g[i] + f(decay * p[i])) : g[i];
-        m[i] = f(m[i] + f(w1 * f(gi - m[i]))); // lerp(m, g, 1 - beta1)
-        v[i] = f(f(v[i] * b2) + f(w2 * f(gi * gi)));
-        const denominator = f(f(f(Math.sqrt(v[i])) / correction2) + eps);
-        p[i] = f(p[i] + f(stepSize * f(m[i] / denominator))); // addcdiv(p, m, denominator, value=-step_size)
-      }
+      if (gradients[name] === undefined) throw new Error(`no gradient for ${name}`);
+      update(t.data, gradients[name], this.moments[name].m, this.moments[name].v, scalars);
     }
+  }
+}
+
+function update(p, g, m, v, { w1, b2, w2, eps, decay, stepSize, correction2 }) {
+  const f = Math.fround;
+  for (let i = 0; i < p.length; i++) {
+    const gi = decay ? f(g[i] + f(decay * p[i])) : g[i];
+    m[i] = f(m[i] + f(w1 * f(gi - m[i]))); // lerp(m, g, 1 - beta1)
+    v[i] = f(f(v[i] * b2) + f(w2 * f(gi * gi)));
+    const denominator = f(f(f(Math.sqrt(v[i])) / correction2) + eps);
+    p[i] = f(p[i] + f(stepSize * f(m[i] / denominator))); // addcdiv(p, m, denominator, value=-step_size)
   }
 }

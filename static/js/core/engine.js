@@ -1,7 +1,7 @@
 // The page's training engine: a VAE executed from its training program (webapp/training_program.py), forward and
 // backward, with the objective train/loop.py minimises. DOM-free: it runs in Node as in a Web Worker.
 //
-//   const vae = new TrainableVAE(program, tensors);            // tensors: {name: {shape, data: Float32Array}}
+//   const vae = new TrainableVAE(program, tensors, kernel);    // tensors: {name: {shape, data: Float32Array}}
 //   const { loss, bce, kl } = vae.lossAndGradients(x, eps, rows, beta);   // vae.gradients: {name: Float32Array}
 //
 // The objective (vae/objective.py), per image, with z = mu + exp(logvar / 2) * eps (VAE.reparameterize):
@@ -9,17 +9,20 @@
 //   KL  = -1/2 sum over latents of (1 + logvar - mu^2 - exp(logvar))          (Kingma & Welling 2013, appendix B)
 // and the loss is the batch's mean of BCE + beta * KL.
 
+import { javascriptKernel } from "./kernels.js";
 import { compile } from "./layers.js";
 
 export const TRAINING_FORMAT = "vae-explorer-training/1";
 
 export class TrainableVAE {
-  constructor(program, tensors) {
+  // kernel: the matrix products (kernels.js); the JavaScript one where none is given
+  constructor(program, tensors, kernel = javascriptKernel()) {
     this.program = program;
     this.parameters = {};
     this.gradients = {};
     const used = new Set();
     const model = {
+      kernel,
       tensor: (name, rank, shape) => {
         const t = tensors[name];
         if (t === undefined) throw new Error(`the weights lack ${name}, which the program uses`);
@@ -85,9 +88,9 @@ export class TrainableVAE {
     for (let r = 0; r < rows; r++) {
       let image = 0;
       for (let p = r * P; p < (r + 1) * P; p++) {
-        const l = logits[p], t = x[p];
-        image += Math.max(l, 0) - l * t + Math.log1p(Math.exp(-Math.abs(l)));
-        s.dLogits[p] = (1 / (1 + Math.exp(-l)) - t) / rows;
+        const l = logits[p], t = x[p], e = Math.exp(-Math.abs(l)); // sigmoid(l) = 1 / (1 + e) or e / (1 + e)
+        image += Math.max(l, 0) - l * t + Math.log1p(e);
+        s.dLogits[p] = ((l >= 0 ? 1 : e) / (1 + e) - t) / rows;
       }
       bce += image;
       for (let i = r * D; i < (r + 1) * D; i++) kl += -0.5 * (1 + logvar[i] - mu[i] * mu[i] - Math.exp(logvar[i]));

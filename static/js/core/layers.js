@@ -6,7 +6,7 @@
 // activation stays valid until the next forward. Each parameter's gradient is written (not added to) by backward:
 // a program uses every tensor once, which compile() checks.
 
-import { matmulNT, transpose } from "./matmul.js";
+import { transpose } from "./matmul.js";
 
 // A Float32Array of at least `size` elements, kept across calls: a batch of the same size allocates nothing.
 class Buffers {
@@ -29,6 +29,7 @@ class Linear {
     this.bias = model.tensor(op.bias, 1, [this.N]);
     this.gradWeight = model.gradient(op.weight);
     this.gradBias = model.gradient(op.bias);
+    this.kernel = model.kernel;
     this.inputWidth = this.K;
     this.outputWidth = this.N;
     this.buffers = new Buffers();
@@ -37,7 +38,7 @@ class Linear {
   forward(x, rows) {
     this.x = x;
     const y = this.buffers.get("y", rows * this.N);
-    matmulNT(x, this.weight.data, y, rows, this.N, this.K, this.bias.data);
+    this.kernel.nt(x, this.weight.data, y, rows, this.N, this.K, this.bias.data);
     return y;
   }
 
@@ -46,68 +47,76 @@ class Linear {
     const gb = this.gradBias;
     gb.fill(0);
     for (let r = 0; r < rows; r++) for (let n = 0; n < N; n++) gb[n] += dy[r * N + n];
-    // dW (N, K) = dy^T x: sums over the batch, read along rows of the transposes
-    const dyT = this.buffers.get("dyT", N * rows), xT = this.buffers.get("xT", K * rows);
+    // dW (N, K) = dy^T x, a sum over the batch
+    const dyT = this.buffers.get("dyT", N * rows);
     transpose(dy, dyT, rows, N);
-    transpose(this.x, xT, rows, K);
-    matmulNT(dyT, xT, this.gradWeight, N, K, rows);
+    this.kernel.nn(dyT, this.x, this.gradWeight, N, K, rows);
     if (!needInputGradient) return null;
     // dx (rows, K) = dy W
-    const wT = this.buffers.get("wT", K * N), dx = this.buffers.get("dx", rows * K);
-    transpose(this.weight.data, wT, N, K);
-    matmulNT(dy, wT, dx, rows, K, N);
+    const dx = this.buffers.get("dx", rows * K);
+    this.kernel.nn(dy, this.weight.data, dx, rows, K, N);
     return dx;
   }
 }
 
-// An operation without parameters, applied element by element; `derivative(x, y)` is dy/dx at input x, output y.
+// An operation without parameters, applied element by element: a subclass's `apply(x, y)` fills y and its
+// `chain(dy, dx)` fills dx from what apply kept (each with its own loop, so V8 compiles each for its one function)
 class Elementwise {
-  constructor(width, value, derivative) {
+  constructor(op, width) {
     this.inputWidth = this.outputWidth = width;
-    this.value = value;
-    this.derivative = derivative;
     this.buffers = new Buffers();
   }
 
-  forward(x, rows) {
+  forward(x) {
     this.x = x;
     const y = (this.y = this.buffers.get("y", x.length));
-    for (let i = 0; i < x.length; i++) y[i] = this.value(x[i]);
+    this.apply(x, y);
     return y;
   }
 
   backward(dy) {
-    const { x, y } = this;
     const dx = this.buffers.get("dx", dy.length);
-    for (let i = 0; i < dy.length; i++) dx[i] = dy[i] * this.derivative(x[i], y[i]);
+    this.chain(dy, dx);
     return dx;
   }
 }
 
-const sigmoid = (x) => 1 / (1 + Math.exp(-x));
+class LeakyReLU extends Elementwise { // leaky_relu_backward: the slope where x <= 0
+  constructor(op, width) { super(op, width); this.slope = op.slope; }
+  apply(x, y) { for (let i = 0; i < x.length; i++) y[i] = x[i] > 0 ? x[i] : x[i] * this.slope; }
+  chain(dy, dx) { const x = this.x; for (let i = 0; i < dy.length; i++) dx[i] = x[i] > 0 ? dy[i] : dy[i] * this.slope; }
+}
 
-function elementwise(op, width) {
-  switch (op.op) {
-    case "leaky_relu": { // leaky_relu_backward: slope where x <= 0
-      const s = op.slope;
-      return new Elementwise(width, (x) => (x > 0 ? x : x * s), (x) => (x > 0 ? 1 : s));
+class SiLU extends Elementwise { // silu_backward: sigmoid(x) (1 + x (1 - sigmoid(x))), with sigmoid(x) kept
+  apply(x, y) {
+    const s = (this.s = this.buffers.get("s", x.length));
+    for (let i = 0; i < x.length; i++) {
+      const d = 1 + Math.exp(-x[i]);
+      s[i] = 1 / d;
+      y[i] = x[i] / d;
     }
-    case "silu": { // silu_backward: sigmoid(x) (1 + x (1 - sigmoid(x)))
-      return new Elementwise(width, (x) => x / (1 + Math.exp(-x)), (x) => {
-        const s = sigmoid(x);
-        return s * (1 + x * (1 - s));
-      });
-    }
-    case "sigmoid": // sigmoid_backward: y (1 - y)
-      return new Elementwise(width, sigmoid, (x, y) => y * (1 - y));
-    case "clamp": { // clamp_backward: the gradient passes where min <= x <= max
-      const lo = op.min, hi = op.max;
-      return new Elementwise(width, (x) => Math.min(Math.max(x, lo), hi), (x) => (x >= lo && x <= hi ? 1 : 0));
-    }
-    default:
-      return null;
+  }
+  chain(dy, dx) {
+    const { x, s } = this;
+    for (let i = 0; i < dy.length; i++) dx[i] = dy[i] * s[i] * (1 + x[i] * (1 - s[i]));
   }
 }
+
+class Sigmoid extends Elementwise { // sigmoid_backward: y (1 - y)
+  apply(x, y) { for (let i = 0; i < x.length; i++) y[i] = 1 / (1 + Math.exp(-x[i])); }
+  chain(dy, dx) { const y = this.y; for (let i = 0; i < dy.length; i++) dx[i] = dy[i] * y[i] * (1 - y[i]); }
+}
+
+class Clamp extends Elementwise { // clamp_backward: the gradient passes where min <= x <= max
+  constructor(op, width) { super(op, width); this.lo = op.min; this.hi = op.max; }
+  apply(x, y) { for (let i = 0; i < x.length; i++) y[i] = Math.min(Math.max(x[i], this.lo), this.hi); }
+  chain(dy, dx) {
+    const x = this.x;
+    for (let i = 0; i < dy.length; i++) dx[i] = x[i] >= this.lo && x[i] <= this.hi ? dy[i] : 0;
+  }
+}
+
+const ELEMENTWISE = { leaky_relu: LeakyReLU, silu: SiLU, sigmoid: Sigmoid, clamp: Clamp };
 
 // y = (x - mean) / sqrt(var + eps) * gamma + beta over the last axis, biased variance (torch.nn.LayerNorm)
 class LayerNorm {
@@ -215,17 +224,17 @@ class Residual {
 }
 
 // A program's operation list -> a Sequence on `width` input columns. `model` hands out tensors by name:
-// tensor(name, rank, shape?) -> {shape, data} (checked) and gradient(name) -> Float32Array.
+// tensor(name, rank, shape?) -> {shape, data} (checked), gradient(name) -> Float32Array, and the matrix products
+// kernel (kernels.js).
 export function compile(ops, model, width) {
   const layers = [];
   for (const op of ops) {
-    let layer = elementwise(op, width);
-    if (layer === null) {
-      if (op.op === "linear") layer = new Linear(op, model);
-      else if (op.op === "layernorm") layer = new LayerNorm(op, model, width);
-      else if (op.op === "residual") layer = new Residual(compile(op.body, model, width), width);
-      else throw new Error(`the training engine has no operation ${JSON.stringify(op.op)}`);
-    }
+    let layer;
+    if (Object.hasOwn(ELEMENTWISE, op.op)) layer = new ELEMENTWISE[op.op](op, width);
+    else if (op.op === "linear") layer = new Linear(op, model);
+    else if (op.op === "layernorm") layer = new LayerNorm(op, model, width);
+    else if (op.op === "residual") layer = new Residual(compile(op.body, model, width), width);
+    else throw new Error(`the training engine has no operation ${JSON.stringify(op.op)}`);
     if (layer.inputWidth !== width) {
       throw new Error(`${op.op} ${op.weight ?? ""} takes ${layer.inputWidth} columns but receives ${width}`);
     }

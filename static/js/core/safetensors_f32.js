@@ -1,5 +1,5 @@
-// Float32 tensors -> the bytes of a safetensors file (https://huggingface.co/docs/safetensors, "Format"), the
-// format VAE.from_pretrained reads: an 8-byte little-endian header length, a JSON header naming each tensor's dtype,
+// Float32 tensors to and from the bytes of a safetensors file (https://huggingface.co/docs/safetensors, "Format"),
+// the format VAE.from_pretrained reads and webapp/training_program.py writes: an 8-byte little-endian header length, a JSON header naming each tensor's dtype,
 // shape and byte range, then the tensors' bytes back to back (little-endian, as typed arrays are on every platform
 // a browser runs on). The header is padded with spaces to a multiple of 8 bytes, as the reference writer pads it,
 // so every tensor starts aligned.
@@ -37,4 +37,24 @@ export function writeSafetensors(tensors, metadata = null) {
     at += data.byteLength;
   }
   return bytes;
+}
+
+// the bytes of a safetensors file of float32 tensors (Uint8Array) -> {metadata, tensors: {name: {shape, data}}};
+// a truncated or damaged file, or another dtype, throws
+export function readFloat32Safetensors(bytes) {
+  if (bytes.length < 8) throw new Error(`a ${bytes.length}-byte file is not a safetensors file`);
+  const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
+  if (8 + headerLength > bytes.length) throw new Error("the file ends inside its safetensors header");
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
+  const start = 8 + headerLength, tensors = {};
+  for (const [name, info] of Object.entries(header)) {
+    if (name === "__metadata__") continue;
+    if (info.dtype !== "F32") throw new Error(`${name} is ${info.dtype}; a float32 file was expected`);
+    const [a, b] = info.data_offsets;
+    if (b - a !== 4 * info.shape.reduce((n, d) => n * d, 1) || start + b > bytes.length) {
+      throw new Error(`tensor ${name} (F32 ${JSON.stringify(info.shape)}) is truncated or damaged`);
+    }
+    tensors[name] = { shape: info.shape, data: new Float32Array(bytes.slice(start + a, start + b).buffer) };
+  }
+  return { metadata: header.__metadata__ ?? {}, tensors };
 }
