@@ -27,7 +27,7 @@ from webapp.training_program import initial_model, training_program, write_train
 
 ROWS, STEPS = 64, 5  # images per batch, Adam steps
 NODE_TEST = "tests/node/engine.test.mjs"
-KERNELS = ("JavaScript", "WebAssembly-SIMD")  # static/js/core/kernels.js: plain loops, static/linear.wasm
+KERNELS = ("JavaScript", "WebAssembly-SIMD")  # kernels.js and adam.js: plain loops, or static/linear.wasm
 
 
 def clamped_logvar(model: VAE) -> VAE:
@@ -118,8 +118,8 @@ def engine_run(node_executable, test_tensor, tmp_path_factory):
 def test_the_engine_computes_pytorchs_loss_gradients_and_adam_steps(engine_run):
     _, done = engine_run
     assert done.returncode == 0, f"node --test {NODE_TEST} failed:\n{done.stdout[-12000:]}\n{done.stderr[-4000:]}"
-    # Adam twice, then loss and gradients and Adam steps per model and kernel, then the refusals
-    assert f"# pass {2 + 2 * len(CASES) * len(KERNELS) + 1}" in done.stdout, done.stdout[-4000:]
+    # per kernel: Adam twice, then loss and gradients and Adam steps per model; then the refusals
+    assert f"# pass {(2 + 2 * len(CASES)) * len(KERNELS) + 1}" in done.stdout, done.stdout[-4000:]
 
 
 def test_the_weights_the_engine_exports_load_into_VAE_strictly(engine_run):

@@ -37,15 +37,20 @@ function maxAbsoluteDifference(actual, expected) {
 
 const root = fixturesFolder(), folder = join(root, "models");
 const wasm = new WebAssembly.Module(readFileSync(new URL("../../static/linear.wasm", import.meta.url)));
-const KERNELS = [javascriptKernel, () => wasmKernel(wasm)]; // every model test runs with each
+// every test runs with each: the engine's products (kernels.js) and Adam's update, in JavaScript or WebAssembly SIMD
+const BACKENDS = [
+  { name: "JavaScript", kernel: javascriptKernel, adam: null },
+  { name: "WebAssembly SIMD", kernel: () => wasmKernel(wasm), adam: wasm },
+];
+const each = (names) => names.sort().flatMap((name) => BACKENDS.map((backend) => [name, backend]));
 
-for (const file of readdirSync(root).filter((f) => f.startsWith("adam-")).sort()) {
-  test(`Adam's steps equal torch.optim.Adam's (${file})`, (t) => {
+for (const [file, backend] of each(readdirSync(root).filter((f) => f.startsWith("adam-")))) {
+  test(`${backend.name}: Adam's steps equal torch.optim.Adam's (${file})`, (t) => {
     const { metadata, tensors } = readFixture(root, file);
     const { lr, weight_decay: weightDecay } = JSON.parse(metadata.settings);
     const n = tensors.start.data.length, steps = tensors.gradients.shape[0];
     const parameter = { data: tensors.start.data.slice() };
-    const adam = new Adam({ p: parameter }, { lr, weightDecay });
+    const adam = new Adam({ p: parameter }, { lr, weightDecay }, backend.adam);
     let worst = 0;
     for (let step = 0; step < steps; step++) {
       adam.step({ p: tensors.gradients.data.subarray(step * n, (step + 1) * n) });
@@ -62,8 +67,8 @@ for (const file of readdirSync(root).filter((f) => f.startsWith("adam-")).sort()
   });
 }
 
-for (const [name, makeKernel] of readdirSync(folder).sort().flatMap((n) => KERNELS.map((k) => [n, k]))) {
-  const kernel = makeKernel();
+for (const [name, backend] of each(readdirSync(folder))) {
+  const kernel = backend.kernel();
   const reference = readFixture(folder, name, "pytorch.safetensors");
   const settings = JSON.parse(reference.metadata.settings); // {beta, lr, weight_decay, steps, rows, losses, ...}
   const { rows, steps, beta } = settings;
@@ -99,7 +104,7 @@ for (const [name, makeKernel] of readdirSync(folder).sort().flatMap((n) => KERNE
   test(`${name}, ${kernel.name}: ${steps} Adam steps stay within ${TOLERANCE} of PyTorch's weights`, (t) => {
     const { program, config, tensors } = initial();
     const vae = new TrainableVAE(program, tensors, kernel);
-    const adam = new Adam(vae.parameters, { lr: settings.lr, weightDecay: settings.weight_decay });
+    const adam = new Adam(vae.parameters, { lr: settings.lr, weightDecay: settings.weight_decay }, backend.adam);
     const P = program.input, D = program.latent;
     for (let step = 0; step < steps; step++) {
       const { loss } = vae.lossAndGradients(batch(reference.tensors.x, P, step), batch(reference.tensors.eps, D, step),

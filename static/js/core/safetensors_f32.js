@@ -1,8 +1,8 @@
 // Float32 tensors to and from the bytes of a safetensors file (https://huggingface.co/docs/safetensors, "Format"),
-// the format VAE.from_pretrained reads and webapp/training_program.py writes: an 8-byte little-endian header length, a JSON header naming each tensor's dtype,
-// shape and byte range, then the tensors' bytes back to back (little-endian, as typed arrays are on every platform
-// a browser runs on). The header is padded with spaces to a multiple of 8 bytes, as the reference writer pads it,
-// so every tensor starts aligned.
+// the format VAE.from_pretrained reads and webapp/training_program.py writes: an 8-byte little-endian header length,
+// a JSON header naming each tensor's dtype, shape and byte range, then the tensors' bytes back to back
+// (little-endian, as typed arrays are on every platform a browser runs on). The header is padded with spaces to a
+// multiple of 8 bytes, as the reference writer pads it, so every tensor starts aligned.
 
 // tensors: {name: {shape: number[], data: Float32Array}}; metadata: {string: string} or null -> Uint8Array
 export function writeSafetensors(tensors, metadata = null) {
