@@ -30,8 +30,8 @@ export function wasmKernel(module) {
   const { linear } = new WebAssembly.Instance(module, { env: { memory } }).exports;
   let heap = new Float32Array(memory.buffer);
 
-  // b is read at (n, k) = b[n * strideN + k * strideK] and written as blocks of 8 outputs: (N / 8, K, 8)
-  function product(a, b, c, M, N, K, bias, strideN, strideK) {
+  // b (N, K) when transposed, else (K, N), is written as blocks of 8 outputs: (N / 8, K, 8), reading it in order
+  function product(a, b, c, M, N, K, bias, transposed) {
     const Mp = Math.ceil(M / 4) * 4, Np = Math.ceil(N / 8) * 8;
     const x = 0, w = Mp * K, bb = w + Np * K, y = bb + Np, end = y + Mp * Np;
     if (heap.length < end) {
@@ -41,9 +41,15 @@ export function wasmKernel(module) {
     heap.set(a.subarray(0, M * K), x);
     heap.fill(0, x + M * K, w);
     if (Np !== N) heap.fill(0, w, bb);
-    for (let n = 0; n < N; n++) {
-      const block = w + (n >> 3) * K * 8 + (n & 7);
-      for (let k = 0; k < K; k++) heap[block + k * 8] = b[n * strideN + k * strideK];
+    if (transposed) {
+      for (let n = 0; n < N; n++) {
+        const block = w + (n >> 3) * K * 8 + (n & 7);
+        for (let k = 0; k < K; k++) heap[block + k * 8] = b[n * K + k];
+      }
+    } else {
+      for (let k = 0; k < K; k++) {
+        for (let n = 0; n < N; n++) heap[w + (n >> 3) * K * 8 + k * 8 + (n & 7)] = b[k * N + n];
+      }
     }
     heap.fill(0, bb, y);
     if (bias !== null) heap.set(bias.subarray(0, N), bb);
@@ -54,7 +60,7 @@ export function wasmKernel(module) {
 
   return {
     name: "WebAssembly SIMD",
-    nt: (a, b, c, M, N, K, bias = null) => product(a, b, c, M, N, K, bias, K, 1),
-    nn: (a, b, c, M, N, K) => product(a, b, c, M, N, K, null, 1, N),
+    nt: (a, b, c, M, N, K, bias = null) => product(a, b, c, M, N, K, bias, true),
+    nn: (a, b, c, M, N, K) => product(a, b, c, M, N, K, null, false),
   };
 }
