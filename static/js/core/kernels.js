@@ -48,7 +48,14 @@ export function wasmKernel(module) {
       }
     } else {
       for (let k = 0; k < K; k++) {
-        for (let n = 0; n < N; n++) heap[w + (n >> 3) * K * 8 + k * 8 + (n & 7)] = b[k * N + n];
+        const row = k * N;
+        let n = 0, at = w + k * 8;
+        for (; n + 8 <= N; n += 8, at += K * 8) {
+          heap[at] = b[row + n]; heap[at + 1] = b[row + n + 1]; heap[at + 2] = b[row + n + 2];
+          heap[at + 3] = b[row + n + 3]; heap[at + 4] = b[row + n + 4]; heap[at + 5] = b[row + n + 5];
+          heap[at + 6] = b[row + n + 6]; heap[at + 7] = b[row + n + 7];
+        }
+        for (let j = 0; n + j < N; j++) heap[at + j] = b[row + n + j];
       }
     }
     heap.fill(0, bb, y);
