@@ -62,7 +62,7 @@ export class TrainableVAE {
   // x (rows, pixels) in [0, 1] -> {mu, logvar}, each (rows, latent); valid until the next call
   encode(x, rows) {
     const h = this.encoder.forward(x, rows);
-    return { h, mu: this.muHead.forward(h, rows), logvar: this.logvarHead.forward(h, rows) };
+    return { mu: this.muHead.forward(h, rows), logvar: this.logvarHead.forward(h, rows) };
   }
 
   // z (rows, latent) -> Bernoulli logits (rows, pixels); valid until the next call

@@ -4,7 +4,7 @@
 //
 // A layer owns its output and its input gradient; forward keeps a reference to its input for backward, so an
 // activation stays valid until the next forward. Each parameter's gradient is written (not added to) by backward:
-// a program uses every tensor once, which compile() checks.
+// a program uses every tensor once, which the model that hands tensors to compile() checks (engine.js).
 
 import { transpose } from "./matmul.js";
 
