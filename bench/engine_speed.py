@@ -3,15 +3,15 @@ static/js/core/adam.js) under Node.js, with each of its kernels (JavaScript loop
 SIMD), against PyTorch on one thread, for the same model, batch and step (forward, backward, one Adam update).
 
     python bench/engine_speed.py --data-dir "$MNIST_DIR"
-    python bench/engine_speed.py --data-dir "$MNIST_DIR" --repeats 7 --steps 10 --json engine_speed.json
+    python bench/engine_speed.py --data-dir "$MNIST_DIR" --repeats 7 --steps 5 --json engine_speed.json
 
 Models: the quick preset's `resmlp` (256 wide, 1 block, batch 256) and the spec's `mlp` (batch 32, its recipe's),
 initialised as webapp/training_program.py writes them for the page; the batch is the first real MNIST test images,
 eps one fixed standard normal draw. Node runs JavaScript on one thread, so PyTorch is held to one
-(torch.set_num_threads(1)). The repeats alternate between the two, so a change of load on a shared machine touches
-both; each figure is the median of --repeats timings of --steps steps after one untimed step, and the ratio is the
-engine's median over PyTorch's. Node's V8 is the JavaScript engine of Chromium, where the page runs it: a
-preliminary figure for the browser's.
+(torch.set_num_threads(1)). The repeats alternate between PyTorch and the engine's kernels, so a change of load on a
+shared machine touches all three; each figure is the median of --repeats timings of --steps steps after one untimed step, and the ratio is the
+engine's median over PyTorch's. Node's V8 is the JavaScript and WebAssembly engine of Chromium, where the page will
+run it: a preliminary figure for the browser's.
 """
 
 from __future__ import annotations
@@ -67,13 +67,14 @@ KERNELS = {"javascript": "engine, JavaScript", "wasm": "engine, WebAssembly SIMD
 
 
 def engine_images_per_s(node: str, program: Path, batch: Path, steps: int, kernel: str) -> float:
-    done = subprocess.run([node, str(REPO / "bench" / "engine_speed.mjs"), str(program), str(batch), str(steps), kernel],
-                          capture_output=True, text=True, check=True)
+    command = [node, str(REPO / "bench" / "engine_speed.mjs"), str(program), str(batch), str(steps), kernel]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout)["images_per_s"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--data-dir", default=os.environ.get("MNIST_DIR"), help="the MNIST folder (default $MNIST_DIR)")
     parser.add_argument("--repeats", type=int, default=5, help="timings per side and model; medians are reported")
     parser.add_argument("--steps", type=int, default=5, help="training steps per timing")
