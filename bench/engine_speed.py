@@ -9,8 +9,8 @@ Models: the quick preset's `resmlp` (256 wide, 1 block, batch 256) and the spec'
 initialised as webapp/training_program.py writes them for the page; the batch is the first real MNIST test images,
 eps one fixed standard normal draw. Node runs JavaScript on one thread, so PyTorch is held to one
 (torch.set_num_threads(1)). The repeats alternate between PyTorch and the engine's kernels, so a change of load on a
-shared machine touches all three; each figure is the median of --repeats timings of --steps steps after one untimed step, and the ratio is the
-engine's median over PyTorch's. Node's V8 is the JavaScript and WebAssembly engine of Chromium, where the page will
+shared machine touches all three; each figure is the median of --repeats timings of --steps steps after one untimed
+step, and the ratio is the engine's median over PyTorch's. Node's V8 is the JavaScript and WebAssembly engine of Chromium, where the page will
 run it: a preliminary figure for the browser's.
 """
 
