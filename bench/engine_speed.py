@@ -10,8 +10,8 @@ initialised as webapp/training_program.py writes them for the page; the batch is
 eps one fixed standard normal draw. Node runs JavaScript on one thread, so PyTorch is held to one
 (torch.set_num_threads(1)). The repeats alternate between PyTorch and the engine's kernels, so a change of load on a
 shared machine touches all three; each figure is the median of --repeats timings of --steps steps after one untimed
-step, and the ratio is the engine's median over PyTorch's. Node's V8 is the JavaScript and WebAssembly engine of Chromium, where the page will
-run it: a preliminary figure for the browser's.
+step, and the ratio is the engine's median over PyTorch's. Node's V8 is the JavaScript and WebAssembly engine of
+Chromium, where the page will run it: a preliminary figure for the browser's.
 """
 
 from __future__ import annotations
