@@ -40,7 +40,7 @@ def latents_file(mu: np.ndarray, labels: np.ndarray) -> bytes:
 
 
 def snapshots_file(models: list[VAE]) -> bytes:
-    """A snapshots.safetensors as `python -m train --snapshots` writes it, its snapshot k holding models[k]'s decoder."""
+    """A snapshots.safetensors as `python -m train --snapshots` writes it, snapshot k holding models[k]'s decoder."""
     from vae.snapshots import Snapshots, compact_decoder
 
     tensors, records = {}, []
