@@ -143,7 +143,8 @@ def test_a_stalled_hub_costs_at_most_the_timeout(served, hub, bundled_model):
         t0 = time.monotonic()
         with pytest.raises(AppError, match=f"did not answer within {TIMEOUT:g} s"):
             client.predict(0.0, 0.0, model="someone/stalled", api_name="/generate")
-        assert time.monotonic() - t0 < TIMEOUT + 2.0
+        # the bound is the feature: refused after the timeout, plus a wide margin for the call on a busy machine
+        assert time.monotonic() - t0 < TIMEOUT + 5.0
     finally:
         hub.clear_faults()
     still_serving(client, bundled_model)
