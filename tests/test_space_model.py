@@ -68,7 +68,7 @@ def test_a_private_repo_with_the_spaces_token_is_served_with_its_map_and_replay(
                                                                                         bundled_model):
     app = launch_app(tmp_path / "space", VAE_MODEL_REPO=PRIVATE, HF_ENDPOINT=hub.url, HF_TOKEN=hub.token)
     try:
-        client = Client(app.url, verbose=False)
+        client = Client(app.url, verbose=False, httpx_kwargs={"timeout": 60})  # a busy CI box
         assert_serves(client, hub.private_model, bundled_model)
         source = f"Hugging Face Hub: {PRIVATE} @ {hub.private_sha}"
         assert f"weights: {source}" in app.log_text()
@@ -93,7 +93,7 @@ def test_a_pinned_revision_is_served_though_main_has_moved_on(hub, tmp_path, bun
     app = launch_app(tmp_path / "space", VAE_MODEL_REPO=PUBLIC, VAE_MODEL_REVISION=hub.pinned_sha,
                      HF_ENDPOINT=hub.url)
     try:
-        client = Client(app.url, verbose=False)
+        client = Client(app.url, verbose=False, httpx_kwargs={"timeout": 60})  # a busy CI box
         assert_serves(client, hub.pinned_model, bundled_model)
         assert all(differs(decoded(hub.pinned_model, *z), decoded(hub.newer_model, *z)) > 10 for z in POINTS)
         assert f"weights: Hugging Face Hub: {PUBLIC} @ {hub.pinned_sha}" in app.log_text()
