@@ -1,6 +1,8 @@
-;; The in-browser decoder's one hot loop: a fully connected layer, y = x W + b, with WebAssembly SIMD.
+;; The page's hot loops with WebAssembly SIMD: a fully connected layer, y = x W + b (the decoder's, and the training
+;; engine's products: static/js/core/kernels.js), and Adam's update (static/js/core/adam.js).
 ;; Build: node static/build_wasm.js  (needs the npm package wabt@1.0.39; writes static/linear.wasm)
 ;;
+;; linear
 ;; x: (B, K) float32 row-major; y: (B, N) float32 row-major; b: (N,)
 ;; W: packed as (N / 8, K, 8): for each block of 8 outputs, K rows of 8 weights, so the inner loop reads
 ;;    memory sequentially. B must be a multiple of 4 and N a multiple of 8 (the caller pads).
@@ -65,4 +67,42 @@
         (v128.store (local.get $yp) (local.get $a30))
         (v128.store offset=16 (local.get $yp) (local.get $a31))
         (br_if $over_row_blocks (i32.lt_u (local.tee $rb (i32.add (local.get $rb) (i32.const 4))) (local.get $B))))
-      (br_if $over_output_blocks (i32.lt_u (local.tee $nb (i32.add (local.get $nb) (i32.const 8))) (local.get $N))))))
+      (br_if $over_output_blocks (i32.lt_u (local.tee $nb (i32.add (local.get $nb) (i32.const 8))) (local.get $N)))))
+  ;; adam: torch.optim.Adam's update (amsgrad and maximize off) of n float32 values, in float32 operations in
+  ;; PyTorch's order; n a multiple of 4 (the caller pads with zeros, which stay zero).
+  ;;   g <- g + decay p;  m <- m + w1 (g - m);  v <- b2 v + w2 g^2;  p <- p + step (m / (sqrt(v) / c2 + eps))
+  ;; with w1 = 1 - beta1, w2 = 1 - beta2, step = -lr / (1 - beta1^t), c2 = sqrt(1 - beta2^t)
+  (func (export "adam")
+    (param $p i32) (param $g i32) (param $m i32) (param $v i32) (param $n i32)
+    (param $w1 f32) (param $b2 f32) (param $w2 f32) (param $eps f32) (param $decay f32) (param $step f32)
+    (param $c2 f32)
+    (local $i i32) (local $end i32) (local $gv v128) (local $mv v128) (local $vv v128)
+    (local $W1 v128) (local $B2 v128) (local $W2 v128) (local $EPS v128) (local $DECAY v128) (local $STEP v128)
+    (local $C2 v128)
+    (local.set $W1 (f32x4.splat (local.get $w1)))
+    (local.set $B2 (f32x4.splat (local.get $b2)))
+    (local.set $W2 (f32x4.splat (local.get $w2)))
+    (local.set $EPS (f32x4.splat (local.get $eps)))
+    (local.set $DECAY (f32x4.splat (local.get $decay)))
+    (local.set $STEP (f32x4.splat (local.get $step)))
+    (local.set $C2 (f32x4.splat (local.get $c2)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $i (i32.const 0))
+    (block $done
+      (br_if $done (i32.eqz (local.get $n)))
+      (loop $over_values
+        (local.set $gv (f32x4.add (v128.load (i32.add (local.get $g) (local.get $i)))
+          (f32x4.mul (local.get $DECAY) (v128.load (i32.add (local.get $p) (local.get $i))))))
+        (local.set $mv (v128.load (i32.add (local.get $m) (local.get $i))))
+        (local.set $mv
+          (f32x4.add (local.get $mv) (f32x4.mul (local.get $W1) (f32x4.sub (local.get $gv) (local.get $mv)))))
+        (v128.store (i32.add (local.get $m) (local.get $i)) (local.get $mv))
+        (local.set $vv (f32x4.add (f32x4.mul (v128.load (i32.add (local.get $v) (local.get $i))) (local.get $B2))
+          (f32x4.mul (local.get $W2) (f32x4.mul (local.get $gv) (local.get $gv)))))
+        (v128.store (i32.add (local.get $v) (local.get $i)) (local.get $vv))
+        (v128.store (i32.add (local.get $p) (local.get $i))
+          (f32x4.add (v128.load (i32.add (local.get $p) (local.get $i)))
+            (f32x4.mul (local.get $STEP) (f32x4.div (local.get $mv)
+              (f32x4.add (f32x4.div (f32x4.sqrt (local.get $vv)) (local.get $C2)) (local.get $EPS))))))
+        (br_if $over_values (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 16))) (local.get $end))))))
+)

@@ -4,6 +4,7 @@
   into data/mnist/ in the repo (git-ignored) and reuse it after that.
 - Chromium (browser tests): $CHROMIUM, else /usr/bin/chromium, else chromium or chromium-browser on the PATH.
 - The earlier version's weights (tests/test_model.py's anchor checks): $ANCHOR_WEIGHTS.
+- Node.js (the page's core under `node --test`): `node` on the PATH.
 
 What cannot be had is skipped with a reason that says how to get it; under CI (CI=true or 1) it fails instead,
 so CI can never pass by skipping.
@@ -123,6 +124,22 @@ def chromium_executable() -> str:
     if found is None:
         unavailable("no Chromium found: install it (Debian/Ubuntu: apt-get install chromium), "
                     "or set CHROMIUM to a Chromium or Chrome binary")
+    return found
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Node.js, for the page's core under `node --test`
+
+
+@pytest.fixture(scope="session")
+def node_executable() -> str:
+    """The path of Node.js (18 or later: `node --test` and ES modules)."""
+    found = shutil.which("node")
+    if found is None:
+        unavailable("no Node.js for the page's Node tests: install it (Debian/Ubuntu: apt-get install nodejs)")
+    version = subprocess.run([found, "--version"], capture_output=True, text=True).stdout.strip()
+    if int(version.lstrip("v").split(".")[0] or 0) < 18:
+        unavailable(f"Node.js {version} is too old for `node --test`: install 18 or later")
     return found
 
 

@@ -21,9 +21,20 @@ What of the Hub's protocol it answers (as huggingface_hub 2.4.0 asks for it):
 - GET /api/agent-harnesses -> an empty registry. The client fetches it before its first request in a process unless
   HF_HUB_DISABLE_TELEMETRY is set, with its own 3 s timeout: against a stalled Hub, a fresh process's first call
   takes up to 3 s longer than the timeout it was given.
+- Uploads, as `HfApi.create_repo`, `create_branch` and `upload_folder` send them for small files, each refused
+  with 401 unless it carries `hub.token`; POST /api/validate-yaml (a README.md's front matter must parse) first.
+  POST /api/repos/create {name, organization, visibility} -> a new repo whose first commit holds .gitattributes,
+  as the Hub makes one (409 when it exists: `exist_ok=True` passes); POST /api/models/{repo}/branch/{branch}
+  [{startingPoint}] -> a branch at main (409 when it exists); POST /api/models/{repo}/preupload/{revision} {files}
+  -> every file "regular" (sent base64 in the commit) with the oid of the file already there, so the client skips
+  unchanged files; POST /api/models/{repo}/commit/{branch} (ndjson: header, file, deletedFile, deletedFolder) ->
+  a new commit on that branch: {commitOid, commitUrl}.
 - Faults: `stall` (hold the request, never answer or answer late) and `throttle` (send file bytes slowly).
-Not implemented: uploads and every other write, repo types other than models, repo ids without a namespace,
-list/tree/refs endpoints (snapshot_download, list_repo_files), Xet, CDN redirects, gated repos.
+Not implemented: files over REGULAR_MAX_SIZE in an upload (the Hub stores them in Xet, through a storage protocol
+this fake does not speak: the preupload is refused with 400 saying so) and LFS pointers in a commit; the Hub's
+answer "lfs" for *.safetensors (here they go as regular files, and are still served as LFS files); deleting repos
+and branches, pull requests, repo types other than models, repo ids without a namespace, list/tree/refs endpoints
+(snapshot_download, list_repo_files), CDN redirects, gated repos.
 
 Every request is recorded in `hub.requests` (method, path, lower-cased headers), e.g. to assert which files were
 downloaded (`hub.downloads(repo_id)`) or that no request carried an Authorization header.
@@ -31,6 +42,7 @@ downloaded (`hub.downloads(repo_id)`) or that no request carried an Authorizatio
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -47,10 +59,15 @@ from urllib.parse import parse_qs, unquote, urlsplit
 # Suffixes the Hub's default .gitattributes stores in LFS; larger files are LFS too.
 LFS_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".npy", ".npz", ".onnx", ".pkl", ".h5")
 LFS_MIN_SIZE = 10 * 1024 * 1024
+# The largest file an upload may hold: the client sends a "regular" file's bytes inside the commit and assumes it is
+# at most 5 MB (huggingface_hub/_commit_api.py, _local_oid); the Hub sends bigger ones to Xet.
+REGULAR_MAX_SIZE = 5 * 1000 * 1000
+GITATTRIBUTES = "".join(f"*{suffix} filter=lfs diff=lfs merge=lfs -text\n" for suffix in LFS_SUFFIXES).encode()
 
 API_PATH = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)(?:/revision/(?P<rev>[^/]+))?$")
 RESOLVE_TEMPLATE = "/{repo_id}/resolve/{revision}/{filename}"  # huggingface_hub's, after the endpoint
 RESOLVE_PATH = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
+WRITE_PATH = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/(?P<action>branch|preupload|commit)/(?P<rev>[^/]+)$")
 
 
 # What /api/agent-harnesses answers: no known AI-agent harness, so the client's User-Agent names none.
@@ -84,6 +101,7 @@ class Repo:
     commits: dict[str, dict[str, bytes]] = field(default_factory=dict)  # sha -> the commit's whole tree
     refs: dict[str, str] = field(default_factory=dict)  # branch or tag -> sha
     dates: dict[str, str] = field(default_factory=dict)  # sha -> ISO time of the commit
+    messages: dict[str, str] = field(default_factory=dict)  # sha -> commit message, for commits uploaded
 
 
 class FakeHub:
@@ -114,6 +132,11 @@ class FakeHub:
         repo.dates[sha] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         repo.refs[branch] = sha
         return sha
+
+    def files(self, repo_id: str, revision: str = "main") -> dict[str, bytes]:
+        """The tree of `revision` (a branch, tag or commit) of `repo_id`: what an upload left there."""
+        repo = self.repos[repo_id]
+        return dict(repo.commits[revision if revision in repo.commits else repo.refs[revision]])
 
     def add_tag(self, repo_id: str, tag: str, revision: str = "main") -> str:
         repo = self.repos[repo_id]
@@ -243,6 +266,99 @@ class _Handler(BaseHTTPRequestHandler):
         self.answer(status, headers, data, fault.get("bytes_per_s"))
 
     do_HEAD = do_GET
+
+    def do_POST(self):  # noqa: N802
+        hub = self.hub
+        url = urlsplit(self.path)
+        hub.requests.append(Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if url.path == "/api/validate-yaml":  # upload_folder's check of README.md's metadata, before anything is sent
+            return self.validate_yaml(json.loads(body)["content"])
+        auth = self.headers.get("Authorization")
+        if auth != f"Bearer {hub.token}":  # every write needs the token
+            return self.error(401, None, "Invalid username or password." if auth is None
+                              else "Invalid credentials in Authorization header")
+        if url.path == "/api/repos/create":
+            return self.create_repo(json.loads(body))
+        match = WRITE_PATH.match(url.path)
+        if match is None:
+            return self.answer(404, {}, b'{"error": "Sorry, we can\'t find the page you are looking for."}')
+        repo_id, rev = match["repo"], unquote(match["rev"])
+        repo = hub.repos.get(repo_id)
+        if repo is None:
+            return self.error(404, "RepoNotFound", "Repository not found")
+        if match["action"] == "branch":
+            start = (json.loads(body or b"{}").get("startingPoint") or "main")
+            sha = start if start in repo.commits else repo.refs.get(start)
+            if rev in repo.refs:
+                return self.error(409, None, "Reference already exists")
+            if sha is None:
+                return self.error(404, "RevisionNotFound", f"Invalid rev id: {start}")
+            repo.refs[rev] = sha
+            return self.answer(200, {"Content-Type": "application/json"}, b"{}")
+        if rev not in repo.refs:  # preupload and commit go to a branch
+            return self.error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
+        tree = repo.commits[repo.refs[rev]]
+        if match["action"] == "preupload":
+            files = json.loads(body)["files"]
+            too_big = [f["path"] for f in files if f["size"] > REGULAR_MAX_SIZE]
+            if too_big:
+                return self.error(400, None, f"{', '.join(too_big)}: over {REGULAR_MAX_SIZE} bytes; the Hub would "
+                                  "take them through Xet, which this fake Hub does not implement")
+            answer = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
+                       "oid": git_blob_sha1(tree[f["path"]]) if f["path"] in tree else None} for f in files]
+            return self.answer(200, {"Content-Type": "application/json"}, json.dumps({"files": answer}).encode())
+        return self.commit(repo_id, repo, rev, [json.loads(line) for line in body.splitlines() if line.strip()])
+
+    def validate_yaml(self, content: str):
+        """The card's YAML front matter must parse (the Hub checks more: its metadata schema)."""
+        import yaml
+
+        front = re.match(r"^---\n(.*?)\n---\n", content, re.S)
+        try:
+            yaml.safe_load(front[1] if front else "")
+        except yaml.YAMLError as e:
+            return self.answer(400, {"Content-Type": "application/json"},
+                               json.dumps({"errors": [{"message": str(e)}], "warnings": []}).encode())
+        return self.answer(200, {"Content-Type": "application/json"}, b'{"errors": [], "warnings": []}')
+
+    def create_repo(self, payload: dict):
+        hub = self.hub
+        if payload.get("type", "model") != "model" or not payload.get("organization"):
+            return self.error(400, None, "this fake Hub holds model repos named namespace/name only")
+        repo_id = f"{payload['organization']}/{payload['name']}"
+        if repo_id in hub.repos:  # the Hub's 409 names the repo's url too: create_repo(exist_ok=True) returns it
+            message = "You already created this model repo"
+            return self.answer(409, {"Content-Type": "application/json", "X-Error-Message": message},
+                               json.dumps({"error": message, "url": f"{hub.url}/{repo_id}"}).encode())
+        hub.add_repo(repo_id, {".gitattributes": GITATTRIBUTES}, private=payload.get("visibility") == "private")
+        return self.answer(200, {"Content-Type": "application/json"},
+                           json.dumps({"url": f"{hub.url}/{repo_id}", "name": repo_id}).encode())
+
+    def commit(self, repo_id: str, repo: Repo, branch: str, items: list[dict]):
+        """One ndjson commit: a header, then files (base64) and deletions, applied to the branch's tree."""
+        tree, header = dict(repo.commits[repo.refs[branch]]), {}
+        for item in items:
+            key, value = item["key"], item["value"]
+            if key == "header":
+                header = value
+            elif key == "file" and value.get("encoding") == "base64":
+                tree[value["path"]] = base64.b64decode(value["content"])
+            elif key == "deletedFile":
+                tree.pop(value["path"], None)
+            elif key == "deletedFolder":
+                prefix = value["path"].rstrip("/") + "/"
+                tree = {path: data for path, data in tree.items() if not path.startswith(prefix)}
+            else:  # lfsFile: its bytes would have gone to Xet or LFS storage, which this fake does not have
+                return self.error(400, None, f"this fake Hub cannot commit a {key!r} entry")
+        parent = header.get("parentCommit")
+        if parent and parent != repo.refs[branch]:
+            return self.error(412, None, f"A commit has happened since {parent}: the branch is at "
+                              f"{repo.refs[branch]}")
+        sha = self.hub.add_commit(repo_id, tree, branch=branch)
+        repo.messages[sha] = header.get("summary", "")
+        return self.answer(200, {"Content-Type": "application/json"}, json.dumps(
+            {"success": True, "commitOid": sha, "commitUrl": f"{self.hub.url}/{repo_id}/commit/{sha}"}).encode())
 
     def error(self, status: int, code: str | None, message: str, headers: dict | None = None):
         headers = (headers or {}) | {"Content-Type": "application/json", "X-Error-Message": message}

@@ -1,17 +1,18 @@
 """Faults the app and the trainer survive.
 
-Weights (webapp.settings.resolve_from_env, as `python app.py` calls it): a local model folder given in
-VAE_MODEL_REPO with truncated or corrupt weights, a config.json that does not match them, or a missing file; a Hub
-that answers "repository not found" or "revision not found" (a local HTTP server standing in for the Hub) -> the
-bundled model, the reason in the log, within seconds; and a launched app with corrupt weights says so in its footer
-and serves. (Unreachable and stalled Hubs: tests/test_weights_resolution.py; the strict loader itself:
+Weights (webapp.settings.resolve_from_env, as `python app.py` calls it): a local model folder given in VAE_MODEL_REPO with
+truncated or corrupt weights, a config.json that does not match them, or a missing file; a Hub that answers
+"repository not found" or "revision not found" (a local HTTP server standing in for the Hub) -> the bundled
+model, the reason in the log; and a launched app with corrupt weights says so in its footer and
+serves. (Unreachable and stalled Hubs: tests/test_weights_resolution.py; the strict loader itself:
 tests/test_loading.py.)
 
 Training: an output folder that cannot be created (its parent is a regular file: fails for root too); a
 read-only file system (a tmpfs remounted read-only); a disk that fills up in the middle of a run (a 1 MiB tmpfs:
 the first epoch's checkpoint fits, the second's does not) -> a clear message, exit status 1, no traceback, the
 files written before byte-identical, and `--resume` after freeing space loses no finished epoch. The tmpfs cases
-need permission to mount (root in the project's containers); without it they are skipped, saying so.
+need permission to mount (root in the project's containers); without it they are skipped, saying so (under CI=true
+they fail: tests/conftest.py's unavailable(); .github/workflows/tests.yml deselects them on GitHub's runners).
 
 Run: python -m pytest tests/test_faults.py   (about a minute on 2 cores)
 """
@@ -36,21 +37,21 @@ from gradio_client import Client
 from vae import VAE, VAEConfig
 
 from app_server import REPO, launch_app
+from conftest import unavailable
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated")
 
 RESOLVE_ALL = """
-import json, os, sys, time
+import json, os, sys
 from webapp.settings import resolve_from_env
 cases = json.loads(sys.argv[2])
 out = {}
 for name, env in cases.items():
     os.environ.update(env)
-    t0 = time.perf_counter()
     model, source = resolve_from_env(sys.argv[1])
-    out[name] = {"kind": source.kind, "note": source.note, "describe": source.describe(), "config": model.config.to_dict(),
-                 "seconds": time.perf_counter() - t0}
+    out[name] = {"kind": source.kind, "note": source.note, "describe": source.describe(),
+                 "config": model.config.to_dict()}
 print(json.dumps(out))
 """
 
@@ -105,7 +106,7 @@ def test_a_broken_local_model_falls_back_to_the_bundled_one(tmp_path, broken_fol
         result = got[name]
         assert result["kind"] == "bundled" and result["config"] == bundled, (name, result)
         assert str(broken_folders[name]) + " unusable" in result["note"], (name, result)
-        assert result["describe"].startswith("bundled model: ") and result["seconds"] < 5, (name, result)
+        assert result["describe"].startswith("bundled model: "), (name, result)
         assert str(broken_folders[name]) in log  # and the log says which folder failed
     assert "not a readable safetensors file" in got["truncated"]["note"]
     assert "hidden" in got["mismatched"]["note"] or "shape" in got["mismatched"]["note"]
@@ -154,8 +155,8 @@ def test_an_unknown_repo_or_revision_falls_back_to_the_bundled_model(tmp_path):
         got, log = resolve_cases(tmp_path, cases, HF_ENDPOINT=endpoint)
     assert any("nobody/no-such-model" in p for p in FakeHub.seen)  # the Hub was really asked
     assert any("no-such-branch" in p for p in FakeHub.seen)
-    for name, result in got.items():
-        assert result["kind"] == "bundled" and result["seconds"] < 5, (name, result)
+    for name, result in got.items():  # the Hub's answer, not the timeout, decided: the note names its error
+        assert result["kind"] == "bundled" and "did not answer" not in result["note"], (name, result)
     assert "nobody/no-such-model unavailable" in got["unknown-repo"]["note"]
     assert "RepositoryNotFound" in got["unknown-repo"]["note"] or "404" in got["unknown-repo"]["note"]
     assert "RevisionNotFound" in got["wrong-revision"]["note"] or "no-such-branch" in got["wrong-revision"]["note"]
@@ -201,7 +202,8 @@ def tmpfs(folder: Path, size: str):
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}): needs root or CAP_SYS_ADMIN")
+        unavailable(f"cannot mount a tmpfs here ({mounted.stderr.strip()}): run the tests as root (or with "
+                    "CAP_SYS_ADMIN) to test a full and a read-only disk")
     try:
         yield folder
     finally:

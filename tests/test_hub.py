@@ -2,6 +2,7 @@
 run and `python -m train.publish RUN_DIR REPO_ID` on a finished run folder. The calls are intercepted at the
 huggingface_hub boundary (HfApi methods patched, or a fake api object) and every file that would be sent is checked.
 The token must never reach a file or the console; a folder that is not a finished run is refused before any Hub call.
+(The whole loop against a local Hub, nothing mocked: tests/test_train_publish_open.py.)
 
     python -m pytest tests/test_hub.py      # about 25 s (two tiny training runs)
 """

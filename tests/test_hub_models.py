@@ -11,7 +11,6 @@ Run: python -m pytest tests/test_hub_models.py   (about a minute on 2 cores)
 from __future__ import annotations
 
 import json
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -19,61 +18,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
-from safetensors.torch import save_model
 
 from fake_hub import FakeHub
-from vae import VAE, VAEConfig
-from vae.imaging import to_uint8
+from hub_repos import decoded, model_files, png, snapshots_file, tiny
+from vae import VAEConfig
 
 pytestmark = pytest.mark.filterwarnings("ignore:'future.no_silent_downcasting' is deprecated",
                                         "ignore:The copy keyword is deprecated")
 
 TIMEOUT = 2.0  # the app's VAE_HUB_TIMEOUT here
-
-
-def tiny(seed: int, **config) -> VAE:
-    torch.manual_seed(seed)
-    return VAE(VAEConfig(**{"arch": "resmlp", "hidden": 32, "blocks": 1, **config})).eval()
-
-
-def model_files(model: VAE, **extra: bytes) -> dict[str, bytes]:
-    """A repo as the trainer writes it: config.json and model.safetensors (plus `extra` files)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        save_model(model, f"{tmp}/m.safetensors")
-        weights = Path(f"{tmp}/m.safetensors").read_bytes()
-    return {"config.json": json.dumps(model.config.to_dict()).encode(), "model.safetensors": weights, **extra}
-
-
-def snapshots_file(models: list[VAE]) -> bytes:
-    """A snapshots.safetensors as `python -m train --snapshots` writes it, its snapshot k holding models[k]'s decoder."""
-    from vae.snapshots import Snapshots, compact_decoder
-
-    tensors, records = {}, []
-    for k, model in enumerate(models):
-        compact, encodings, error = compact_decoder(model)
-        tensors.update({f"s{k}.{name}": value for name, value in compact.items()})
-        tensors[f"s{k}.mu"] = np.full((20, 2), k, np.float16)
-        records.append(dict(step=10 * k, epoch=float(k), train_elbo=500.0 - k, test_elbo=500.0 - k, test_bce=490.0,
-                            test_kl=10.0 - k, max_error=error, encodings=encodings))
-    snaps = Snapshots(models[0].config, 10, records, np.arange(20, dtype=np.int32), np.arange(20, dtype=np.uint8) % 10,
-                      tensors)
-    with tempfile.TemporaryDirectory() as tmp:
-        snaps.save(f"{tmp}/s.safetensors")
-        return Path(f"{tmp}/s.safetensors").read_bytes()
-
-
-def decoded(model: VAE, z1: float, z2: float) -> np.ndarray:
-    with torch.inference_mode():
-        return to_uint8(model.decode(torch.tensor([[z1, z2]], dtype=torch.float32)).numpy()[0, 0])
-
-
-def png(path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im)
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +144,8 @@ def test_a_stalled_hub_costs_at_most_the_timeout(served, hub, bundled_model):
         t0 = time.monotonic()
         with pytest.raises(AppError, match=f"did not answer within {TIMEOUT:g} s"):
             client.predict(0.0, 0.0, model="someone/stalled", api_name="/generate")
-        assert time.monotonic() - t0 < TIMEOUT + 2.0
+        # the bound is the feature: refused after the timeout, plus a wide margin for the call on a busy machine
+        assert time.monotonic() - t0 < TIMEOUT + 5.0
     finally:
         hub.clear_faults()
     still_serving(client, bundled_model)

@@ -2,8 +2,9 @@
 fixtures (page bundles, compact as the app writes them, of the spec's mlp and of a resmlp with LayerNorm, SiLU and
 residual blocks; a replay bundle whose snapshots hold int8 and float16 matrices, float16 with subnormal values; the
 decoders' outputs; latent map positions computed here from the map's limit and margins) into a temporary folder
-named by $VAE_NODE_FIXTURES, then runs every *.test.mjs in tests/node/ with `node --test` and fails with its output.
-A test file added to tests/node/ runs too.
+named by $VAE_NODE_FIXTURES, then runs the *.test.mjs files in tests/node/ with `node --test` and fails with their
+output. A test file added to tests/node/ runs here too, unless a test module of its own names it (as
+tests/test_node_engine.py names engine.test.mjs, whose fixtures it writes).
 
 Needs Node.js 18 or newer (Debian/Ubuntu: apt-get install nodejs). No MNIST, no browser.
 Run: python -m pytest tests/test_node.py   (about 40 s on 2 busy cores)
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -29,21 +29,18 @@ from webapp.bundle import write_page_bundle
 from webapp.page import MAP_MARGIN
 from webapp.replay import write_replay_bundle
 
-from conftest import REPO, unavailable
+from conftest import REPO
 
 NODE_TESTS = REPO / "tests" / "node"
 FIXTURES_ENV = "VAE_NODE_FIXTURES"  # where tests/node/*.test.mjs find what this test writes
 POINTS = 37  # decoded points per model: more than one SIMD tile, not a multiple of 4
 
 
-def node_executable() -> str:
-    node = shutil.which("node")
-    if node is None:
-        unavailable("no Node.js found: install it (Debian/Ubuntu: apt-get install nodejs) to test the page's core")
-    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
-    if int(version.lstrip("v").split(".")[0]) < 18:
-        unavailable(f"Node.js {version} is too old for node --test: install Node.js 18 or newer")
-    return node
+def run_here(test_file: Path) -> bool:
+    """Whether this module runs `test_file`: not when another test module names it (it runs it with its fixtures)."""
+    name = f"tests/node/{test_file.name}"
+    return not any(name in module.read_text() for module in (REPO / "tests").glob("test_*.py")
+                   if module.name != Path(__file__).name)
 
 
 def latent_points(seed: int) -> np.ndarray:
@@ -130,12 +127,11 @@ def write_fixtures(folder: Path) -> None:
     (folder / "fixtures.json").write_text(json.dumps(index))
 
 
-def test_the_page_core_under_node(tmp_path):
-    node = node_executable()
+def test_the_page_core_under_node(node_executable, tmp_path):
     write_fixtures(tmp_path)
-    files = sorted(str(p) for p in NODE_TESTS.glob("*.test.mjs"))
-    assert files, f"no test files in {NODE_TESTS}"
-    run = subprocess.run([node, "--test", *files], cwd=REPO, capture_output=True, text=True, timeout=600,
+    files = sorted(str(p) for p in NODE_TESTS.glob("*.test.mjs") if run_here(p))
+    assert any(f.endswith("core.test.mjs") for f in files), files
+    run = subprocess.run([node_executable, "--test", *files], cwd=REPO, capture_output=True, text=True, timeout=600,
                          env={**os.environ, FIXTURES_ENV: str(tmp_path)})
     if run.returncode != 0:
         pytest.fail(f"node --test failed ({run.returncode}):\n{run.stdout}\n{run.stderr}", pytrace=False)

@@ -31,6 +31,11 @@ from app_server import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 HUB_REPO = "vae-explorer/vae-2d-mnist"
+TIMEOUT = 3.0  # VAE_HUB_TIMEOUT's default (unset in these tests: the notes say "3 s")
+# What a stalled Hub may cost beyond the timeout: loading the bundled weights, and a busy 2-core machine's delays.
+# Wide on purpose: the bound is there to catch waiting far longer (the client's own retries, or no bound at all),
+# while the note naming the timeout shows which timer fired.
+MARGIN = 5.0
 
 RESOLVE = """
 import json, sys, time
@@ -107,20 +112,29 @@ def test_unreachable_hub_falls_back_to_the_bundled_model_within_seconds(tmp_path
     weights = hashlib.sha256((REPO / "pretrained" / "model.safetensors").read_bytes()).hexdigest()
     assert got["revision"] == "sha256:" + weights[:12]  # which bundled weights, for the log and the footer
     assert HUB_REPO in got["note"] and "3 s" in got["note"]  # says which repo failed and why
-    assert got["resolve_s"] < 5.0, got  # 3 s timeout, then loading the bundled weights
+    assert got["resolve_s"] < TIMEOUT + MARGIN, got  # the timeout, then loading the bundled weights
     assert got["latents"] == ["latents.safetensors"]
 
 
 def test_refused_connection_falls_back_at_once(tmp_path):
     got = resolve(clean_env(tmp_path, VAE_MODEL_REPO=HUB_REPO, HF_ENDPOINT=closed_port()))
     assert got["kind"] == "bundled"
-    assert got["resolve_s"] < 3.0, got
+    assert "did not answer" not in got["note"] and "Connect" in got["note"], got  # the refusal decided, not the timer
 
 
-def test_offline_mode_does_not_touch_the_network(tmp_path, stalled_hub):
-    got = resolve(clean_env(tmp_path, VAE_MODEL_REPO=HUB_REPO, HF_ENDPOINT=stalled_hub, HF_HUB_OFFLINE="1"))
-    assert got["kind"] == "bundled" and "HF_HUB_OFFLINE" in got["note"]
-    assert got["resolve_s"] < 2.0, got
+def test_offline_mode_does_not_touch_the_network(tmp_path):
+    listener = socket.socket()  # a Hub that would take any connection: the kernel queues it even unaccepted
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    try:
+        got = resolve(clean_env(tmp_path, VAE_MODEL_REPO=HUB_REPO, HF_HUB_OFFLINE="1",
+                                HF_ENDPOINT=f"http://127.0.0.1:{listener.getsockname()[1]}"))
+        assert got["kind"] == "bundled" and "HF_HUB_OFFLINE" in got["note"]
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):  # no connection was even attempted
+            listener.accept()
+    finally:
+        listener.close()
 
 
 def test_unreachable_hub_uses_the_copy_in_the_hub_cache(tmp_path, stalled_hub):
@@ -134,7 +148,7 @@ def test_unreachable_hub_uses_the_copy_in_the_hub_cache(tmp_path, stalled_hub):
     got = resolve(clean_env(tmp_path, VAE_MODEL_REPO=HUB_REPO, HF_ENDPOINT=stalled_hub))
     assert got["kind"] == "hub-cache" and got["revision"] == commit
     assert got["arch"] == "resmlp" and got["hidden"] == model.config.hidden
-    assert got["resolve_s"] < 5.0, got
+    assert got["resolve_s"] < TIMEOUT + MARGIN, got
 
 
 def test_a_local_model_folder_is_used_as_given(tmp_path):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from vae.latents import LATENTS_NAME
 from vae.snapshots import SNAPSHOTS_NAME
-from vae.model import CONFIG_NAME, VAE, WEIGHTS_NAME
+from vae.model import CONFIG_NAME, RESULTS_NAME, VAE, WEIGHTS_NAME
 
 DEFAULT_TIMEOUT = 3.0  # seconds; the Hub answers a metadata request in well under a second when it is reachable
 
@@ -100,11 +100,14 @@ def _hub_commit(repo_id: str, revision: str | None, timeout: float) -> str:
 
 
 def _download_extras(repo_id: str, commit: str, local_files_only: bool) -> None:
-    """Fetch latents.safetensors (and the training replay, snapshots.safetensors) beside the weights in the cache; a
-    repo without them just has no latent map (no Training tab replay)."""
+    """Fetch latents.safetensors, the training replay (snapshots.safetensors) and the trainer's test figures
+    (results.json) beside the weights in the cache; a repo without them just has no latent map, no Training tab
+    replay, no test -ELBO in the footer."""
     from huggingface_hub import hf_hub_download
 
-    for name, loss in ((LATENTS_NAME, "the latent map will be empty"), (SNAPSHOTS_NAME, "no training replay")):
+    optional = ((LATENTS_NAME, "the latent map will be empty"), (SNAPSHOTS_NAME, "no training replay"),
+                (RESULTS_NAME, "no test -ELBO shown"))
+    for name, loss in optional:
         try:
             hf_hub_download(repo_id, name, revision=commit, local_files_only=local_files_only)
         except Exception as e:  # noqa: BLE001 - optional file; any failure only loses what it shows

@@ -1,0 +1,18 @@
+// What tests/test_node_engine.py wrote for the Node tests: float32 safetensors files in the folder that
+// $ENGINE_FIXTURES names.
+
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+
+import { readFloat32Safetensors } from "../../static/js/core/safetensors_f32.js";
+
+export function fixturesFolder() {
+  const folder = process.env.ENGINE_FIXTURES;
+  if (!folder) throw new Error("ENGINE_FIXTURES is unset: run python -m pytest tests/test_node_engine.py");
+  return folder;
+}
+
+// join(...path) -> {metadata, tensors: {name: {shape, data: Float32Array}}}
+export function readFixture(...path) {
+  return readFloat32Safetensors(new Uint8Array(readFileSync(join(...path))));
+}
