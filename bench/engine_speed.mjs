@@ -9,10 +9,10 @@ import { readFileSync } from "node:fs";
 import { Adam } from "../static/js/core/adam.js";
 import { TrainableVAE } from "../static/js/core/engine.js";
 import { javascriptKernel, wasmKernel } from "../static/js/core/kernels.js";
-import { readFloat32Safetensors } from "../static/js/core/safetensors_f32.js";
+import { readSafetensors } from "../static/js/core/safetensors.js";
 
 const [programFile, batchFile, steps, kernelName] = process.argv.slice(2);
-const read = (path) => readFloat32Safetensors(new Uint8Array(readFileSync(path)));
+const read = (path) => readSafetensors(readFileSync(path));
 const initial = read(programFile), batch = read(batchFile);
 const wasm = kernelName === "wasm"
   ? new WebAssembly.Module(readFileSync(new URL("../static/linear.wasm", import.meta.url))) : null;

@@ -13,7 +13,7 @@ import test from "node:test";
 import { Adam } from "../../static/js/core/adam.js";
 import { TRAINING_FORMAT, TrainableVAE } from "../../static/js/core/engine.js";
 import { javascriptKernel, wasmKernel } from "../../static/js/core/kernels.js";
-import { writeSafetensors } from "../../static/js/core/safetensors_f32.js";
+import { writeSafetensors } from "../../static/js/core/safetensors.js";
 import { fixturesFolder, readFixture } from "./fixtures.mjs";
 
 const TOLERANCE = 1e-4; // the bound on gradients, losses and weights

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 
-import { readFloat32Safetensors } from "../../static/js/core/safetensors_f32.js";
+import { readSafetensors } from "../../static/js/core/safetensors.js";
 
 export function fixturesFolder() {
   const folder = process.env.ENGINE_FIXTURES;
@@ -14,5 +14,5 @@ export function fixturesFolder() {
 
 // join(...path) -> {metadata, tensors: {name: {shape, data: Float32Array}}}
 export function readFixture(...path) {
-  return readFloat32Safetensors(new Uint8Array(readFileSync(join(...path))));
+  return readSafetensors(readFileSync(join(...path)));
 }

@@ -1,7 +1,7 @@
-// The safetensors reader the page and the replay share (DOM-free: it runs in Node as in the page).
-// A safetensors file is an 8-byte little-endian header length, a JSON header ({name: {dtype, shape, data_offsets}},
-// plus "__metadata__"), then the tensors' bytes. F16 is widened to float32 as it is read (the bundles' float16
-// weights); a truncated or damaged file throws an Error that says what is wrong with it.
+// The safetensors reader the page and the replay share, and the writer of trained weights (DOM-free: it runs in
+// Node as in the page). A safetensors file is an 8-byte little-endian header length, a JSON header ({name: {dtype,
+// shape, data_offsets}}, plus "__metadata__"), then the tensors' bytes. F16 is widened to float32 as it is read (the
+// bundles' float16 weights); a truncated or damaged file throws an Error that says what is wrong with it.
 
 const DTYPES = { F32: Float32Array, F16: Uint16Array, I32: Int32Array, I8: Int8Array, U8: Uint8Array };
 
@@ -40,6 +40,44 @@ export function readSafetensors(input) {
     tensors[name] = { shape: info.shape, dtype: info.dtype, data };
   }
   return { metadata: header.__metadata__ || {}, tensors };
+}
+
+// Float32 tensors to the bytes of a safetensors file, the format VAE.from_pretrained reads (the page's trained
+// weights). The header is padded with spaces to a multiple of 8 bytes, as the reference writer pads it, so every
+// tensor starts aligned.
+// tensors: {name: {shape: number[], data: Float32Array}}; metadata: {string: string} or null -> Uint8Array
+export function writeSafetensors(tensors, metadata = null) {
+  const names = Object.keys(tensors).sort();
+  const header = {};
+  if (metadata) {
+    for (const [key, value] of Object.entries(metadata)) {
+      if (typeof value !== "string") throw new Error(`safetensors metadata must be strings; ${key} is ${typeof value}`);
+    }
+    header.__metadata__ = metadata;
+  }
+  let offset = 0;
+  for (const name of names) {
+    const { shape, data } = tensors[name];
+    if (!(data instanceof Float32Array)) throw new Error(`${name}: only float32 tensors are written`);
+    if (shape.reduce((n, d) => n * d, 1) !== data.length) {
+      throw new Error(`${name}: shape [${shape}] does not hold ${data.length} values`);
+    }
+    header[name] = { dtype: "F32", shape, data_offsets: [offset, offset + data.byteLength] };
+    offset += data.byteLength;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(json.length / 8) * 8;
+  const bytes = new Uint8Array(8 + padded + offset);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(padded), true);
+  bytes.set(json, 8);
+  bytes.fill(0x20, 8 + json.length, 8 + padded);
+  let at = 8 + padded;
+  for (const name of names) {
+    const { data } = tensors[name];
+    bytes.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
+    at += data.byteLength;
+  }
+  return bytes;
 }
 
 // a read file whose metadata must say `format` (webapp/bundle.py's or webapp/replay.py's FORMAT); `where` names it
