@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from vae.datasets import DATASETS, DEFAULT_DATASET
+
 ARCHITECTURES = ("mlp", "resmlp")
 
 
@@ -17,6 +19,9 @@ class VAEConfig:
     hidden: int = 384  # resmlp only: width of the residual trunk
     blocks: int = 2  # resmlp only: residual blocks in each of encoder and decoder
     image_size: int = 28  # MNIST side; the input has image_size**2 pixels
+    # what the model was trained on (vae/datasets.py): the app's class names, captions and upload preparation
+    # follow it; a config.json without it is an MNIST model, as every model was before Fashion-MNIST
+    dataset: str = DEFAULT_DATASET
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -28,6 +33,8 @@ class VAEConfig:
             raise ValueError(f"blocks must be >= 0, got {self.blocks!r}")
         if not float(self.beta) >= 0:  # also rejects NaN
             raise ValueError(f"beta must be >= 0, got {self.beta!r}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; this version knows {', '.join(DATASETS)}")
 
     @property
     def n_pixels(self) -> int:
