@@ -31,12 +31,13 @@ from webapp.api import ExplorerAPI
 from webapp.choice import ModelChoice, bundle_url, footer, replay_props
 from webapp.inputs import Z_LIMIT
 from webapp.models import ModelStore, bundled_entry, latents_in, read_test_elbo
-from webapp.page import STATIC, examples, page_script, template
-from webapp.reconstruct import UI_SCALE, ReconstructTab
+from webapp.page import STATIC, page_script, template
+from webapp.reconstruct import UI_SCALE, ReconstructTab, example_images, examples_label
 
 HERE = Path(__file__).resolve().parent
 BUNDLED = HERE / "pretrained"  # the model shipped with the code
 REFERENCE = BUNDLED / "reference"  # the spec's network trained with the spec's recipe (--preset reference)
+FASHION = BUNDLED / "fashion"  # the default recipe on Fashion-MNIST (--dataset fashion-mnist)
 
 Z_STEP = 0.05  # the sliders' step
 SPAN_UI = (0.1, 3.0)  # the span slider's range (the API takes up to 5)
@@ -130,8 +131,12 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
                             with gr.Tab("Upload"):
                                 upload = gr.Image(label="a picture of a digit", type="filepath", image_mode=None,
                                                   sources=["upload", "clipboard"], format="png", elem_id="vae-upload")
-                                gr.Examples(examples(), inputs=[upload], label="MNIST test digits",
-                                            examples_per_page=10)
+                                example_columns = []  # each data set's examples; the model's are shown
+                                for dataset, files in example_images().items():
+                                    with gr.Column(visible=dataset == default.model.config.dataset) as column:
+                                        gr.Examples(files, inputs=[upload], label=examples_label(dataset),
+                                                    examples_per_page=10)
+                                    example_columns.append(column)
                         status = gr.Markdown(elem_id="vae-status")
                     with gr.Column(scale=1):
                         with gr.Row():
@@ -173,9 +178,12 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         # --- the model: per visitor, from the picker, the Hub box or ?model= in the address
         chosen_outputs = dict(outputs=[chosen, explore, posterior_map, model_footer_md, model_note, training],
                               api_visibility="private", show_progress="minimal")
-        model_name.input(choice.choose, [model_name, chosen], **chosen_outputs)
-        gr.on([open_button.click, hub_id.submit], choice.choose, [hub_id, chosen], **chosen_outputs)
-        demo.load(choice.model_from_url, None, **chosen_outputs)
+        examples_follow = dict(fn=tab.examples_shown, inputs=[chosen], outputs=example_columns,
+                               api_visibility="private", show_progress="hidden")
+        model_name.input(choice.choose, [model_name, chosen], **chosen_outputs).then(**examples_follow)
+        gr.on([open_button.click, hub_id.submit], choice.choose, [hub_id, chosen], **chosen_outputs).then(
+            **examples_follow)
+        demo.load(choice.model_from_url, None, **chosen_outputs).then(**examples_follow)
 
         # --- Explore runs in the browser: these events only hand values to static/explorer.js, no server call
         gr.on([z1.change, z2.change, span.change], fn=None, inputs=[z1, z2, span],
@@ -235,7 +243,8 @@ def create_demo() -> gr.Blocks:
     model, source = resolve_from_env(BUNDLED)
     log.info("weights: %s", source.describe(relative_to=HERE))
     latents = latents_in(source.folder)  # optional: without it the map has no points, the app starts all the same
-    more = {"reference": bundled_entry(REFERENCE)} if (REFERENCE / "model.safetensors").is_file() else {}
+    more = {name: bundled_entry(folder) for name, folder in (("reference", REFERENCE), ("fashion", FASHION))
+            if (folder / "model.safetensors").is_file()}
     return build_demo(model, latents=latents, source=source.describe(relative_to=HERE),
                       test_elbo=read_test_elbo(source.folder / RESULTS_NAME), more_models=more,
                       hub_timeout=timeout_from_env(), folder=source.folder)
