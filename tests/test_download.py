@@ -41,20 +41,18 @@ class _RecordingHandler(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def mirrors(tmp_path, mnist_path, monkeypatch):
-    """A local HTTP server; returns base URL -> dict of mirror URLs: 'good' (the real files), 'missing' (404 for
-    everything), 'corrupt' (each file with one byte changed). server.requests lists the paths asked for."""
+def _serve(source, tmp_path, monkeypatch):
+    """A local HTTP server of the four files in `source`; yields (server, dict of mirror URLs): 'good' (the files),
+    'missing' (404 for everything), 'corrupt' (each file with one byte changed). server.requests lists the paths
+    asked for."""
     root = tmp_path / "www"
     for sub in ("good", "missing", "corrupt"):
         (root / sub).mkdir(parents=True)
     for name in GZ:
-        shutil.copy(mnist_path / name, root / "good" / name)
-        data = bytearray((mnist_path / name).read_bytes())
+        shutil.copy(source / name, root / "good" / name)
+        data = bytearray((source / name).read_bytes())
         data[len(data) // 2] ^= 0xFF
         (root / "corrupt" / name).write_bytes(bytes(data))
-    # the rebuilt training images: expect the served file's own md5 (see the module docstring)
-    monkeypatch.setitem(vae.mnist.MD5, GZ[0], hashlib.md5((root / "good" / GZ[0]).read_bytes()).hexdigest())
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
@@ -67,6 +65,14 @@ def mirrors(tmp_path, mnist_path, monkeypatch):
     yield server, {sub: f"{base}/{sub}/" for sub in ("good", "missing", "corrupt")}
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def mirrors(tmp_path, mnist_path, monkeypatch):
+    """_serve of the MNIST files."""
+    # the rebuilt training images: expect the served file's own md5 (see the module docstring)
+    monkeypatch.setitem(vae.mnist.MD5, GZ[0], hashlib.md5((mnist_path / GZ[0]).read_bytes()).hexdigest())
+    yield from _serve(mnist_path, tmp_path, monkeypatch)
 
 
 def _listing(folder) -> list[str]:
@@ -217,27 +223,8 @@ FASHION_CANONICAL_MD5 = {  # published with the data set (its README, and torchv
 
 @pytest.fixture
 def fashion_server(tmp_path, fashion_path, monkeypatch):
-    """A local HTTP server with the Fashion-MNIST files of `fashion_path` under /fashion/, and under /corrupt/ each
-    with one byte changed; returns (server, {"good": URL, "corrupt": URL})."""
-    root = tmp_path / "www"
-    for sub in ("fashion", "corrupt"):
-        (root / sub).mkdir(parents=True)
-    for name in GZ:
-        shutil.copy(fashion_path / name, root / "fashion" / name)
-        data = bytearray((fashion_path / name).read_bytes())
-        data[len(data) // 2] ^= 0xFF
-        (root / "corrupt" / name).write_bytes(bytes(data))
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_RecordingHandler, directory=str(root)))
-    server.requests = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    yield server, {"good": f"{base}/fashion/", "corrupt": f"{base}/corrupt/"}
-    server.shutdown()
-    server.server_close()
+    """_serve of the Fashion-MNIST files (as they are: their md5 is whatever the local copy's is)."""
+    yield from _serve(fashion_path, tmp_path, monkeypatch)
 
 
 def _served_md5(fashion_path) -> dict[str, str]:
@@ -262,7 +249,7 @@ def test_fashion_download_keeps_files_whose_md5_matches(fashion_server, fashion_
     server, url = fashion_server
     monkeypatch.setattr(vae.datasets.FASHION_MNIST, "md5", _served_md5(fashion_path))
     folder = vae.datasets.download(tmp_path / "fashion", "fashion-mnist", mirrors=(url["corrupt"], url["good"]))
-    assert _listing(folder) == sorted(GZ) and all(f"/fashion/{n}" in server.requests for n in GZ)
+    assert _listing(folder) == sorted(GZ) and all(f"/good/{n}" in server.requests for n in GZ)
     images, labels = vae.datasets.load_split(folder, "test", "fashion-mnist")
     assert (images == fashion_test[0]).all() and (labels == fashion_test[1]).all()
 
@@ -292,5 +279,5 @@ def test_cli_fashion_download_uses_the_fashion_mirrors(fashion_server, fashion_p
     finally:
         torch.set_num_threads(threads)
     assert code == 0, capsys.readouterr().err
-    assert _listing(data) == sorted(GZ) and sorted(server.requests) == sorted(f"/fashion/{n}" for n in GZ)
+    assert _listing(data) == sorted(GZ) and sorted(server.requests) == sorted(f"/good/{n}" for n in GZ)
     assert (out / "config.json").read_text().count('"dataset": "fashion-mnist"') == 1

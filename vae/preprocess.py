@@ -252,6 +252,15 @@ def centre_by_mass(digit: np.ndarray, side: int = SIDE, centre: float = CENTRE) 
 # the whole recipe
 
 
+def as_given(grey: np.ndarray, blank: str) -> np.ndarray:
+    """A 28x28 grey picture, taken to be in the data set's format already: only made light-on-dark (so an image of
+    the data set passes through unchanged); BlankImageError(blank) when nothing stands out."""
+    item = light_on_dark(grey).astype(np.float32)
+    if float(item.max()) - float(np.median(_border(item))) < MIN_CONTRAST:
+        raise BlankImageError(blank)
+    return item
+
+
 def preprocess_digit(image: np.ndarray) -> np.ndarray:
     """Any picture of one digit -> float32 (28, 28) in [0, 1], white ink on black, as MNIST.
 
@@ -262,10 +271,7 @@ def preprocess_digit(image: np.ndarray) -> np.ndarray:
     """
     grey = to_grey(image)
     if grey.shape == (SIDE, SIDE):
-        digit = light_on_dark(grey).astype(np.float32)
-        if float(digit.max()) - float(np.median(_border(digit))) < MIN_CONTRAST:
-            raise BlankImageError("No digit found: the 28x28 image is blank. Draw or upload a digit.")
-        return digit
+        return as_given(grey, "No digit found: the 28x28 image is blank. Draw or upload a digit.")
     ink = ink_levels(grey)
     top, bottom, left, right = ink_bounding_box(ink)
     crop = ink[top:bottom, left:right]
@@ -296,10 +302,7 @@ def preprocess_product(image: np.ndarray) -> np.ndarray:
     """
     grey = to_grey(image)
     if grey.shape == (SIDE, SIDE):
-        item = light_on_dark(grey).astype(np.float32)
-        if float(item.max()) - float(np.median(_border(item))) < MIN_CONTRAST:
-            raise BlankImageError("No object found: the 28x28 image is blank. Upload a photo of a piece of clothing.")
-        return item
+        return as_given(grey, "No object found: the 28x28 image is blank. Upload a photo of a piece of clothing.")
     border = _border(grey)
     background = float(np.median(border))
     noise = 1.4826 * float(np.median(np.abs(border - background)))  # robust sigma, as in ink_levels
