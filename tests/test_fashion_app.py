@@ -2,9 +2,9 @@
 offer `fashion` with its data set; /generate and /grid draw with it; /encode and /reconstruct prepare a product photo
 as Fashion-MNIST was made, so a photo made from a test image (enlarged onto a white background) lands within 0.2 of
 that image's own latent mean, while an MNIST model keeps the digit recipe; the Reconstruct examples follow the
-model's data set.
+model's data set, in a real browser too.
 
-Run: python -m pytest tests/test_fashion_app.py   (about 30 s on 2 cores)
+Run: python -m pytest tests/test_fashion_app.py   (about a minute on 2 cores; Chromium for the last test)
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from conftest import PRETRAINED
+from test_browser import browser  # noqa: F401 - the browser tests' Chromium fixture
 from vae import VAE
 from vae.explorer import Explorer
 from vae.imaging import to_uint8
@@ -45,7 +46,9 @@ def served(bundled_model, tmp_path_factory):
     demo = app.build_demo(bundled_model, latents=load_latents(PRETRAINED / "latents.safetensors"), source="test model",
                           bundle_dir=tmp_path_factory.mktemp("bundle"), more_models={"fashion": bundled_entry(FASHION)})
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
-    yield Client(url, verbose=False)
+    client = Client(url, verbose=False)
+    client.url = url
+    yield client
     demo.close()
 
 
@@ -139,3 +142,24 @@ def test_the_reconstruct_tab_follows_the_models_data_set(bundled_model, tmp_path
     shown = tab.from_upload({"path": example}, "fashion")
     assert shown[-1] == "" and shown[3]["mu"] == pytest.approx(
         Explorer(store.get("fashion").model).posterior(png(example) / 255.0)[0], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_the_page_offers_the_fashion_examples_with_the_fashion_model(served, browser):
+    from test_browser import open_app
+
+    page = open_app(browser, served.url + "?model=fashion")
+    page.get_by_role("tab", name="Reconstruct").click()
+    page.get_by_role("tab", name="Upload").click()
+    boot = page.locator("button.gallery-item").filter(has=page.locator("img[src*='image-9-fashion-mnist-test-']"))
+    boot.wait_for(state="visible", timeout=30_000)
+    assert not page.locator("button.gallery-item img[src*='digit-5-']").first.is_visible()  # MNIST's are hidden
+    boot.click()
+    page.wait_for_function("document.querySelector('#vae-posterior [data-posterior]')?.dataset.posterior",
+                           timeout=30_000)
+    example = next(EXAMPLES.glob("image-9-*.png"))
+    expected = served.predict(handle_file(str(example)), model="fashion", api_name="/encode")
+    shown = page.inner_text("#vae-figures")
+    assert f"{expected['mu'][0]:.3f}" in shown and f"{expected['mu'][1]:.3f}" in shown
+    assert page.errors == []
+    page.close()
