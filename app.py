@@ -28,7 +28,7 @@ from vae import VAE
 from vae.hub import DEFAULT_TIMEOUT, RESULTS_NAME, resolve_from_env, timeout_from_env
 from vae.imaging import DEFAULT_SPAN, GRID_SIZE
 from webapp.api import ExplorerAPI
-from webapp.choice import ModelChoice, bundle_url, footer, replay_props
+from webapp.choice import ModelChoice, bundle_url, footer, intro, replay_props
 from webapp.inputs import Z_LIMIT
 from webapp.models import ModelStore, bundled_entry, latents_in, read_test_elbo
 from webapp.page import STATIC, page_script, template
@@ -79,12 +79,7 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
     choice = ModelChoice(store)
 
     with gr.Blocks(title="VAE 2-D Latent Explorer", delete_cache=(cache_seconds, cache_seconds)) as demo:
-        gr.Markdown(
-            "# VAE 2-D Latent Explorer\n"
-            "A variational autoencoder trained on MNIST squeezes every digit into two numbers, z = (z1, z2). "
-            "**Explore** walks through that plane; **Reconstruct** finds where your own digit lands; **Training** "
-            "replays how the plane took shape."
-        )
+        intro_line = gr.Markdown(intro(default.model.config.dataset), elem_id="vae-intro")
         with gr.Row(equal_height=True):
             model_name = gr.Dropdown(list(store.bundled), value="default", label="model", elem_id="vae-model", scale=1)
             hub_id = gr.Textbox(label="or any 2-D VAE from the Hub written by this project's trainer",
@@ -178,7 +173,11 @@ def build_demo(model: VAE, latents: dict | None = None, source: str = "a model g
         # --- the model: per visitor, from the picker, the Hub box or ?model= in the address
         chosen_outputs = dict(outputs=[chosen, explore, posterior_map, model_footer_md, model_note, training],
                               api_visibility="private", show_progress="minimal")
-        examples_follow = dict(fn=tab.examples_shown, inputs=[chosen], outputs=example_columns,
+        def data_set_views(model):
+            """The title line and the Reconstruct examples follow the data set of the visitor's model."""
+            return intro(tab.dataset(model)), *tab.examples_shown(model)
+
+        examples_follow = dict(fn=data_set_views, inputs=[chosen], outputs=[intro_line, *example_columns],
                                api_visibility="private", show_progress="hidden")
         model_name.input(choice.choose, [model_name, chosen], **chosen_outputs).then(**examples_follow)
         gr.on([open_button.click, hub_id.submit], choice.choose, [hub_id, chosen], **chosen_outputs).then(

@@ -2,7 +2,7 @@
 offer `fashion` with its data set; /generate and /grid draw with it; /encode and /reconstruct prepare a product photo
 as Fashion-MNIST was made, so a photo made from a test image (enlarged onto a white background) lands within 0.2 of
 that image's own latent mean, while an MNIST model keeps the digit recipe; the Reconstruct examples follow the
-model's data set, in a real browser too.
+model's data set, and so does the page's title line, in a real browser too.
 
 Run: python -m pytest tests/test_fashion_app.py   (about a minute on 2 cores; Chromium for the last test)
 """
@@ -145,10 +145,13 @@ def test_the_reconstruct_tab_follows_the_models_data_set(bundled_model, tmp_path
 
 
 @pytest.mark.slow
-def test_the_page_offers_the_fashion_examples_with_the_fashion_model(served, browser):
+def test_the_page_speaks_of_clothing_and_offers_the_fashion_examples(served, browser):
     from test_browser import open_app
 
     page = open_app(browser, served.url + "?model=fashion")
+    page.wait_for_function("document.querySelector('#vae-intro').innerText.includes('trained on Fashion-MNIST')",
+                           timeout=30_000)
+    assert "every image of clothing" in page.inner_text("#vae-intro")
     page.get_by_role("tab", name="Reconstruct").click()
     page.get_by_role("tab", name="Upload").click()
     boot = page.locator("button.gallery-item").filter(has=page.locator("img[src*='image-9-fashion-mnist-test-']"))
