@@ -27,16 +27,17 @@ import torch
 
 from vae.hub import DEFAULT_TIMEOUT
 from webapp.api import ExplorerAPI
-from webapp.choice import ModelChoice, bundle_url, footer
+from webapp.choice import ModelChoice, bundle_url, footer, intro
 from webapp.models import ModelEntry, ModelStore
 from webapp.page import STATIC
 from webapp.reconstruct import ReconstructTab
 from webapp.settings import resolve_from_env, timeout_from_env
-from webapp.tabs import explore_tab, model_row, reconstruct_tab, training_tab, wire_tab_choice
+from webapp.tabs import explore_tab, follow_data_set, model_row, reconstruct_tab, training_tab, wire_tab_choice
 
 HERE = Path(__file__).resolve().parent
 BUNDLED = HERE / "pretrained"  # the model shipped with the code
 REFERENCE = BUNDLED / "reference"  # the spec's network trained with the spec's recipe (--preset reference)
+FASHION = BUNDLED / "fashion"  # the default recipe on Fashion-MNIST (--dataset fashion-mnist)
 
 MAX_FILE_SIZE = "10mb"  # uploads above this are refused by the server before they reach the app
 # tests launch with these too; mcp_server: the API endpoints are also MCP tools, at /gradio_api/mcp/
@@ -47,12 +48,6 @@ CACHE_SECONDS = 1800  # uploads and API outputs live this long in Gradio's cache
 CONCURRENCY = 4  # calls at once per endpoint: best tail and throughput of 1, 2, 4 (bench/load.py, docs/reliability.md)
 QUEUE_SIZE = 128  # calls waiting beyond this are refused at once (HTTP 503; gradio_client: "Queue is full! Please
 #                   try again.") instead of an ever longer wait
-INTRO = (
-    "# VAE 2-D Latent Explorer\n"
-    "A variational autoencoder trained on MNIST squeezes every digit into two numbers, z = (z1, z2). "
-    "**Explore** walks through that plane; **Reconstruct** finds where your own digit lands; **Training** "
-    "replays how the plane took shape."
-)
 
 log = logging.getLogger("vae_explorer")
 
@@ -86,19 +81,21 @@ def build_demo(default: ModelEntry, more_models: dict[str, ModelEntry] | None = 
     choice = ModelChoice(store)
 
     with gr.Blocks(title="VAE 2-D Latent Explorer", delete_cache=(cache_seconds, cache_seconds)) as demo:
-        row = model_row(store, INTRO)
+        row = model_row(store, intro(default.model.config.dataset))
         with gr.Tabs(selected="explore") as tabs:
             explore = explore_tab(store, page)
-            reconstruct = reconstruct_tab(page)
+            reconstruct = reconstruct_tab(page, default.model.config.dataset)
             training = training_tab(served, page)
         model_footer = gr.Markdown(footer(served), elem_id="vae-footer")
 
         api = ExplorerAPI(store, demo.GRADIO_CACHE)
-        row.wire(demo, choice, [explore.view, reconstruct.posterior_map, model_footer, training.view])
+        handlers = ReconstructTab(store)
+        row.wire(demo, choice, [explore.view, reconstruct.posterior_map, model_footer, training.view],
+                 then=follow_data_set(row, reconstruct, handlers))
         explore.wire(row, choice, api)
         training.wire(row.chosen, api)
         wire_tab_choice(demo, tabs, (explore.tab, reconstruct.tab, training.tab))
-        reconstruct.wire(ReconstructTab(store), row.chosen, explore, tabs)
+        reconstruct.wire(handlers, row.chosen, explore, tabs)
         for endpoint in api.endpoints():  # the public API, for gradio_client and MCP clients
             gr.api(endpoint, api_name=endpoint.__name__)
     demo.queue(default_concurrency_limit=options.concurrency, max_size=options.queue_size)
@@ -111,7 +108,8 @@ def create_demo() -> gr.Blocks:
     model, source = resolve_from_env(BUNDLED)
     log.info("weights: %s", source.describe(relative_to=HERE))
     default = ModelEntry.from_folder(source.folder, model, source.describe(relative_to=HERE))
-    more = {"reference": ModelEntry.from_folder(REFERENCE)} if (REFERENCE / "model.safetensors").is_file() else {}
+    more = {name: ModelEntry.from_folder(folder) for name, folder in (("reference", REFERENCE), ("fashion", FASHION))
+            if (folder / "model.safetensors").is_file()}
     return build_demo(default, more, Options(hub_timeout=timeout_from_env()))
 
 

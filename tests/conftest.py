@@ -2,6 +2,7 @@
 
 - MNIST: the folder $MNIST_DIR names; when unset, the tests download it once (md5-checked, vae.mnist.download_mnist)
   into data/mnist/ in the repo (git-ignored) and reuse it after that.
+- Fashion-MNIST: the same way, from $FASHION_MNIST_DIR or downloaded once into data/fashion-mnist/.
 - Chromium (browser tests): $CHROMIUM, else /usr/bin/chromium, else chromium or chromium-browser on the PATH.
 - The earlier version's weights (tests/test_model.py's anchor checks): $ANCHOR_WEIGHTS.
 - Node.js (the page's core under `node --test`): `node` on the PATH.
@@ -25,6 +26,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 PRETRAINED = REPO / "pretrained"
 MNIST_DOWNLOAD_DIR = REPO / "data" / "mnist"  # git-ignored (/data/)
+FASHION_DOWNLOAD_DIR = REPO / "data" / "fashion-mnist"
 
 
 def in_ci() -> bool:
@@ -39,29 +41,50 @@ def unavailable(reason: str):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# MNIST
+# MNIST and Fashion-MNIST
 
-MNIST_HOW_TO_GET = "set MNIST_DIR to a folder with the four IDX files, or run with internet once"
+
+def idx_folder(name: str, download_dir: Path) -> Path:
+    """The folder holding data set `name`'s four IDX files: the one its environment variable names, else
+    `download_dir`, filled on first use (md5-checked); missing and not downloadable: unavailable()."""
+    from vae.datasets import FILES, DataSetError, download, get_dataset
+
+    dataset = get_dataset(name)
+    how_to_get = f"set {dataset.env} to a folder with the four IDX files, or run with internet once"
+    if os.environ.get(dataset.env):
+        path = Path(os.environ[dataset.env]).expanduser()
+        names = [name for pair in FILES.values() for name in pair]
+        missing = [n for n in names if not (path / n).is_file() and not (path / f"{n}.gz").is_file()]
+        if missing:
+            unavailable(f"{dataset.env}={path} lacks {', '.join(missing)}: {how_to_get}")
+        return path
+    try:
+        # fetches only the files that are absent, md5-checked; a failed first download leaves no empty data/ behind
+        return download(download_dir, dataset)
+    except DataSetError as e:
+        first_error = re.sub(r"https?://\S+: ", "", str(e).split(";")[0].split(". ")[0])  # the first mirror's
+        unavailable(f"{dataset.title} is not in {download_dir} and the tests {first_error}; {how_to_get}")
 
 
 @pytest.fixture(scope="session")
 def mnist_path() -> Path:
     """The folder holding the four MNIST IDX files (downloaded on first use when MNIST_DIR is unset)."""
-    from vae.mnist import FILES, MNISTError, download_mnist
+    return idx_folder("mnist", MNIST_DOWNLOAD_DIR)
 
-    if os.environ.get("MNIST_DIR"):
-        path = Path(os.environ["MNIST_DIR"]).expanduser()
-        names = [name for pair in FILES.values() for name in pair]
-        missing = [n for n in names if not (path / n).is_file() and not (path / f"{n}.gz").is_file()]
-        if missing:
-            unavailable(f"MNIST_DIR={path} lacks {', '.join(missing)}: {MNIST_HOW_TO_GET}")
-        return path
-    try:
-        # fetches only the files that are absent, md5-checked; a failed first download leaves no empty data/ behind
-        return download_mnist(MNIST_DOWNLOAD_DIR)
-    except MNISTError as e:
-        first_error = re.sub(r"https?://\S+: ", "", str(e).split(";")[0].split(". ")[0])  # the first mirror's
-        unavailable(f"MNIST is not in {MNIST_DOWNLOAD_DIR} and the tests {first_error}; {MNIST_HOW_TO_GET}")
+
+@pytest.fixture(scope="session")
+def fashion_path() -> Path:
+    """The folder holding the four Fashion-MNIST IDX files (downloaded on first use when FASHION_MNIST_DIR is
+    unset)."""
+    return idx_folder("fashion-mnist", FASHION_DOWNLOAD_DIR)
+
+
+@pytest.fixture(scope="session")
+def fashion_test(fashion_path):
+    """(images uint8 (10000, 28, 28), labels uint8 (10000,)) of Fashion-MNIST's real test split."""
+    from vae.datasets import load_split
+
+    return load_split(fashion_path, "test", "fashion-mnist")
 
 
 @pytest.fixture(scope="session")
@@ -153,9 +176,9 @@ TINY_RUN = ["--arch", "resmlp", "--hidden", "32", "--blocks", "1", "--device", "
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    """The environment for `python -m train` in a subprocess: the repo importable, offline, no MNIST_DIR (tests
-    pass --data-dir), unbuffered output so a killed run's log is complete up to the kill."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MNIST_DIR", "HF_TOKEN")}
+    """The environment for `python -m train` in a subprocess: the repo importable, offline, no MNIST_DIR or
+    FASHION_MNIST_DIR (tests pass --data-dir), unbuffered output so a killed run's log is complete up to the kill."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MNIST_DIR", "FASHION_MNIST_DIR", "HF_TOKEN")}
     env.update(PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1", **extra)
     return env
 

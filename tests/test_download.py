@@ -1,7 +1,9 @@
 """The MNIST downloader (vae.mnist.download_mnist and `python -m train --download`) against a real HTTP server on
 127.0.0.1 serving copies of the real files: md5 checking, fallback to the next mirror, nothing left behind by a
 bad download, no re-download of files already there; an unreachable mirror (a closed port on 127.0.0.1) gives a
-message that says the download failed and what to do instead, and leaves no empty folder behind.
+message that says the download failed and what to do instead, and leaves no empty folder behind. The same for
+Fashion-MNIST (`--dataset fashion-mnist --download`): its canonical md5 sums, its own mirrors, and a local folder of
+repackaged files taken as it is.
 
     python -m pytest tests/test_download.py      # about 15 s, no internet needed
 
@@ -22,6 +24,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import torch
 
+import vae.datasets
 import vae.mnist
 from vae.mnist import MNISTError, download_mnist, load_mnist
 
@@ -38,20 +41,18 @@ class _RecordingHandler(SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def mirrors(tmp_path, mnist_path, monkeypatch):
-    """A local HTTP server; returns base URL -> dict of mirror URLs: 'good' (the real files), 'missing' (404 for
-    everything), 'corrupt' (each file with one byte changed). server.requests lists the paths asked for."""
+def _serve(source, tmp_path, monkeypatch):
+    """A local HTTP server of the four files in `source`; yields (server, dict of mirror URLs): 'good' (the files),
+    'missing' (404 for everything), 'corrupt' (each file with one byte changed). server.requests lists the paths
+    asked for."""
     root = tmp_path / "www"
     for sub in ("good", "missing", "corrupt"):
         (root / sub).mkdir(parents=True)
     for name in GZ:
-        shutil.copy(mnist_path / name, root / "good" / name)
-        data = bytearray((mnist_path / name).read_bytes())
+        shutil.copy(source / name, root / "good" / name)
+        data = bytearray((source / name).read_bytes())
         data[len(data) // 2] ^= 0xFF
         (root / "corrupt" / name).write_bytes(bytes(data))
-    # the rebuilt training images: expect the served file's own md5 (see the module docstring)
-    monkeypatch.setitem(vae.mnist.MD5, GZ[0], hashlib.md5((root / "good" / GZ[0]).read_bytes()).hexdigest())
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
@@ -64,6 +65,14 @@ def mirrors(tmp_path, mnist_path, monkeypatch):
     yield server, {sub: f"{base}/{sub}/" for sub in ("good", "missing", "corrupt")}
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def mirrors(tmp_path, mnist_path, monkeypatch):
+    """_serve of the MNIST files."""
+    # the rebuilt training images: expect the served file's own md5 (see the module docstring)
+    monkeypatch.setitem(vae.mnist.MD5, GZ[0], hashlib.md5((mnist_path / GZ[0]).read_bytes()).hexdigest())
+    yield from _serve(mnist_path, tmp_path, monkeypatch)
 
 
 def _listing(folder) -> list[str]:
@@ -162,13 +171,13 @@ def test_files_already_there_are_not_downloaded_again(mirrors, tmp_path, mnist_p
     assert server.requests == []
 
 
-def test_cli_download_uses_the_module_mirrors(mirrors, tmp_path, tiny_run_args, monkeypatch, capsys):
+def test_cli_download_uses_the_data_sets_mirrors(mirrors, tmp_path, tiny_run_args, monkeypatch, capsys):
     # `python -m train --download` into an empty folder, with the library's mirror list pointed at the local server
     # (in-process, since a subprocess could not see the patch)
     from train.__main__ import main
 
     server, url = mirrors
-    monkeypatch.setattr(vae.mnist, "MIRRORS", (url["missing"], url["good"]))
+    monkeypatch.setattr(vae.datasets.MNIST, "mirrors", (url["missing"], url["good"]))
     data, out = tmp_path / "data", tmp_path / "run"
     args = list(tiny_run_args)
     args[args.index("--data-dir") + 1] = str(data)
@@ -189,7 +198,7 @@ def test_cli_download_offline_says_the_download_failed_and_leaves_no_folder(tmp_
     from train.__main__ import main
 
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    monkeypatch.setattr(vae.mnist, "MIRRORS", ("http://127.0.0.1:1/",))
+    monkeypatch.setattr(vae.datasets.MNIST, "mirrors", ("http://127.0.0.1:1/",))
     monkeypatch.chdir(tmp_path)
     args = list(tiny_run_args)
     args[args.index("--data-dir") + 1] = "data/mnist"
@@ -198,3 +207,77 @@ def test_cli_download_offline_says_the_download_failed_and_leaves_no_folder(tmp_
     assert code == 2
     assert err.startswith("error: could not download") and "download failed" in err and "--download" not in err, err
     assert _listing(tmp_path) == []  # neither data/mnist nor data/, nor the run folder
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Fashion-MNIST: the same downloader with the data set's canonical md5 sums
+
+
+FASHION_CANONICAL_MD5 = {  # published with the data set (its README, and torchvision's FashionMNIST)
+    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
+    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
+    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
+}
+
+
+@pytest.fixture
+def fashion_server(tmp_path, fashion_path, monkeypatch):
+    """_serve of the Fashion-MNIST files (as they are: their md5 is whatever the local copy's is)."""
+    yield from _serve(fashion_path, tmp_path, monkeypatch)
+
+
+def _served_md5(fashion_path) -> dict[str, str]:
+    return {name: hashlib.md5((fashion_path / name).read_bytes()).hexdigest() for name in GZ}
+
+
+def test_fashion_downloads_are_checked_against_the_canonical_md5(fashion_server, tmp_path):
+    server, url = fashion_server
+    assert vae.datasets.FASHION_MNIST.md5 == FASHION_CANONICAL_MD5
+    folder = tmp_path / "data" / "fashion-mnist"
+    with pytest.raises(vae.datasets.DataSetError) as e:
+        vae.datasets.download(folder, "fashion-mnist", mirrors=(url["corrupt"],))
+    msg = str(e.value)
+    assert f"does not match the expected {FASHION_CANONICAL_MD5[GZ[0]]}" in msg, msg
+    assert "four Fashion-MNIST IDX files" in msg and "set FASHION_MNIST_DIR" in msg, msg
+    assert not (tmp_path / "data").exists()  # nothing left behind
+
+
+def test_fashion_download_keeps_files_whose_md5_matches(fashion_server, fashion_path, tmp_path, monkeypatch,
+                                                        fashion_test):
+    # what the check accepts: the served files, once their sums are the expected ones
+    server, url = fashion_server
+    monkeypatch.setattr(vae.datasets.FASHION_MNIST, "md5", _served_md5(fashion_path))
+    folder = vae.datasets.download(tmp_path / "fashion", "fashion-mnist", mirrors=(url["corrupt"], url["good"]))
+    assert _listing(folder) == sorted(GZ) and all(f"/good/{n}" in server.requests for n in GZ)
+    images, labels = vae.datasets.load_split(folder, "test", "fashion-mnist")
+    assert (images == fashion_test[0]).all() and (labels == fashion_test[1]).all()
+
+
+def test_a_local_fashion_folder_is_taken_as_it_is(fashion_server, fashion_path):
+    # the files are there (whatever their gzip bytes): --download fetches nothing and the folder reads
+    server, url = fashion_server
+    assert vae.datasets.download(fashion_path, "fashion-mnist", mirrors=(url["good"],)) == fashion_path
+    assert server.requests == []
+
+
+def test_cli_fashion_download_uses_the_fashion_mirrors(fashion_server, fashion_path, tmp_path, tiny_run_args,
+                                                       monkeypatch, capsys):
+    from train.__main__ import main
+
+    server, url = fashion_server
+    monkeypatch.setattr(vae.datasets.FASHION_MNIST, "mirrors", (url["good"],))
+    monkeypatch.setattr(vae.datasets.FASHION_MNIST, "md5", _served_md5(fashion_path))
+    monkeypatch.setattr(vae.datasets.MNIST, "mirrors", ("http://127.0.0.1:1/",))  # never MNIST's
+    data, out = tmp_path / "data", tmp_path / "run"
+    args = list(tiny_run_args)
+    args[args.index("--data-dir") + 1] = str(data)
+    threads = torch.get_num_threads()
+    try:
+        code = main(["--dataset", "fashion-mnist", "--download", *args, "--out-dir", str(out), "--epochs", "1",
+                     "--train-subset", "300", "--no-snapshots"])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0, capsys.readouterr().err
+    assert _listing(data) == sorted(GZ) and sorted(server.requests) == sorted(f"/good/{n}" for n in GZ)
+    assert (out / "config.json").read_text().count('"dataset": "fashion-mnist"') == 1

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gradio_client import Client
+import torch
+from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
@@ -59,6 +60,8 @@ def hub():
         hub.models["replay"] = [tiny(5), tiny(6), tiny(7)]  # its training snapshots: the last is the model
         hub.add_repo("someone/vae-replay", model_files(tiny(7), **{
             "snapshots.safetensors": snapshots_file(hub.models["replay"])}))
+        hub.models["fashion"] = tiny(8, dataset="fashion-mnist")
+        hub.add_repo("someone/vae-fashion", model_files(hub.models["fashion"]))
         yield hub
 
 
@@ -99,9 +102,32 @@ def test_a_hub_model_by_branch_tag_and_commit_serves_its_own_pixels(served, hub,
     listed = {m["name"]: m for m in client.predict(api_name="/models")}
     assert listed["default"]["test_elbo"] is None and listed["default"]["source"] == "test model"
     entry = listed[f"someone/vae-good@{hub.shas['good']}"]
-    assert entry == {"name": f"someone/vae-good@{hub.shas['good']}", "arch": "resmlp", "test_elbo": 150.25,
-                     "source": f"Hugging Face Hub: someone/vae-good @ {hub.shas['good']}", "snapshots": 0}
+    assert entry == {"name": f"someone/vae-good@{hub.shas['good']}", "arch": "resmlp", "dataset": "mnist",
+                     "test_elbo": 150.25, "source": f"Hugging Face Hub: someone/vae-good @ {hub.shas['good']}",
+                     "snapshots": 0}
     assert f"someone/vae-good@{hub.shas['good_v2']}" in listed
+    still_serving(client, bundled_model)
+
+
+def test_a_hub_model_trained_on_fashion_mnist_opens_like_any_other(served, hub, bundled_model, tmp_path):
+    """config.json names fashion-mnist: served, listed with its data set, and an upload prepared as a product photo."""
+    from vae.explorer import Explorer
+    from vae.preprocess import load_image, preprocess_digit, preprocess_product
+
+    client, _, _ = served
+    model = hub.models["fashion"]
+    got = png(client.predict(0.5, -1.0, model="someone/vae-fashion", api_name="/generate"))
+    assert np.abs(got.astype(int) - decoded(model, 0.5, -1.0)).max() <= 1
+    assert png(client.predict(0.5, -1.0, 1.0, model="someone/vae-fashion", api_name="/grid")).shape == (280, 280, 3)
+    listed = {m["name"].split("@")[0]: m for m in client.predict(api_name="/models")}
+    assert listed["someone/vae-fashion"]["dataset"] == "fashion-mnist"
+    photo = np.full((300, 400, 3), 250, np.uint8)
+    photo[40:260, 100:220] = (90, 60, 30)  # a brown coat-shaped block on an off-white backdrop
+    Image.fromarray(photo).save(tmp_path / "coat.jpg", quality=95)
+    mu = client.predict(handle_file(str(tmp_path / "coat.jpg")), model="someone/vae-fashion", api_name="/encode")["mu"]
+    prepared = load_image(tmp_path / "coat.jpg")
+    assert mu == pytest.approx(Explorer(model).posterior(preprocess_product(prepared))[0], abs=1e-5)
+    assert mu != pytest.approx(Explorer(model).posterior(preprocess_digit(prepared))[0], abs=1e-3)
     still_serving(client, bundled_model)
 
 

@@ -22,7 +22,7 @@ from vae.snapshots import (MAX_ERROR, SIZE_BUDGET, SNAPSHOTS_NAME, SUBSET_SIZE, 
                            load_snapshots, schedule, subset_indices)
 
 EPOCHS, SUBSET, BATCH = 3, 4000, 32  # 125 steps per epoch
-BUNDLED = {"default": PRETRAINED, "reference": PRETRAINED / "reference"}
+BUNDLED = {"default": PRETRAINED, "reference": PRETRAINED / "reference", "fashion": PRETRAINED / "fashion"}
 
 
 def test_the_schedule_is_log_spaced_steps_then_epoch_ends_then_the_final_model():

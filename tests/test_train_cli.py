@@ -199,7 +199,8 @@ def test_same_seed_same_run(run, run_train, tiny_run_args, tmp_path):
 # ---------------------------------------------------------------------------------------------------------
 # the command line itself
 
-OPTIONS = ["--preset", "--data-dir", "--download", "--train-subset", "--arch", "--hidden", "--blocks", "--latent-dim",
+OPTIONS = ["--preset", "--dataset", "--data-dir", "--download", "--train-subset", "--arch", "--hidden", "--blocks",
+           "--latent-dim",
            "--beta", "--epochs", "--batch-size", "--lr", "--schedule", "--warmup", "--weight-decay", "--grad-clip",
            "--seed", "--device", "--threads", "--out-dir", "--snapshots", "--no-snapshots", "--resume", "--iwae-k",
            "--iwae-images", "--compare",

@@ -1,11 +1,14 @@
-"""Train a VAE on MNIST, evaluate it on the test split and write a Hub-ready folder (model card included).
+"""Train a VAE on MNIST or Fashion-MNIST, evaluate it on the test split and write a Hub-ready folder (model card
+included).
 
     python -m train --download --data-dir data/mnist                      # the default recipe, into runs/default
     python -m train --preset reference --data-dir data/mnist --out-dir runs/reference
+    python -m train --dataset fashion-mnist --download --data-dir data/fashion-mnist --out-dir runs/fashion
     python -m train --preset quick --iwae-k 0 --data-dir data/mnist --out-dir runs/quick   # about a minute
     python -m train.publish runs/default you/vae-2d-mnist                 # upload a finished run (train/publish.py)
 
-MNIST comes from --data-dir, else $MNIST_DIR; --download fetches it there first (md5-checked). The output folder
+The data set comes from --data-dir, else $MNIST_DIR (--dataset fashion-mnist: $FASHION_MNIST_DIR); --download
+fetches it there first from the data set's published location, md5-checked. The output folder
 holds model.safetensors, config.json, latents.safetensors, README.md (model card), the figures, metrics.json (per
 epoch), results.json (final test figures), train_config.json, snapshots.safetensors (the training replay, unless
 --no-snapshots) and checkpoint.safetensors (for --resume; never uploaded). `--push-to-hub REPO_ID` publishes the folder at the end of the run, as train.publish does.
@@ -27,8 +30,8 @@ import torch
 
 from train.loop import PRESET_PURPOSES, PRESETS, TrainConfig, TrainingDiverged, pick_device, train
 from train.checkpoint import CheckpointError
+from vae.datasets import DATASETS, DEFAULT_DATASET, get_dataset
 
-FRESH_CLONE_DATA_DIR = "data/mnist"  # where the model card's command downloads MNIST to
 
 
 def option(name: str) -> str:
@@ -65,11 +68,13 @@ def build_parser(argument_default=None) -> argparse.ArgumentParser:
         group.add_argument(option(name), help=f"{help} {default_note(name)}", **kwargs)
 
     g = p.add_argument_group("data")
-    g.add_argument("--data-dir", help="folder with the four MNIST IDX files, gzip or raw (default: the folder "
-                                      "$MNIST_DIR names)")
+    config_option(g, "dataset", "what to train on: handwritten digits, or Fashion-MNIST's 28x28 images of clothing "
+                                "(the same format, 10 classes, harder)", choices=list(DATASETS))
+    g.add_argument("--data-dir", help="folder with the data set's four IDX files, gzip or raw (default: the folder "
+                                      "$MNIST_DIR names; for fashion-mnist $FASHION_MNIST_DIR)")
     g.add_argument("--download", action="store_true",
-                   help="first fetch the missing MNIST files into --data-dir from the public mirrors, checking their "
-                        "md5")
+                   help="first fetch the data set's missing files into --data-dir from its published location, "
+                        "checking their md5")
     config_option(g, "train_subset", "train on only the first N training images (0 = all 60,000); for quick checks",
                   type=int)
 
@@ -139,12 +144,15 @@ def resolve_config(argv: list[str] | None = None) -> tuple[argparse.Namespace, T
 
 
 def training_command(cfg: TrainConfig, preset: str = "default", iwae_k: int = 1000, iwae_images: int = 0) -> str:
-    """The command that trains this model again on a fresh clone, for the model card: MNIST downloaded into
-    data/mnist, the preset, and each option whose value differs from the preset's."""
-    argv = ["--download", "--data-dir", FRESH_CLONE_DATA_DIR] + (["--preset", preset] if preset != "default" else [])
+    """The command that trains this model again on a fresh clone, for the model card: the data set (named when not
+    MNIST) downloaded into data/<its name>, the preset, and each option whose value differs from the preset's."""
+    dataset = get_dataset(cfg.dataset)
+    argv = [] if dataset.name == DEFAULT_DATASET else ["--dataset", dataset.name]
+    argv += ["--download", "--data-dir", dataset.fresh_clone_dir]
+    argv += ["--preset", preset] if preset != "default" else []
     base = {**asdict(TrainConfig()), **PRESETS[preset]}
     for name, value in asdict(cfg).items():
-        if name != "data_dir" and value != base[name]:
+        if name not in ("data_dir", "dataset") and value != base[name]:
             argv += [option(name), str(value)]
     defaults = build_parser()
     for name, value in (("iwae_k", iwae_k), ("iwae_images", iwae_images)):
@@ -174,16 +182,17 @@ def check_writable(folder: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args, cfg = resolve_config(argv)
-    from vae.mnist import MNISTError, download_mnist, resolve_data_dir
+    from vae.datasets import DataSetError, download, resolve_data_dir
 
     try:
         if args.iwae_k < 0 or args.iwae_images < 0:
             raise ValueError("--iwae-k and --iwae-images must be >= 0 (--iwae-k 0 skips the IWAE bound)")
         cfg.model_config()  # validates arch, sizes, beta before any work
         device = pick_device(cfg.device)
-        data_dir = download_mnist(cfg.data_dir) if args.download else resolve_data_dir(cfg.data_dir)
+        data_dir = (download(cfg.data_dir, cfg.dataset) if args.download
+                    else resolve_data_dir(cfg.data_dir, cfg.dataset))
         cfg = replace(cfg, data_dir=str(data_dir))
-    except (MNISTError, ValueError) as e:
+    except (DataSetError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     check_writable(args.out_dir)
@@ -191,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         run = train(cfg, args.out_dir, resume=args.resume, progress=not args.no_progress)
-    except (MNISTError, CheckpointError, TrainingDiverged) as e:
+    except (DataSetError, CheckpointError, TrainingDiverged) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # disk full, folder made read-only mid-run: earlier files are intact (atomic writes)
@@ -239,22 +248,25 @@ def finish(args: argparse.Namespace, cfg: TrainConfig, run, device) -> None:
     from vae.snapshots import SNAPSHOTS_NAME
     from vae import evaluate_elbo
     from vae.atomic import atomic_write, atomic_write_text
+    from vae.datasets import as_tensor, load_split
+    from vae.evaluate import pixel_entropy
     from vae.latents import LATENTS_NAME, encode_dataset, save_latents
-    from vae.mnist import as_tensor, load_mnist
     from vae.model import RESULTS_NAME
 
-    out, model = args.out_dir, run.model
-    images, labels = load_mnist(cfg.data_dir, "test")
+    out, model, dataset = args.out_dir, run.model, get_dataset(cfg.dataset)
+    images, labels = load_split(cfg.data_dir, "test", dataset)
     x_test = as_tensor(images)
     model = model.cpu()
     t0 = time.perf_counter()
-    results = evaluate_elbo(model, x_test)
+    # the test split's pixel entropy: the BCE of a perfect reconstruction, the floor under each data set's figures
+    results = {"dataset": dataset.name, **evaluate_elbo(model, x_test), "pixel_entropy": pixel_entropy(x_test)}
     results.update(epochs=len(run.history), train_seconds=run.history[-1]["seconds"] if run.history else 0.0)
     if args.iwae_k:
         iwae_x = x_test[: args.iwae_images] if args.iwae_images else x_test
         results.update(iwae_k=args.iwae_k, iwae_images=len(iwae_x))
         earlier = json.loads((out / RESULTS_NAME).read_text()) if (out / RESULTS_NAME).is_file() else {}
-        same = [k for k in results if k != "train_seconds"]
+        # the model's figures decide (results.json from before data sets were named lacks the other two)
+        same = [k for k in results if k not in ("train_seconds", "dataset", "pixel_entropy")]
         if all(earlier.get(k) == results[k] for k in same) and "iwae" in earlier:
             # `--resume` of a finished run (to redo its card, or add a --compare row), or a rerun that reproduced it:
             # the same weights give the same seeded -ELBO to the last bit, so the IWAE bound computed then still
@@ -270,9 +282,9 @@ def finish(args: argparse.Namespace, cfg: TrainConfig, run, device) -> None:
     model.save_pretrained(out)  # model.safetensors + config.json (atomic)
     mu, sigma = encode_dataset(model, x_test)
     atomic_write(out / LATENTS_NAME, lambda tmp: save_latents(tmp, mu, sigma, labels))
-    for name, draw in ((LOSS_CURVE, lambda p: plot_loss_curve(run.history, p)),
+    for name, draw in ((LOSS_CURVE, lambda p: plot_loss_curve(run.history, p, dataset)),
                        (SAMPLES, lambda p: plot_samples(model, p)),
-                       (LATENT_SCATTER, lambda p: plot_latent_scatter(mu, labels, p))):
+                       (LATENT_SCATTER, lambda p: plot_latent_scatter(mu, labels, p, dataset))):
         atomic_write(out / name, draw)
     atomic_write_text(out / RESULTS_NAME, json.dumps(results, indent=2) + "\n")
     comparisons = []
@@ -283,6 +295,7 @@ def finish(args: argparse.Namespace, cfg: TrainConfig, run, device) -> None:
                                 elbo_at_mu=f"{other['elbo_at_mu']:.2f}",
                                 iwae=f"{other['iwae']:.2f}" if "iwae" in other else "—"))
     write_model_card(out, model=model, results=results, history=run.history, train_config=asdict(cfg),
+                     dataset=dataset,
                      command=training_command(cfg, args.preset, args.iwae_k, args.iwae_images), device=str(device),
                      comparisons=comparisons, repo_hint=args.push_to_hub or str(out),
                      replay=replay_summary(out / SNAPSHOTS_NAME) if cfg.snapshots else None)

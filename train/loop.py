@@ -16,7 +16,7 @@ from tqdm import tqdm
 from train.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, save_checkpoint
 from vae.atomic import atomic_write_text
 from vae import VAE, VAEConfig, evaluate_elbo, negative_elbo
-from vae.mnist import as_tensor, load_mnist
+from vae.datasets import DEFAULT_DATASET, as_tensor, load_split
 from vae.snapshots import SNAPSHOTS_NAME, SnapshotRecorder
 
 METRICS_NAME = "metrics.json"
@@ -43,6 +43,7 @@ class TrainConfig:
     grad_clip: float = 0.0  # max global grad norm; 0 = off
     seed: int = 0
     # --- data and output
+    dataset: str = DEFAULT_DATASET  # mnist | fashion-mnist (vae/datasets.py)
     data_dir: str | None = None
     train_subset: int = 0  # use only the first N training images (0 = all); for smoke tests
     device: str = "auto"
@@ -55,7 +56,7 @@ class TrainConfig:
 
     def model_config(self) -> VAEConfig:
         return VAEConfig(arch=self.arch, latent_dim=self.latent_dim, beta=self.beta, hidden=self.hidden,
-                         blocks=self.blocks)
+                         blocks=self.blocks, dataset=self.dataset)
 
 
 PRESETS: dict[str, dict] = {
@@ -134,8 +135,8 @@ def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool 
     device = pick_device(cfg.device)
 
     # --- data: each split as one float tensor on the device
-    train_images, _ = load_mnist(cfg.data_dir, "train")
-    test_images, test_labels = load_mnist(cfg.data_dir, "test")
+    train_images, _ = load_split(cfg.data_dir, "train", cfg.dataset)
+    test_images, test_labels = load_split(cfg.data_dir, "test", cfg.dataset)
     if cfg.train_subset:
         train_images = train_images[: cfg.train_subset]
     x_train = as_tensor(train_images).to(device)  # (N, 784)
@@ -154,7 +155,8 @@ def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool 
     ckpt = out_dir / CHECKPOINT_NAME
     if resume and ckpt.exists():
         meta, rng = load_checkpoint(ckpt, model, optimizer)
-        before = {k: v for k, v in meta["train_config"].items() if k != "snapshots"}
+        # a checkpoint from before data sets were named trained on MNIST
+        before = {"dataset": DEFAULT_DATASET, **{k: v for k, v in meta["train_config"].items() if k != "snapshots"}}
         if before != cfg.result_settings():
             changed = sorted(k for k in cfg.result_settings() if before.get(k) != cfg.result_settings()[k])
             raise CheckpointError(

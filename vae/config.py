@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
+from vae.datasets import DATASETS, DEFAULT_DATASET
+
 ARCHITECTURES = ("mlp", "resmlp")
 
 
@@ -15,6 +17,9 @@ class VAEConfig:
     hidden: int = 384  # resmlp only: width of the residual trunk
     blocks: int = 2  # resmlp only: residual blocks in each of encoder and decoder
     image_size: int = 28  # MNIST side; the input has image_size**2 pixels
+    # what the model was trained on (vae/datasets.py): the app's class names, captions and upload preparation
+    # follow it; a config.json without it is an MNIST model, as every model was before Fashion-MNIST
+    dataset: str = DEFAULT_DATASET
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -26,6 +31,8 @@ class VAEConfig:
             raise ValueError(f"blocks must be >= 0, got {self.blocks!r}")
         if not float(self.beta) >= 0:  # also rejects NaN
             raise ValueError(f"beta must be >= 0, got {self.beta!r}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"unknown dataset {self.dataset!r}; this version knows {', '.join(DATASETS)}")
 
     @property
     def n_pixels(self) -> int:

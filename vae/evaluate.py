@@ -38,6 +38,18 @@ def evaluate_elbo(model: VAE, x: torch.Tensor, batch_size: int = 2000, seed: int
     return {"elbo": elbo, "bce": bce, "kl": kl, "elbo_at_mu": at_mu}
 
 
+@torch.inference_mode()
+def pixel_entropy(x: torch.Tensor, batch_size: int = 2000) -> float:
+    """x (N, 784) in [0, 1] -> mean over images of the summed binary entropy H(x_p) = -x_p log x_p - (1 - x_p)
+    log(1 - x_p), in nats: the BCE of a perfect reconstruction, below which no Bernoulli decoder's BCE (and so no
+    -ELBO) can go on grey-level targets. A data set with more grey levels has a higher floor."""
+    total = torch.zeros((), dtype=torch.float64)
+    for xb in x.split(batch_size):
+        xb = xb.reshape(len(xb), -1).double()
+        total += (-torch.xlogy(xb, xb) - torch.xlogy(1 - xb, 1 - xb)).sum()  # xlogy: 0 log 0 = 0
+    return float(total / len(x))
+
+
 def _log_normal(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """log N(z; mu, diag(exp(logvar))) summed over the last axis."""
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
@@ -81,4 +93,4 @@ def iwae_bound(model: VAE, x: torch.Tensor, k: int = 1000, seed: int = 0) -> flo
     return float(-iwae_log_likelihood(model, x, k=k, seed=seed).mean())
 
 
-__all__ = ["evaluate_elbo", "iwae_bound", "iwae_chunks", "iwae_log_likelihood"]
+__all__ = ["evaluate_elbo", "iwae_bound", "iwae_chunks", "iwae_log_likelihood", "pixel_entropy"]

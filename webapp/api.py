@@ -36,9 +36,11 @@ class ExplorerAPI:
             raise bad_input(str(e)) from None
 
     def models(self) -> list[dict]:
-        """The models on offer: [{"name", "arch", "source", "test_elbo", "snapshots"}], "default" and "reference"
-        bundled, then the Hub models loaded now; "snapshots" counts the training snapshots that /generate, /grid and
-        /replay can show (0: none). Any public Hub model written by this project's trainer can be asked for by id."""
+        """The models on offer: [{"name", "arch", "dataset", "source", "test_elbo", "snapshots"}], "default",
+        "reference" and "fashion" bundled, then the Hub models loaded now; "dataset" is what the model was trained on
+        ("mnist" or "fashion-mnist": what it draws, and how /encode and /reconstruct prepare an image); "snapshots"
+        counts the training snapshots that /generate, /grid and /replay can show (0: none). Any public Hub model
+        written by this project's trainer can be asked for by id."""
         return self.store.catalogue()
 
     def generate(self, z1: float, z2: float, model: str = "default", snapshot: int | None = None) -> FileData:
@@ -112,14 +114,16 @@ class ExplorerAPI:
         return gif_file(frames, "interpolation", self.cache)
 
     def encode(self, image: FileData, model: str = "default") -> dict:
-        """The posterior q(z|x) of a digit image (preprocessed like MNIST): {"mu": [m1, m2], "sigma": [s1, s2]}.
+        """The posterior q(z|x) of an image, prepared as the model's data set was (a digit as MNIST, a product photo
+        on a light background as Fashion-MNIST): {"mu": [m1, m2], "sigma": [s1, s2]}.
 
         Args:
-            image: a picture of one digit (PNG, JPEG, WebP, BMP or GIF; at most 10 MB and 64 megapixels)
+            image: a picture of one digit, or of one piece of clothing for a Fashion-MNIST model (PNG, JPEG, WebP, BMP
+                or GIF; at most 10 MB and 64 megapixels)
             model: a name from /models, or a Hub model id "user/repo" or "user/repo@revision"
         """
         explorer = self.explorer(model)
-        mu, sigma = explorer.posterior(digit_from_file(image, self.cache))
+        mu, sigma = explorer.posterior(digit_from_file(image, self.cache, explorer.model.config.dataset))
         return {"mu": mu, "sigma": sigma}
 
     def reconstruct(self, image: FileData, model: str = "default") -> tuple[FileData, FileData, dict]:
@@ -127,10 +131,11 @@ class ExplorerAPI:
         elbo = bce + kl being the image's -ELBO in nats.
 
         Args:
-            image: a picture of one digit (PNG, JPEG, WebP, BMP or GIF; at most 10 MB and 64 megapixels)
+            image: a picture of one digit, or of one piece of clothing for a Fashion-MNIST model (PNG, JPEG, WebP, BMP
+                or GIF; at most 10 MB and 64 megapixels)
             model: a name from /models, or a Hub model id "user/repo" or "user/repo@revision"
         """
         explorer = self.explorer(model)
-        x = digit_from_file(image, self.cache)
+        x = digit_from_file(image, self.cache, explorer.model.config.dataset)
         recon, stats = explorer.reconstruct(x)
         return png_file(to_uint8(x), "preprocessed", self.cache), png_file(recon, "reconstruction", self.cache), stats

@@ -25,6 +25,20 @@ def replay_props(served: ServedModel) -> dict:
                 replay_error=served.replay.unreadable, model_label=served.name)
 
 
+INTRO_SUBJECT = {  # what the title line says the model squeezes into two numbers, and what a visitor brings
+    "mnist": ("MNIST", "every digit", "your own digit"),
+    "fashion-mnist": ("Fashion-MNIST", "every image of clothing", "a photo of a garment"),
+}
+
+
+def intro(dataset: str) -> str:
+    """The page's title and first line, for a model trained on `dataset`."""
+    title, every, own = INTRO_SUBJECT[dataset]
+    return (f"# VAE 2-D Latent Explorer\nA variational autoencoder trained on {title} squeezes {every} into two "
+            f"numbers, z = (z1, z2). **Explore** walks through that plane; **Reconstruct** finds where {own} lands; "
+            "**Training** replays how the plane took shape.")
+
+
 def footer(served: ServedModel) -> str:
     return model_footer(served.name, served.source, served.model.config, served.test_elbo)
 

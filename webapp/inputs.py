@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image
 
 from vae.imaging import DEFAULT_SPAN
-from vae.preprocess import BlankImageError, ImageInputError, load_image, preprocess_digit
+from vae.datasets import DEFAULT_DATASET
+from vae.preprocess import BlankImageError, ImageInputError, load_image, preprocessor
 
 Z_LIMIT = 3.0  # the sliders' range, and the API's: [-3, 3] holds 99.7% of the prior N(0, 1) per axis
 SPAN_MAX = 5.0  # a wider grid only shows blur far outside the prior's mass
@@ -114,18 +115,20 @@ def uploaded_path(value, uploads: str | os.PathLike) -> str:
     return path
 
 
-def digit_from_file(value, uploads: str | os.PathLike) -> np.ndarray:
-    """An uploaded file -> MNIST-style float (28, 28), or a message saying what is wrong with it."""
+def digit_from_file(value, uploads: str | os.PathLike, dataset: str = DEFAULT_DATASET) -> np.ndarray:
+    """An uploaded file -> float (28, 28) prepared as `dataset`'s images were (an MNIST digit, a Fashion-MNIST
+    product photo), or a message saying what is wrong with it."""
     path = uploaded_path(value, uploads)
     try:
-        return preprocess_digit(load_image(path))
+        return preprocessor(dataset)(load_image(path))
     except ImageInputError as e:
         raise bad_input(str(e)) from e
 
 
-def digit_from_drawing(data_url) -> np.ndarray:
-    """The drawing pad's picture, a PNG data URL (static/js/widgets/drawing-pad.js) -> float (28, 28);
-    BlankImageError when nothing is drawn, ImageInputError when the value is not such a picture."""
+def digit_from_drawing(data_url, dataset: str = DEFAULT_DATASET) -> np.ndarray:
+    """The drawing pad's picture, a PNG data URL (static/js/widgets/drawing-pad.js) -> float (28, 28), prepared as
+    `dataset`'s images were; BlankImageError when nothing is drawn, ImageInputError when the value is not such a
+    picture."""
     if not data_url:
         raise BlankImageError("The canvas is empty: draw a digit with the mouse, a pen or a finger.")
     if not isinstance(data_url, str) or not data_url.startswith(PNG_DATA_URL) or len(data_url) > DRAWING_MAX_CHARS:
@@ -138,4 +141,4 @@ def digit_from_drawing(data_url) -> np.ndarray:
             rgba = np.asarray(im.convert("RGBA"))
     except (binascii.Error, OSError, Image.DecompressionBombError) as e:
         raise ImageInputError("The drawing could not be decoded; clear the pad and draw again.") from e
-    return preprocess_digit(rgba)
+    return preprocessor(dataset)(rgba)

@@ -144,8 +144,8 @@ class ServedModel:
 
     def describe(self) -> dict:
         cfg = self.model.config
-        return {"name": self.name, "arch": cfg.arch, "source": self.source, "test_elbo": self.test_elbo,
-                "snapshots": self.replay.count}
+        return {"name": self.name, "arch": cfg.arch, "dataset": cfg.dataset, "source": self.source,
+                "test_elbo": self.test_elbo, "snapshots": self.replay.count}
 
     def explorer_at(self, snapshot: int | None) -> Explorer:
         """The final model's views (snapshot None), or those of training snapshot `snapshot` (ReplayUnavailable)."""

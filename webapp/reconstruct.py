@@ -1,21 +1,40 @@
-"""The Reconstruct tab's handlers, for the model the visitor chose: a drawing or an upload -> the prepared input, its
-reconstruction, the figures, the posterior for the map, and a status line; "explore from here" -> the sliders at μ."""
+"""The Reconstruct tab's handlers, for the model the visitor chose: a drawing or an upload -> the input prepared as
+the model's data set was (vae/preprocess.py), its reconstruction, the figures, the posterior for the map, and a status
+line; "explore from here" -> the sliders at μ; the examples shown follow the model's data set."""
 
 from __future__ import annotations
 
 import gradio as gr
 import numpy as np
 
+from vae.datasets import DATASETS, get_dataset
 from vae.explorer import ELBO_SAMPLES
 from vae.imaging import to_uint8, upscale_nearest
-from vae.preprocess import ImageInputError, load_image, preprocess_digit
+from vae.preprocess import ImageInputError, load_image, preprocessor
 from webapp.hub_fetch import ModelRequestError
 from webapp.inputs import Z_LIMIT, digit_from_drawing
 from webapp.models import ModelStore
-from webapp.page import posterior_markdown
+from webapp.page import STATIC, examples, posterior_markdown
 
 UI_SCALE = 8  # 28 px digits are shown at 224 px, nearest neighbour
 NOTHING = (None, None, "", None)  # prepared input, reconstruction, figures, posterior
+ASK = {  # what the status line asks for while nothing is uploaded, per data set
+    "mnist": "Upload a picture of a digit, or pick an MNIST example below.",
+    "fashion-mnist": "Upload a photo of one piece of clothing on a plain light background, or pick a Fashion-MNIST "
+                     "example below.",
+}
+
+
+def example_images() -> dict[str, list[str]]:
+    """Each data set's Reconstruct examples, one test image per class: MNIST's in static/examples/, the others' in
+    static/examples/<data set>/ (<noun>-<label>-<data set>-test-<index>.png)."""
+    return {name: examples() if name == "mnist" else sorted(str(p) for p in (STATIC / "examples" / name).glob("*.png"))
+            for name in DATASETS}
+
+
+def examples_label(dataset: str) -> str:
+    ds = get_dataset(dataset)
+    return f"{ds.title} test {ds.noun}s" if ds.noun == "digit" else f"{ds.title} test images, one per class"
 
 
 class ReconstructTab:
@@ -28,21 +47,34 @@ class ReconstructTab:
         return (upscale_nearest(to_uint8(x), UI_SCALE), upscale_nearest(recon, UI_SCALE),
                 posterior_markdown(stats, ELBO_SAMPLES), stats)
 
+    def dataset(self, model: str) -> str:
+        """The data set the visitor's model was trained on (ModelRequestError when it cannot be served)."""
+        return self.store.get(model).model.config.dataset
+
     def from_upload(self, payload, model: str) -> tuple:
         """Unpreprocessed upload (preprocess=False): Gradio would open the file itself and answer a broken upload
         with a bare "Error"; load_image says what is wrong. Gradio has already checked it is a file it received."""
-        if not payload or not payload.get("path"):
-            return *NOTHING, "Upload a picture of a digit, or pick an MNIST example below."
         try:
-            return *self.show(preprocess_digit(load_image(payload["path"])), model), ""
+            dataset = self.dataset(model)
+            if not payload or not payload.get("path"):
+                return *NOTHING, ASK[dataset]
+            return *self.show(preprocessor(dataset)(load_image(payload["path"])), model), ""
         except (ImageInputError, ModelRequestError) as e:
             return *NOTHING, f"⚠️ {e}"
 
     def from_drawing(self, data_url, model: str) -> tuple:
         try:
-            return *self.show(digit_from_drawing(data_url), model), ""
+            return *self.show(digit_from_drawing(data_url, self.dataset(model)), model), ""
         except (ImageInputError, ModelRequestError) as e:
             return *NOTHING, f"⚠️ {e}"
+
+    def examples_shown(self, model: str) -> tuple:
+        """-> one gr.Column update per data set (example_images' order): only the model's data set's examples show."""
+        try:
+            dataset = self.dataset(model)
+        except ModelRequestError:
+            return tuple(gr.skip() for _ in DATASETS)
+        return tuple(gr.Column(visible=name == dataset) for name in DATASETS)
 
     @staticmethod
     def explore_from_here(stats) -> tuple:

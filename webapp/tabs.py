@@ -11,11 +11,12 @@ import gradio as gr
 
 from vae.imaging import DEFAULT_SPAN, GRID_SIZE
 from webapp.api import ExplorerAPI
-from webapp.choice import ModelChoice, replay_props
+from webapp.choice import ModelChoice, intro, replay_props
+from webapp.hub_fetch import ModelRequestError
 from webapp.inputs import Z_LIMIT
 from webapp.models import ModelStore, ServedModel
-from webapp.page import examples, mount_js, page_constants, template
-from webapp.reconstruct import UI_SCALE, ReconstructTab
+from webapp.page import mount_js, page_constants, template
+from webapp.reconstruct import UI_SCALE, ReconstructTab, example_images, examples_label
 
 Z_STEP = 0.05  # the sliders' step
 SPAN_UI = (0.1, 3.0)  # the span slider's range (the API takes up to 5)
@@ -50,21 +51,22 @@ def follow_sliders(sliders: tuple, view: gr.HTML, setter: str) -> None:
 class ModelRow:
     """The bundled-model picker, the Hub box, the note under them; `chosen`: per visitor, the model their views show."""
 
+    intro: gr.Markdown  # the title line, which names the visitor's model's data set
     name: gr.Dropdown
     hub_id: gr.Textbox
     open: gr.Button
     note: gr.Markdown
     chosen: gr.State
 
-    def wire(self, demo: gr.Blocks, choice: ModelChoice, views: list) -> None:
+    def wire(self, demo: gr.Blocks, choice: ModelChoice, views: list, then: dict) -> None:
         """A choice from the picker, the Hub box or ?model= in the address updates `views`: the Explore map, the
-        Reconstruct map, the footer and the Training map, in that order."""
+        Reconstruct map, the footer and the Training map, in that order; then runs `then` (follow_data_set's)."""
         explore, posterior, footer, training = views
         outputs = dict(outputs=[self.chosen, explore, posterior, footer, self.note, training],
                        api_visibility="private", show_progress="minimal")
-        self.name.input(choice.choose, [self.name, self.chosen], **outputs)
-        gr.on([self.open.click, self.hub_id.submit], choice.choose, [self.hub_id, self.chosen], **outputs)
-        demo.load(choice.model_from_url, None, **outputs)
+        self.name.input(choice.choose, [self.name, self.chosen], **outputs).then(**then)
+        gr.on([self.open.click, self.hub_id.submit], choice.choose, [self.hub_id, self.chosen], **outputs).then(**then)
+        demo.load(choice.model_from_url, None, **outputs).then(**then)
 
 
 def model_row(store: ModelStore, intro: str) -> ModelRow:
@@ -72,7 +74,7 @@ def model_row(store: ModelStore, intro: str) -> ModelRow:
     tab's digit and whole grid without scrolling (tests/test_browser_layout.py)."""
     with gr.Row(equal_height=True, elem_id="vae-header"):
         with gr.Column(scale=3, min_width=300):
-            gr.Markdown(intro, elem_id="vae-intro")
+            intro_line = gr.Markdown(intro, elem_id="vae-intro")
         name = gr.Dropdown(list(store.bundled), value="default", label="model", elem_id="vae-model", scale=1,
                            min_width=140)
         hub_id = gr.Textbox(label="or a 2-D VAE on the Hub from this project's trainer",
@@ -80,7 +82,7 @@ def model_row(store: ModelStore, intro: str) -> ModelRow:
                             min_width=220)
         open_button = gr.Button("Open", elem_id="vae-open", scale=0, min_width=80)
     note = gr.Markdown(elem_id="vae-model-note")
-    return ModelRow(name, hub_id, open_button, note, gr.State("default"))
+    return ModelRow(intro_line, name, hub_id, open_button, note, gr.State("default"))
 
 
 @dataclass
@@ -150,6 +152,7 @@ class ReconstructUI:
     tab: gr.Tab
     drawing: gr.HTML
     upload: gr.Image
+    example_columns: list  # one gr.Column of examples per data set (example_images' order): the model's is shown
     status: gr.Markdown
     preprocessed: gr.Image
     reconstruction: gr.Image
@@ -170,7 +173,8 @@ class ReconstructUI:
                                 api_visibility="private", show_progress="hidden")
 
 
-def reconstruct_tab(page: dict) -> ReconstructUI:
+def reconstruct_tab(page: dict, dataset: str) -> ReconstructUI:
+    """`dataset`: the default model's, whose examples show until a visitor chooses another model."""
     with gr.Tab("Reconstruct", id="reconstruct") as tab:
         with gr.Row():
             with gr.Column(scale=1):
@@ -182,7 +186,11 @@ def reconstruct_tab(page: dict) -> ReconstructUI:
                     with gr.Tab("Upload"):
                         upload = gr.Image(label="a picture of a digit", type="filepath", image_mode=None,
                                           sources=["upload", "clipboard"], format="png", elem_id="vae-upload")
-                        gr.Examples(examples(), inputs=[upload], label="MNIST test digits", examples_per_page=10)
+                        example_columns = []
+                        for name, files in example_images().items():
+                            with gr.Column(visible=name == dataset) as column:
+                                gr.Examples(files, inputs=[upload], label=examples_label(name), examples_per_page=10)
+                            example_columns.append(column)
                 status = gr.Markdown(elem_id="vae-status")
             with gr.Column(scale=1):
                 with gr.Row():
@@ -197,8 +205,8 @@ def reconstruct_tab(page: dict) -> ReconstructUI:
                                         js_on_load=mount_js("mountPosterior", "element, props, watch",
                                                             constants=CONSTANTS, map_px=360))
         posterior = gr.JSON(visible=False)
-    return ReconstructUI(tab, drawing, upload, status, preprocessed, reconstruction, figures, explore_here,
-                         posterior_map, posterior)
+    return ReconstructUI(tab, drawing, upload, example_columns, status, preprocessed, reconstruction, figures,
+                         explore_here, posterior_map, posterior)
 
 
 @dataclass
@@ -234,6 +242,20 @@ def training_tab(default: ServedModel, page: dict) -> TrainingUI:
                        js_on_load=mount_js("mountTraining", "element, props, trigger, watch", **VIEW),
                        **replay_props(default), **page)
     return TrainingUI(tab, sliders, replay_button, replay_file, view)
+
+
+def follow_data_set(row: ModelRow, reconstruct: ReconstructUI, handlers: ReconstructTab) -> dict:
+    """What follows a model choice (ModelRow.wire's `then`): the title line and the Reconstruct examples name the
+    data set of the visitor's model."""
+    def data_set_views(model):
+        try:
+            title = intro(handlers.dataset(model))
+        except ModelRequestError:  # the choice itself said why
+            title = gr.skip()
+        return title, *handlers.examples_shown(model)
+
+    return dict(fn=data_set_views, inputs=[row.chosen], outputs=[row.intro, *reconstruct.example_columns],
+                api_visibility="private", show_progress="hidden")
 
 
 def wire_tab_choice(demo: gr.Blocks, tabs: gr.Tabs, shown: tuple) -> None:
