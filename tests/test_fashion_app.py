@@ -18,13 +18,13 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from conftest import PRETRAINED
-from test_browser import browser  # noqa: F401 - the browser tests' Chromium fixture
+from browser_helpers import browser, open_app  # noqa: F401 - the browser tests' Chromium fixture
 from vae import VAE
 from vae.explorer import Explorer
 from vae.imaging import to_uint8
 from vae.latents import load_latents
 from vae.preprocess import load_image, preprocess_digit
-from webapp.models import bundled_entry
+from webapp.models import ModelEntry
 
 pytestmark = pytest.mark.filterwarnings(  # raised inside gradio's queue by pandas 3, not by this app
     "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated")
@@ -43,8 +43,9 @@ def served(bundled_model, tmp_path_factory):
     """A gradio_client Client of the app with the bundled MNIST model as "default" and pretrained/fashion/."""
     import app
 
-    demo = app.build_demo(bundled_model, latents=load_latents(PRETRAINED / "latents.safetensors"), source="test model",
-                          bundle_dir=tmp_path_factory.mktemp("bundle"), more_models={"fashion": bundled_entry(FASHION)})
+    default = ModelEntry(bundled_model, "test model", load_latents(PRETRAINED / "latents.safetensors"))
+    demo = app.build_demo(default, {"fashion": ModelEntry.from_folder(FASHION)},
+                          app.Options(bundle_dir=tmp_path_factory.mktemp("bundle")))
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
     client = Client(url, verbose=False)
     client.url = url
@@ -131,7 +132,7 @@ def test_the_reconstruct_tab_follows_the_models_data_set(bundled_model, tmp_path
     from webapp.models import ModelStore
     from webapp.reconstruct import ReconstructTab, example_images
 
-    store = ModelStore({"default": (bundled_model, None, "test", None), "fashion": bundled_entry(FASHION)}, tmp_path)
+    store = ModelStore({"default": ModelEntry(bundled_model, "test"), "fashion": ModelEntry.from_folder(FASHION)}, tmp_path)
     tab = ReconstructTab(store)
     assert list(example_images()) == ["mnist", "fashion-mnist"]
     assert [u.visible for u in tab.examples_shown("fashion")] == [False, True]
@@ -146,8 +147,6 @@ def test_the_reconstruct_tab_follows_the_models_data_set(bundled_model, tmp_path
 
 @pytest.mark.slow
 def test_the_page_speaks_of_clothing_and_offers_the_fashion_examples(served, browser):
-    from test_browser import open_app
-
     page = open_app(browser, served.url + "?model=fashion")
     page.wait_for_function("document.querySelector('#vae-intro').innerText.includes('trained on Fashion-MNIST')",
                            timeout=30_000)
