@@ -91,7 +91,7 @@ def build_demo(default: ModelEntry, more_models: dict[str, ModelEntry] | None = 
         api = ExplorerAPI(store, demo.GRADIO_CACHE)
         handlers = ReconstructTab(store)
         row.wire(demo, choice, [explore.view, reconstruct.posterior_map, model_footer, training.view],
-                 then=follow_data_set(row, reconstruct, handlers))
+                 then=follow_data_set(row, reconstruct, training, handlers))
         explore.wire(row, choice, api)
         training.wire(row.chosen, api)
         wire_tab_choice(demo, tabs, (explore.tab, reconstruct.tab, training.tab))

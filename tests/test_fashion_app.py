@@ -20,6 +20,7 @@ from PIL import Image
 from conftest import PRETRAINED
 from browser_helpers import browser, open_app  # noqa: F401 - the browser tests' Chromium fixture
 from vae import VAE
+from vae.datasets import get_dataset
 from vae.explorer import Explorer
 from vae.imaging import to_uint8
 from vae.latents import load_latents
@@ -151,6 +152,15 @@ def test_the_page_speaks_of_clothing_and_offers_the_fashion_examples(served, bro
     page.wait_for_function("document.querySelector('#vae-intro').innerText.includes('trained on Fashion-MNIST')",
                            timeout=30_000)
     assert "every image of clothing" in page.inner_text("#vae-intro")
+    # the map's legend, the live line and the captions speak of the model's classes (its page bundle's words)
+    legend = page.locator("#vae-explore .vae-main .vae-legend")
+    legend.filter(has_text="Ankle boot").wait_for(timeout=30_000)
+    assert [legend.locator(".vae-key").nth(i).inner_text().strip() for i in range(10)] == list(
+        get_dataset("fashion-mnist").class_names)
+    page.wait_for_function("/ (sneakers|sandals|ankle boots|bags|trousers|dresses|coats|shirts|pullovers|T-shirts"
+                           "\\/tops) nearby|no test images nearby/.test(document.querySelector('#vae-explore .vae-live')"
+                           ".textContent)", timeout=30_000)
+    assert page.inner_text("#vae-explore .vae-main .vae-noun") == "image"
     page.get_by_role("tab", name="Reconstruct").click()
     page.get_by_role("tab", name="Upload").click()
     boot = page.locator("button.gallery-item").filter(has=page.locator("img[src*='image-9-fashion-mnist-test-']"))
@@ -163,5 +173,10 @@ def test_the_page_speaks_of_clothing_and_offers_the_fashion_examples(served, bro
     expected = served.predict(handle_file(str(example)), model="fashion", api_name="/encode")
     shown = page.inner_text("#vae-figures")
     assert f"{expected['mu'][0]:.3f}" in shown and f"{expected['mu'][1]:.3f}" in shown
+    # the Training tab replays the Fashion model's training, in its words
+    page.get_by_role("tab", name="Training").click()
+    page.locator("#vae-training .vae-legend").filter(has_text="Ankle boot").wait_for(timeout=60_000)
+    assert "2,000 test images" in page.inner_text("#vae-training-intro")
+    assert page.inner_text("#vae-training .vae-noun >> nth=0") == "image"
     assert page.errors == []
     page.close()

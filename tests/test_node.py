@@ -25,6 +25,7 @@ from safetensors.numpy import save_file
 
 from vae import VAE, VAEConfig
 from vae.snapshots import Snapshots, compact_decoder, decode_tensor
+from vae.datasets import class_words
 from webapp.bundle import write_page_bundle
 from webapp.page import MAP_MARGIN
 from webapp.replay import write_replay_bundle
@@ -97,8 +98,9 @@ def write_fixtures(folder: Path) -> None:
     labels = np.random.default_rng(1).integers(0, 10, 500).astype(np.uint8)
     mu = np.random.default_rng(2).normal(0, 1.6, (500, 2)).astype(np.float32)
     models = {"mlp": VAE(VAEConfig(arch="mlp")).eval(),
-              "resmlp": VAE(VAEConfig(arch="resmlp", hidden=48, blocks=2)).eval()}
-    index: dict = {"bundles": {}, "margin": MAP_MARGIN}
+              "resmlp": VAE(VAEConfig(arch="resmlp", hidden=48, blocks=2, dataset="fashion-mnist")).eval()}
+    index: dict = {"bundles": {}, "margin": MAP_MARGIN,  # and what each bundle's page must say of its classes
+                   "words": {name: class_words(model.config.dataset) for name, model in models.items()}}
     expected = {}
     for name, model in models.items():
         bundle = write_page_bundle(model, {"mu": mu, "labels": labels}, folder)

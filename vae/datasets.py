@@ -41,6 +41,7 @@ class DataSet:
     md5: dict[str, str]  # of the canonical .gz files, as the data set's authors publish them
     mirrors: tuple[str, ...]  # where the .gz files are fetched from, in order
     class_names: tuple[str, ...]  # by label
+    class_plurals: tuple[str, ...]  # by label, as a sentence says them: "7s", "sneakers" ("mostly sneakers nearby")
     noun: str  # what one image shows, for the page's captions: "digit", "image"
     hub_id: str  # the Hugging Face dataset id, for a model card's `datasets:` metadata
 
@@ -71,7 +72,8 @@ MNIST = DataSet(
         "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
     },
     mirrors=("https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/"),
-    class_names=tuple(str(d) for d in range(10)), noun="digit", hub_id="mnist",
+    class_names=tuple(str(d) for d in range(10)), class_plurals=tuple(f"{d}s" for d in range(10)), noun="digit",
+    hub_id="mnist",
 )
 FASHION_MNIST = DataSet(
     name="fashion-mnist", title="Fashion-MNIST", env="FASHION_MNIST_DIR",
@@ -87,9 +89,18 @@ FASHION_MNIST = DataSet(
              "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"),
     class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                  "Ankle boot"),
+    class_plurals=("T-shirts/tops", "trousers", "pullovers", "dresses", "coats", "sandals", "shirts", "sneakers",
+                   "bags", "ankle boots"),
     noun="image", hub_id="zalando-datasets/fashion_mnist",
 )
 DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}
+
+
+def class_words(name: str) -> dict:
+    """What the page says of data set `name`'s images (JSON, in its page and replay bundles): {names, plurals,
+    noun}."""
+    ds = get_dataset(name)
+    return {"names": list(ds.class_names), "plurals": list(ds.class_plurals), "noun": ds.noun}
 DEFAULT_DATASET = MNIST.name  # what a config.json without "dataset" was trained on: every model before Fashion-MNIST
 
 

@@ -17,6 +17,7 @@ that list and knows no layer names, so any decoder built from the modules below 
     encodings  {tensor: "int8" | "float16" | "float32"} when the weights are compact (compact_weights below), as
              vae/snapshots.py stores a snapshot: an int8 matrix has "<name>.scale"; max_error: its check's result
     map_limit  the latent map's half-width (map_limit below), so the page and tests place points the same way
+    classes  what the page says of the model's data set (vae.datasets.class_words): {names, plurals, noun}
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from safetensors.numpy import save_file
 from torch import nn
 
 from vae.atomic import atomic_write
+from vae.datasets import class_words
 from vae.model import VAE, ResidualBlock
 from vae.snapshots import compact_decoder
 from webapp.inputs import Z_LIMIT
@@ -118,7 +120,8 @@ def write_page_bundle(model: VAE, latents: dict | None, folder: str | Path) -> P
     cfg = model.config
     metadata = {"format": FORMAT, "program": json.dumps(program), "input": json.dumps(cfg.latent_dim),
                 "output": json.dumps([cfg.image_size, cfg.image_size]), "config": json.dumps(cfg.to_dict()),
-                "map_limit": json.dumps(map_limit(tensors["latents.mu"] if latents is not None else np.zeros((0, 2))))}
+                "map_limit": json.dumps(map_limit(tensors["latents.mu"] if latents is not None else np.zeros((0, 2)))),
+                "classes": json.dumps(class_words(cfg.dataset))}
     digest = hashlib.sha256(json.dumps({**metadata, "encoding": PAGE_ENCODING}, sort_keys=True).encode())
     for name in sorted(program_tensors(program)):
         digest.update(name.encode())

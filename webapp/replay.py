@@ -7,6 +7,7 @@ the decoder program of webapp/bundle.py, so the page (static/js/core/bundles.js)
     program  the decoder's operations (webapp/bundle.py); input 2; output [28, 28]
     records  one per snapshot: step, epoch, train_elbo, test_elbo, test_bce, test_kl, max_error, encodings
     map_limit  the map's half-width, fitted to the final snapshot's latent means (webapp/bundle.py's map_limit)
+    classes  what the page says of the model's data set, as in the page bundle
     tensors  "labels" uint8 (N,); "s{k}.mu" float16 (N, 2); "s{k}.<decoder tensor>" (+ ".scale" for int8)
 
 The API's `snapshot` argument decodes with the same dequantized weights (Snapshots.model), so the page and /grid
@@ -29,6 +30,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from vae.atomic import atomic_write
+from vae.datasets import class_words
 from vae.explorer import Explorer
 from vae.imaging import DEFAULT_SPAN, GRID_SIZE, MARK_COLOUR
 from vae.model import VAE
@@ -66,7 +68,8 @@ def write_replay_bundle(snaps: Snapshots, model: VAE, folder: Path) -> Path:
     cfg = model.config
     metadata = {"format": FORMAT, "program": json.dumps(decoder_program(model)), "input": json.dumps(cfg.latent_dim),
                 "output": json.dumps([cfg.image_size, cfg.image_size]), "records": json.dumps(snaps.records),
-                "map_limit": json.dumps(map_limit(snaps.mu(len(snaps) - 1)))}
+                "map_limit": json.dumps(map_limit(snaps.mu(len(snaps) - 1))),
+                "classes": json.dumps(class_words(cfg.dataset))}
     digest = hashlib.sha256(json.dumps(metadata, sort_keys=True).encode())
     for name in sorted(tensors):
         digest.update(name.encode())

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from vae.datasets import get_dataset
 from vae.imaging import DEFAULT_SPAN, GRID_SIZE
 from webapp.api import ExplorerAPI
 from webapp.choice import ModelChoice, intro, replay_props
@@ -25,11 +26,15 @@ CONSTANTS = page_constants(Z_STEP, SPAN_UI[1])  # what the page script shares wi
 VIEW = dict(constants=CONSTANTS, digit_px=28 * UI_SCALE, grid_px=28 * GRID_SIZE * 2, map_px=340,
             view={"z1": 0.0, "z2": 0.0, "span": DEFAULT_SPAN})
 PICKED = "(picked) => [picked.z1, picked.z2, picked.span]"  # a view the page moved (map click, key) -> the sliders
-TRAINING_INTRO = (
-    "Each dot is one of 2,000 test digits at its posterior mean, coloured by its class. Watch the KL term hold every "
-    "digit near the origin while the decoder draws one grey blur, then the reconstruction term push the classes apart "
-    "and the grid's digits sharpen. Press ▶ or drag the scrubber; click the map to move z."
-)
+
+
+def training_intro(dataset: str) -> str:
+    """The Training tab's lead, in the words of the model's data set ("test digits", "test images")."""
+    noun = get_dataset(dataset).noun
+    return (f"Each dot is one of 2,000 test {noun}s at its posterior mean, coloured by its class. Watch the KL term "
+            f"hold every {noun} near the origin while the decoder draws one grey blur, then the reconstruction term "
+            f"push the classes apart and the grid's {noun}s sharpen. Press ▶ or drag the scrubber; click the map to "
+            "move z.")
 
 
 def view_sliders(prefix: str) -> tuple[gr.Slider, gr.Slider, gr.Slider]:
@@ -184,8 +189,9 @@ def reconstruct_tab(page: dict, dataset: str) -> ReconstructUI:
                                           js_on_load=mount_js("mountDrawing", "element, props, trigger", pad_px=280,
                                                               brush_px=18))
                     with gr.Tab("Upload"):
-                        upload = gr.Image(label="a picture of a digit", type="filepath", image_mode=None,
-                                          sources=["upload", "clipboard"], format="png", elem_id="vae-upload")
+                        upload = gr.Image(label=f"a picture of a {upload_subject(dataset)}", type="filepath",
+                                          image_mode=None, sources=["upload", "clipboard"], format="png",
+                                          elem_id="vae-upload")
                         example_columns = []
                         for name, files in example_images().items():
                             with gr.Column(visible=name == dataset) as column:
@@ -212,6 +218,7 @@ def reconstruct_tab(page: dict, dataset: str) -> ReconstructUI:
 @dataclass
 class TrainingUI:
     tab: gr.Tab
+    intro: gr.Markdown
     sliders: tuple  # z1, z2, span
     replay_gif: gr.Button
     replay_file: gr.File
@@ -230,7 +237,7 @@ class TrainingUI:
 def training_tab(default: ServedModel, page: dict) -> TrainingUI:
     """The Training tab, showing `default`'s replay until a visitor chooses another model."""
     with gr.Tab("Training", id="training") as tab:
-        gr.Markdown(TRAINING_INTRO, elem_id="vae-training-intro")
+        intro_text = gr.Markdown(training_intro(default.model.config.dataset), elem_id="vae-training-intro")
         with gr.Row(equal_height=True):
             sliders = view_sliders("vae-train-")
             replay_button = gr.Button("GIF of the replay", elem_id="vae-replay-gif", size="sm", scale=0,
@@ -241,21 +248,29 @@ def training_tab(default: ServedModel, page: dict) -> TrainingUI:
                        elem_id="vae-training",
                        js_on_load=mount_js("mountTraining", "element, props, trigger, watch", **VIEW),
                        **replay_props(default), **page)
-    return TrainingUI(tab, sliders, replay_button, replay_file, view)
+    return TrainingUI(tab, intro_text, sliders, replay_button, replay_file, view)
 
 
-def follow_data_set(row: ModelRow, reconstruct: ReconstructUI, handlers: ReconstructTab) -> dict:
-    """What follows a model choice (ModelRow.wire's `then`): the title line and the Reconstruct examples name the
-    data set of the visitor's model."""
+def follow_data_set(row: ModelRow, reconstruct: ReconstructUI, training: TrainingUI,
+                    handlers: ReconstructTab) -> dict:
+    """What follows a model choice (ModelRow.wire's `then`): the title line, the upload's label, the Reconstruct
+    examples and the Training tab's lead name the data set of the visitor's model."""
     def data_set_views(model):
         try:
-            title = intro(handlers.dataset(model))
+            dataset = handlers.dataset(model)
         except ModelRequestError:  # the choice itself said why
-            title = gr.skip()
-        return title, *handlers.examples_shown(model)
+            return (gr.skip(),) * (3 + len(reconstruct.example_columns))
+        return (intro(dataset), gr.Image(label=f"a picture of a {upload_subject(dataset)}"),
+                training_intro(dataset), *handlers.examples_shown(model))
 
-    return dict(fn=data_set_views, inputs=[row.chosen], outputs=[row.intro, *reconstruct.example_columns],
+    return dict(fn=data_set_views, inputs=[row.chosen],
+                outputs=[row.intro, reconstruct.upload, training.intro, *reconstruct.example_columns],
                 api_visibility="private", show_progress="hidden")
+
+
+def upload_subject(dataset: str) -> str:
+    """What the upload box asks for: "digit", "piece of clothing"."""
+    return "digit" if get_dataset(dataset).noun == "digit" else "piece of clothing"
 
 
 def wire_tab_choice(demo: gr.Blocks, tabs: gr.Tabs, shown: tuple) -> None:

@@ -11,7 +11,7 @@ import { test } from "node:test";
 
 import { PAGE_FORMAT, REPLAY_FORMAT, pageModel, replayModel } from "../../static/js/core/bundles.js";
 import { decodeCached, viewPoints } from "../../static/js/core/cellcache.js";
-import { mapTransform } from "../../static/js/core/latent.js";
+import { classesOf, describePlace, mapTransform } from "../../static/js/core/latent.js";
 import { compileKernel } from "../../static/js/core/program.js";
 import { checkFormat, readSafetensors } from "../../static/js/core/safetensors.js";
 
@@ -113,6 +113,20 @@ test("damaged and truncated files are refused with a message that says so", () =
   const bundle = readSafetensors(good);
   delete bundle.tensors[Object.keys(bundle.tensors).find((n) => n.endsWith(".bias"))];
   assert.throws(() => pageModel(bundle, { maxRows: MAX_ROWS, kernel }), /has no tensor/);
+});
+
+test("each bundle says its data set's classes, and the live line speaks of them", () => {
+  const mnist = pageModel(readSafetensors(file(index.bundles.mlp)), { maxRows: MAX_ROWS, kernel });
+  const fashion = pageModel(readSafetensors(file(index.bundles.resmlp)), { maxRows: MAX_ROWS, kernel });
+  assert.deepEqual(mnist.words, index.words.mlp);
+  assert.deepEqual(fashion.words, index.words.resmlp);
+  const sevens = { mu: new Float32Array(100).fill(1), labels: new Uint8Array(50).fill(7) };
+  assert.equal(describePlace(1, 1, sevens, fashion.words), "z = (1.00, 1.00): mostly sneakers nearby");
+  assert.equal(describePlace(1, 1, sevens, mnist.words), "z = (1.00, 1.00): mostly 7s nearby");
+  assert.match(describePlace(-2, -2, sevens, fashion.words), /no test images nearby/);
+  // a bundle written without words: the page's own (MNIST) constants
+  const page = { names: ["0", "1"], noun: "digit" };
+  assert.deepEqual(classesOf({ words: null }, page), { names: page.names, plurals: null, noun: "digit" });
 });
 
 test("the map's transform puts z where its limit and margins say, and back", () => {

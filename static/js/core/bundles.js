@@ -14,6 +14,12 @@ function field(metadata, key) {
   return JSON.parse(metadata[key]);
 }
 
+// What the page says of the model's data set: {names, plurals, noun} ("7", "7s", "digit"; "Sneaker", "sneakers",
+// "image"), or null for a bundle written without it (the page's MNIST words then)
+function classWords(metadata) {
+  return metadata.classes === undefined ? null : field(metadata, "classes");
+}
+
 // A page bundle -> {decoder, latents: {mu, labels} | null, limit, cache}. Its weights are float32, or compact with
 // an encoding per tensor in metadata.encodings (dequantised as the replay's); limit: the map's half-width, which
 // webapp/bundle.py computes from the latents. options: Decoder's {maxRows, kernel}
@@ -23,7 +29,7 @@ export function pageModel({ metadata, tensors }, options) {
   const decoder = new Decoder(program, weights, field(metadata, "input"), field(metadata, "output"), options);
   const latents = tensors["latents.mu"]
     ? { mu: tensors["latents.mu"].data, labels: tensors["latents.labels"].data } : null;
-  return { decoder, latents, limit: field(metadata, "map_limit"), cache: new Map() };
+  return { decoder, latents, limit: field(metadata, "map_limit"), words: classWords(metadata), cache: new Map() };
 }
 
 // A replay bundle -> {records, labels, count, limit, snapshots: [{record, mu (N * 2), view: {decoder, cache,
@@ -41,5 +47,6 @@ export function replayModel({ metadata, tensors }, options) {
     const decoder = new Decoder(program, dequantize(tensors, `s${k}.`, record.encodings), input, output, options);
     return { record, mu: mu.data, view: { decoder, cache: new Map(), limit: REPLAY_CACHE_LIMIT } };
   });
-  return { records, labels, snapshots, count: snapshots.length, limit: field(metadata, "map_limit") };
+  return { records, labels, snapshots, count: snapshots.length, limit: field(metadata, "map_limit"),
+           words: classWords(metadata) };
 }

@@ -33,11 +33,18 @@ export function normalGenerator(seed) {
   return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 
+// The words for a model's classes (a page or replay model, core/bundles.js): its bundle's, else the page's MNIST
+// words ({names, noun} of webapp/page.py's constants)
+export function classesOf(model, config) {
+  return model && model.words ? model.words : { names: config.names, plurals: null, noun: config.noun };
+}
+
 const NEARBY = 50; // test digits whose latent means are nearest z
 
 // "z = (0.45, -1.20): mostly 7s nearby", from the test set's latent means nearest z; names: the classes' names
-// ("0".."9" for MNIST), noun: what one image is ("digit")
-export function describePlace(z1, z2, latents, { names, noun }) {
+// ("0".."9" for MNIST), plurals: as a sentence says them ("7s", "sneakers"; default: name + "s"), noun: what one
+// image is ("digit")
+export function describePlace(z1, z2, latents, { names, plurals, noun }) {
   const where = `z = (${z1.toFixed(2)}, ${z2.toFixed(2)})`;
   if (!latents) return `${where}: no latent map for this model`;
   const { mu, labels } = latents, n = labels.length, d = new Float64Array(n), order = new Uint32Array(n);
@@ -48,5 +55,5 @@ export function describePlace(z1, z2, latents, { names, noun }) {
   for (let j = 0; j < k; j++) counts[labels[order[j]] % names.length]++;
   const best = counts.indexOf(Math.max(...counts)), share = counts[best] / k;
   const word = share >= 0.8 ? "mostly" : share >= 0.5 ? "more than half" : "a mix, most often";
-  return `${where}: ${word} ${names[best]}s nearby`;
+  return `${where}: ${word} ${plurals ? plurals[best] : `${names[best]}s`} nearby`;
 }

@@ -7,7 +7,7 @@
 // event comes back as setView, the only place the view changes, which paints once per display frame.
 
 import { decodeCached, viewPoints } from "../core/cellcache.js";
-import { describePlace, round2 } from "../core/latent.js";
+import { classesOf, describePlace, round2 } from "../core/latent.js";
 import { keep } from "../core/stats.js";
 import { makeCells, onThemeChange, paintCells } from "../widgets/canvas.js";
 import { LatentMap, listenToMap } from "../widgets/latent-map.js";
@@ -27,7 +27,7 @@ export function showStatus(element, text, isError) {
 export function modelMap(root, model, config, size) {
   return new LatentMap(root.querySelector("canvas.vae-map"), root.querySelector(".vae-legend"), {
     data: model.latents, size, limit: model.limit, margin: config.margin, zLimit: config.zLimit,
-    colours: config.colours, names: config.names,
+    colours: config.colours, names: classesOf(model, config).names,
   });
 }
 
@@ -182,12 +182,13 @@ export class ExploreTab {
     const panel = this.panel;
     if (!panel || !this.model) return;
     const v = this.view, { config } = this.page, z = `(${v.z1.toFixed(2)}, ${v.z2.toFixed(2)})`;
-    const line = describePlace(v.z1, v.z2, this.model.latents, config);
+    const words = classesOf(this.model, config), line = describePlace(v.z1, v.z2, this.model.latents, words);
     if (this.live) this.live.textContent = line;
     for (const el of this.element.querySelectorAll(".vae-x-z")) el.textContent = z;
     for (const el of this.element.querySelectorAll(".vae-x-place")) el.textContent = line;
-    panel.digit.setAttribute("aria-label", `decoded ${config.noun} at ${line}`);
-    panel.grid.setAttribute("aria-label", `${config.grid} by ${config.grid} grid of decoded ${config.noun}s around ` +
+    for (const el of this.element.querySelectorAll(".vae-noun")) el.textContent = words.noun; // the captions
+    panel.digit.setAttribute("aria-label", `decoded ${words.noun} at ${line}`);
+    panel.grid.setAttribute("aria-label", `${config.grid} by ${config.grid} grid of decoded ${words.noun}s around ` +
                                           `z = ${z}, span ${v.span.toFixed(2)}`);
     panel.map.canvas.setAttribute("aria-label", `latent map at ${line}; arrow keys move z, click to move there, ` +
                                                 "shift-click to set the end of a path");

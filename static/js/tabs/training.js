@@ -7,6 +7,7 @@
 // decoded when that changes. As in Explore, z has one owner, the tab's sliders: the map asks them, setView follows.
 
 import { decodeCached, viewPoints } from "../core/cellcache.js";
+import { classesOf } from "../core/latent.js";
 import { keep } from "../core/stats.js";
 import { makeCells, onThemeChange, paintCells, unfollowTheme } from "../widgets/canvas.js";
 import { ElboCurve } from "../widgets/elbo-curve.js";
@@ -116,7 +117,7 @@ export class TrainingTab {
     // the axes fit the final snapshot's spread, as the server's replay GIF does (webapp/replay.py's map_limit)
     this.map = new LatentMap(this.mapCanvas, this.element.querySelector(".vae-legend"), {
       data: { mu: last.mu, labels: replay.labels }, size: sizes.map_px, limit: replay.limit, margin: config.margin,
-      zLimit: config.zLimit, colours: config.colours, names: config.names, moving: true,
+      zLimit: config.zLimit, colours: config.colours, names: classesOf(replay, config).names, moving: true,
     });
     this.curve = new ElboCurve(this.element.querySelector("canvas.vae-curve"), replay.records, sizes.grid_px,
                                CURVE_HEIGHT);
@@ -242,7 +243,9 @@ export class TrainingTab {
 
   // the line under the scrubber, the readouts and the canvases' labels for snapshot k
   describe(k) {
-    const v = this.view, r = this.replay.records[k], { noun, grid } = this.page.config;
+    const v = this.view, r = this.replay.records[k], { grid } = this.page.config;
+    const { noun } = classesOf(this.replay, this.page.config);
+    for (const el of this.element.querySelectorAll(".vae-noun")) el.textContent = noun; // the captions
     const elbo = (x) => (Number.isFinite(x) ? x.toFixed(1) : "–");
     this.when.textContent = `snapshot ${k + 1} of ${this.replay.count}: step ${r.step.toLocaleString("en")} (epoch ` +
       `${r.epoch.toFixed(2)}), −ELBO train ${elbo(r.train_elbo)}, test ${elbo(r.test_elbo)} nats`;
