@@ -29,7 +29,7 @@ from vae.hub import DEFAULT_TIMEOUT
 from webapp.api import ExplorerAPI
 from webapp.choice import ModelChoice, bundle_url, footer, intro
 from webapp.models import ModelEntry, ModelStore
-from webapp.page import STATIC
+from webapp.page import STATIC, template
 from webapp.reconstruct import ReconstructTab
 from webapp.settings import resolve_from_env, timeout_from_env
 from webapp.tabs import explore_tab, follow_data_set, model_row, reconstruct_tab, training_tab, wire_tab_choice
@@ -41,8 +41,8 @@ FASHION = BUNDLED / "fashion"  # the default recipe on Fashion-MNIST (--dataset 
 
 MAX_FILE_SIZE = "10mb"  # uploads above this are refused by the server before they reach the app
 # tests launch with these too; mcp_server: the API endpoints are also MCP tools, at /gradio_api/mcp/
-# css_paths: the page's stylesheet, once per page (it was repeated in each gr.HTML's css_template)
-LAUNCH_OPTIONS = dict(max_file_size=MAX_FILE_SIZE, mcp_server=True, css_paths=[STATIC / "page.css"])
+# css: the page's stylesheet, once per page (it was repeated in each gr.HTML's css_template)
+LAUNCH_OPTIONS = dict(max_file_size=MAX_FILE_SIZE, mcp_server=True, css=template("page.css"))
 CACHE_SECONDS = 1800  # uploads and API outputs live this long in Gradio's cache, then are deleted (a public Space
 #                       would otherwise keep every file anyone sent); VAE_CACHE_SECONDS overrides it
 CONCURRENCY = 4  # calls at once per endpoint: best tail and throughput of 1, 2, 4 (bench/load.py, docs/reliability.md)
@@ -90,8 +90,8 @@ def build_demo(default: ModelEntry, more_models: dict[str, ModelEntry] | None = 
 
         api = ExplorerAPI(store, demo.GRADIO_CACHE)
         handlers = ReconstructTab(store)
-        row.wire(demo, choice, [explore.view, reconstruct.posterior_map, model_footer, training.view],
-                 then=follow_data_set(row, reconstruct, training, handlers))
+        row.wire(demo, choice, [explore.view, reconstruct.posterior_map, model_footer, training.view])
+        follow_data_set(row, reconstruct, training, handlers)
         explore.wire(row, choice, api)
         training.wire(row.chosen, api)
         wire_tab_choice(demo, tabs, (explore.tab, reconstruct.tab, training.tab))

@@ -21,6 +21,7 @@ import struct
 import numpy as np
 import pytest
 from gradio_client import Client
+from PIL import Image, ImageSequence
 
 from vae import VAE
 from vae.latents import load_latents
@@ -292,6 +293,25 @@ def test_play_runs_through_the_snapshots(browser, served):
     assert training(page)["position"] < 1
     page.evaluate("window.vaeExplorer.setTab('explore')")  # leaving the tab stops it
     assert training(page)["playing"] is False
+    assert page.errors == []
+    page.close()
+
+
+def test_the_replay_gif_button_shows_the_servers_replay(browser, served, tmp_path):
+    url, client = served
+    page = open_page(browser, url)
+    open_training(page)
+    page.click("#vae-replay-gif")
+    page.wait_for_function("document.querySelector('#vae-replay-file img')?.complete", timeout=60_000)
+    link = page.evaluate("document.querySelector('#vae-replay-file a').href")
+    assert link == page.evaluate("document.querySelector('#vae-replay-file img').src")  # shown and downloadable
+    gif = tmp_path / "page.gif"
+    gif.write_bytes(page.request.get(link).body())
+    expected = client.predict("default", 0.0, 0.0, 1.5, api_name="/replay")
+    with Image.open(gif) as got, Image.open(expected) as want:
+        assert got.n_frames == want.n_frames == COUNT
+        assert all(np.array_equal(np.asarray(g.convert("RGB")), np.asarray(w.convert("RGB")))
+                   for g, w in zip(ImageSequence.Iterator(got), ImageSequence.Iterator(want)))
     assert page.errors == []
     page.close()
 

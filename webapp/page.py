@@ -4,6 +4,7 @@ script shares with Python, and how a gr.HTML component starts the page script (s
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 
@@ -18,8 +19,12 @@ MNIST_CLASSES = [str(d) for d in range(10)]
 
 @cache
 def template(name: str) -> str:
-    """static/<name> as text (explore.html, posterior.html, page.css)."""
-    return (STATIC / name).read_text(encoding="utf-8")
+    """static/<name> as text (explore.html, posterior.html, page.css), without the indentation and comments that
+    only help a reader of the file: the page's HTML carries every template and the stylesheet, and is kept under
+    150 KB (bench/page_bytes.py)."""
+    text = (STATIC / name).read_text(encoding="utf-8")
+    text = re.sub(r"/\*.*?\*/" if name.endswith(".css") else r"<!--.*?-->", "", text, flags=re.S)
+    return re.sub(r"\n\s+", "\n", text)
 
 
 def page_constants(z_step: float, span_limit: float, class_names: list[str] = MNIST_CLASSES,

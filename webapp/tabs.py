@@ -6,6 +6,7 @@ script and make no server call. Every server event here is private: the API is w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import gradio as gr
 
@@ -37,6 +38,13 @@ def training_intro(dataset: str) -> str:
             "move z.")
 
 
+def gif_markdown(path: str, caption: str) -> str:
+    """A GIF the server wrote into Gradio's cache, shown and linked for download. A Markdown output, not a gr.File:
+    each gr.File adds about 5 KB of API schema to the page's HTML, kept under 150 KB (bench/page_bytes.py)."""
+    url = f"gradio_api/file={quote(str(path))}"  # relative to the app's root, which serves the page
+    return f"![{caption}]({url})\n\n[Download the {caption}]({url})"
+
+
 def view_sliders(prefix: str) -> tuple[gr.Slider, gr.Slider, gr.Slider]:
     """z1, z2 and the grid's span, elem_ids `{prefix}z1`, `{prefix}z2`, `{prefix}span`."""
     return (gr.Slider(-Z_LIMIT, Z_LIMIT, value=0, step=Z_STEP, label="z1", elem_id=f"{prefix}z1"),
@@ -63,15 +71,15 @@ class ModelRow:
     note: gr.Markdown
     chosen: gr.State
 
-    def wire(self, demo: gr.Blocks, choice: ModelChoice, views: list, then: dict) -> None:
+    def wire(self, demo: gr.Blocks, choice: ModelChoice, views: list) -> None:
         """A choice from the picker, the Hub box or ?model= in the address updates `views`: the Explore map, the
-        Reconstruct map, the footer and the Training map, in that order; then runs `then` (follow_data_set's)."""
+        Reconstruct map, the footer and the Training map, in that order."""
         explore, posterior, footer, training = views
         outputs = dict(outputs=[self.chosen, explore, posterior, footer, self.note, training],
                        api_visibility="private", show_progress="minimal")
-        self.name.input(choice.choose, [self.name, self.chosen], **outputs).then(**then)
-        gr.on([self.open.click, self.hub_id.submit], choice.choose, [self.hub_id, self.chosen], **outputs).then(**then)
-        demo.load(choice.model_from_url, None, **outputs).then(**then)
+        self.name.input(choice.choose, [self.name, self.chosen], **outputs)
+        gr.on([self.open.click, self.hub_id.submit], choice.choose, [self.hub_id, self.chosen], **outputs)
+        demo.load(choice.model_from_url, None, **outputs)
 
 
 def model_row(store: ModelStore, intro: str) -> ModelRow:
@@ -101,8 +109,8 @@ class ExploreUI:
     set_a: gr.Button
     set_b: gr.Button
     gif: gr.Button
-    gif_file: gr.File
-    path_ends: gr.JSON
+    gif_file: gr.Markdown  # the path's GIF, shown and linked (gif_markdown)
+    path_ends: gr.JSON  # a slot the GIF button's js fills with the page's A and B (a gr.State would drop them)
     view: gr.HTML  # the page's digit, grid and map (static/explore.html)
 
     def wire(self, row: ModelRow, choice: ModelChoice, api: ExplorerAPI) -> None:
@@ -119,8 +127,8 @@ class ExploreUI:
             if not ends or any(v is None for v in ends):
                 gr.Warning("Set B first: shift-click the map (A is then the current z), or press “A = z” and “B = z” "
                            "at the path's two ends.")
-                return None
-            return gr.File(api.interpolate(*ends, steps=30, model=model).path, visible=True)
+                return gr.skip()
+            return gif_markdown(api.interpolate(*ends, steps=30, model=model).path, "interpolation GIF (30 frames)")
 
         self.gif.click(path_gif, [self.path_ends, row.chosen], [self.gif_file],
                        js="(e, m) => [window.vaeExplorer.pathEnds(), m]", api_visibility="private")
@@ -141,7 +149,7 @@ def explore_tab(store: ModelStore, page: dict) -> ExploreUI:
                 set_a = gr.Button("A = z", elem_id="vae-set-a", size="sm", min_width=60)
                 set_b = gr.Button("B = z", elem_id="vae-set-b", size="sm", min_width=60)
             gif_button = gr.Button("GIF of the path A → B", elem_id="vae-gif", size="sm")
-            gif_file = gr.File(label="interpolation GIF (30 frames)", elem_id="vae-gif-file", visible=False)
+            gif_file = gr.Markdown(elem_id="vae-gif-file")
             path_ends = gr.JSON(visible=False)
         with gr.Column(scale=1, min_width=320):
             view = gr.HTML(value={"z1": 0.0, "z2": 0.0}, html_template=template("explore.html"),
@@ -221,7 +229,7 @@ class TrainingUI:
     intro: gr.Markdown
     sliders: tuple  # z1, z2, span
     replay_gif: gr.Button
-    replay_file: gr.File
+    replay_file: gr.Markdown  # the replay's GIF, shown and linked (gif_markdown)
     view: gr.HTML  # the replay's map, grid, curve and scrubber (static/training.html)
 
     def wire(self, chosen: gr.State, api: ExplorerAPI) -> None:
@@ -229,7 +237,7 @@ class TrainingUI:
 
         def replay_gif(model, a, b, s):
             """The visitor's model's replay as the /replay GIF, its grid centred where the tab's sliders are."""
-            return gr.File(api.replay(model, a, b, s).path, visible=True)
+            return gif_markdown(api.replay(model, a, b, s).path, "training replay GIF (one frame per snapshot)")
 
         self.replay_gif.click(replay_gif, [chosen, *self.sliders], [self.replay_file], api_visibility="private")
 
@@ -242,8 +250,7 @@ def training_tab(default: ServedModel, page: dict) -> TrainingUI:
             sliders = view_sliders("vae-train-")
             replay_button = gr.Button("GIF of the replay", elem_id="vae-replay-gif", size="sm", scale=0,
                                       min_width=180)
-        replay_file = gr.File(label="training replay GIF (one frame per snapshot)", elem_id="vae-replay-file",
-                              visible=False)
+        replay_file = gr.Markdown(elem_id="vae-replay-file")
         view = gr.HTML(value={"z1": 0.0, "z2": 0.0, "span": DEFAULT_SPAN}, html_template=template("training.html"),
                        elem_id="vae-training",
                        js_on_load=mount_js("mountTraining", "element, props, trigger, watch", **VIEW),
@@ -252,9 +259,9 @@ def training_tab(default: ServedModel, page: dict) -> TrainingUI:
 
 
 def follow_data_set(row: ModelRow, reconstruct: ReconstructUI, training: TrainingUI,
-                    handlers: ReconstructTab) -> dict:
-    """What follows a model choice (ModelRow.wire's `then`): the title line, the upload's label, the Reconstruct
-    examples and the Training tab's lead name the data set of the visitor's model."""
+                    handlers: ReconstructTab) -> None:
+    """Once the visitor's model changes, the title line, the upload's label, the Reconstruct examples and the
+    Training tab's lead name its data set."""
     def data_set_views(model):
         try:
             dataset = handlers.dataset(model)
@@ -263,9 +270,9 @@ def follow_data_set(row: ModelRow, reconstruct: ReconstructUI, training: Trainin
         return (intro(dataset), gr.Image(label=f"a picture of a {upload_subject(dataset)}"),
                 training_intro(dataset), *handlers.examples_shown(model))
 
-    return dict(fn=data_set_views, inputs=[row.chosen],
-                outputs=[row.intro, reconstruct.upload, training.intro, *reconstruct.example_columns],
-                api_visibility="private", show_progress="hidden")
+    row.chosen.change(data_set_views, [row.chosen],
+                      [row.intro, reconstruct.upload, training.intro, *reconstruct.example_columns],
+                      api_visibility="private", show_progress="hidden")
 
 
 def upload_subject(dataset: str) -> str:
