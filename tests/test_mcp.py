@@ -126,8 +126,9 @@ def test_all_seven_tools_answer_with_the_models_values(mcp_url, bundled_model, t
     assert differs(png_at(pre["url"]), to_uint8(x)) == 0 and differs(png_at(rec["url"]), recon) <= 1
 
     stated = json.loads((PRETRAINED / "results.json").read_text())["elbo"]
-    assert value_of(got["models"]) == [{"name": "default", "arch": bundled_model.config.arch, "source": "test model",
-                                        "test_elbo": stated, "snapshots": snapshot_count(SNAPSHOTS)}]
+    assert value_of(got["models"]) == [{"name": "default", "arch": bundled_model.config.arch, "dataset": "mnist",
+                                        "source": "test model", "test_elbo": stated,
+                                        "snapshots": snapshot_count(SNAPSHOTS)}]
     frames = frames_at(got["replay"], "RGB")
     replay = replay_for(bundled_model, PRETRAINED, tmp_path)
     with Image.open(io.BytesIO(replay.gif(0.25, -0.25, 1.0))) as gif:
