@@ -1,7 +1,7 @@
 """Load, small: the app launched as a server (build_demo with the bundled model, the app's queue settings) serves 8
 concurrent gradio_client users x 5 mixed calls (/generate, /grid, /encode, /reconstruct) with no error, each caller
 getting the answer to its own z or picture (none swapped between callers); and with a full queue a caller is told at
-once to try again instead of waiting (an app built with a one-place queue and a decoder slowed to 1 s per call). The
+once to try again instead of waiting (an app built with a one-place queue and a decoder held until the test lets it go). The
 full-size run with latency and memory figures is bench/load.py.
 
 Run: python -m pytest tests/test_load.py   (about 30 s on 2 cores)
@@ -99,11 +99,13 @@ def test_concurrent_users_get_every_answer(served, bundled_model):
     assert len({tuple(mu) for mu in mu_of.values()}) == len(mu_of) > 1  # the pictures' answers differ too
 
 
-class SlowVAE(VAE):
-    """A decoder that takes a second per call, so requests pile up."""
+class HeldVAE(VAE):
+    """A decoder that waits for `release` once it is held, so requests pile up whatever the machine's speed."""
+
+    release = threading.Event()
 
     def decode(self, z):
-        time.sleep(1.0)
+        assert HeldVAE.release.wait(timeout=120), "the test never let the decoder go"
         return super().decode(z)
 
 
@@ -112,10 +114,12 @@ def test_a_full_queue_says_try_again_at_once(tmp_path):
     from webapp.models import ModelEntry
 
     torch.manual_seed(0)
-    model = SlowVAE(VAEConfig(arch="resmlp", hidden=32, blocks=1)).eval()
+    model = HeldVAE(VAEConfig(arch="resmlp", hidden=32, blocks=1)).eval()
+    HeldVAE.release.set()  # building the app may decode
     demo = app.build_demo(ModelEntry(model, "slow"), options=app.Options(bundle_dir=tmp_path, concurrency=1,
                                                                          queue_size=1))
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
+    HeldVAE.release.clear()
     try:
         client = Client(url, verbose=False)
         jobs = [client.submit(0.0, 0.1 * i, api_name="/generate") for i in range(6)]
@@ -126,6 +130,7 @@ def test_a_full_queue_says_try_again_at_once(tmp_path):
         # a call that would wait is refused: 503 on submission (a queued call gets its event id instead)
         response = httpx.post(url + "gradio_api/call/generate", json={"data": [0.0, 0.0, "default", None]}, timeout=10)
         assert response.status_code == 503 and "Queue is full" in response.text, response.text
+        HeldVAE.release.set()
         outcomes = []
         for job in jobs:
             try:
@@ -140,4 +145,5 @@ def test_a_full_queue_says_try_again_at_once(tmp_path):
         # once it drains, calls go through again
         assert Path(client.predict(0.5, 0.5, api_name="/generate")).is_file()
     finally:
+        HeldVAE.release.set()
         demo.close()
