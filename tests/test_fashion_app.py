@@ -18,7 +18,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from conftest import PRETRAINED
-from browser_helpers import browser, open_app  # noqa: F401 - the browser tests' Chromium fixture
+from browser_helpers import VIEWPORT, browser, open_app  # noqa: F401 - the browser tests' Chromium fixture
 from vae import VAE
 from vae.datasets import get_dataset
 from vae.explorer import Explorer
@@ -147,6 +147,29 @@ def test_the_reconstruct_tab_follows_the_models_data_set(bundled_model, tmp_path
 
 
 @pytest.mark.slow
+def test_the_model_in_the_address_wins_however_late_the_first_decoder_arrives(served, browser):
+    """?model=fashion with the page's first decoder bundle held back for 3 s, so the Fashion model is chosen while
+    the first one loads (or is that one): the page ends on the Fashion model with its live line spoken."""
+    page = browser.new_page(viewport=VIEWPORT)
+    held = []
+    page.route(re.compile(r"page-[0-9a-f]+\.safetensors"),
+               lambda route: held.append(route) if not held else route.continue_())
+    page.goto(served.url + "?model=fashion")
+    page.wait_for_function("window.vaeExplorer !== undefined", timeout=60_000)
+    while not held:
+        page.wait_for_timeout(100)
+    page.wait_for_timeout(3_000)  # the model choice arrives meanwhile (the server's answer to the address)
+    held[0].continue_()
+    page.wait_for_function("window.vaeExplorer.debug.ready", timeout=60_000)
+    page.locator("#vae-explore .vae-main .vae-legend").filter(has_text="Ankle boot").wait_for(timeout=30_000)
+    page.wait_for_function("/ nearby/.test(document.querySelector('#vae-explore .vae-live').textContent)",
+                           timeout=30_000)
+    assert re.search(r" (sneakers|sandals|ankle boots|bags|trousers|dresses|coats|shirts|pullovers|"
+                     r"T-shirts/tops) nearby", page.text_content("#vae-explore .vae-live"))
+    page.close()
+
+
+@pytest.mark.slow
 def test_the_page_speaks_of_clothing_and_offers_the_fashion_examples(served, browser):
     page = open_app(browser, served.url + "?model=fashion")
     page.wait_for_function("document.querySelector('#vae-intro').innerText.includes('trained on Fashion-MNIST')",
@@ -157,9 +180,15 @@ def test_the_page_speaks_of_clothing_and_offers_the_fashion_examples(served, bro
     legend.filter(has_text="Ankle boot").wait_for(timeout=30_000)
     assert [legend.locator(".vae-key").nth(i).inner_text().strip() for i in range(10)] == list(
         get_dataset("fashion-mnist").class_names)
-    page.wait_for_function("/ (sneakers|sandals|ankle boots|bags|trousers|dresses|coats|shirts|pullovers|T-shirts"
-                           "\\/tops) nearby|no test images nearby/.test(document.querySelector('#vae-explore .vae-live')"
-                           ".textContent)", timeout=30_000)
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    live = page.locator("#vae-explore .vae-live")
+    try:
+        page.wait_for_function("/ (sneakers|sandals|ankle boots|bags|trousers|dresses|coats|shirts|pullovers|T-shirts"
+                               "\\/tops) nearby|no test images nearby/.test(document.querySelector("
+                               "'#vae-explore .vae-live').textContent)", timeout=30_000)
+    except PlaywrightTimeout:
+        pytest.fail(f"the live line says {live.text_content()!r}")
     assert page.inner_text("#vae-explore .vae-main .vae-noun") == "image"
     page.get_by_role("tab", name="Reconstruct").click()
     page.get_by_role("tab", name="Upload").click()

@@ -104,6 +104,9 @@ export class ExploreTab {
       element.dataset.ready = "true";
       element.dataset.bundle = path;
       this.repaint();
+      this.settle(); // the live line: an earlier settle found no model to describe
+      // the visitor's model arrived while this one loaded: switchModel waited for the panel, so switch now
+      if (this.props.bundle_path !== path) this.switchModel(this.props.bundle_path);
     }).catch((e) => this.failed(e));
   }
 
