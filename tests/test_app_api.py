@@ -20,7 +20,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from vae import VAE, VAEConfig, kl_to_standard_normal
+from vae import VAE, kl_to_standard_normal
 from vae.imaging import MARK_COLOUR, to_uint8
 from vae.latents import load_latents
 from webapp.models import ModelEntry
