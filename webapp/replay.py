@@ -62,7 +62,8 @@ def snapshot_count(path: Path) -> int:
 
 
 def write_replay_bundle(snaps: Snapshots, model: VAE, folder: Path) -> Path:
-    """The page's replay file for `snaps` of `model`, named by its content (a browser cache never serves a stale one)."""
+    """The page's replay file for `snaps` of `model`, named by its content (a browser cache never serves a stale
+    one)."""
     tensors = {"labels": snaps.labels, **snaps.tensors}
     metadata = {"format": FORMAT, **decoder_metadata(model), "records": json.dumps(snaps.records),
                 "map_limit": json.dumps(map_limit(snaps.mu(len(snaps) - 1)))}
