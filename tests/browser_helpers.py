@@ -13,12 +13,11 @@ import base64
 import numpy as np
 import pytest
 from gradio_client import Client
-from PIL import Image
 
 from vae import VAE
 from vae.latents import load_latents
 
-from conftest import PRETRAINED, REPO
+from conftest import PRETRAINED, REPO, png  # noqa: F401 - png: the browser tests import it from here
 
 # every browser test module's marks: slow, and quiet about two warnings from Gradio's dependencies
 BROWSER_TEST_MARKS = [
@@ -72,12 +71,6 @@ def open_app(browser, url: str, viewport: dict = VIEWPORT, **options):
     page.wait_for_function("window.vaeExplorer.debug.stats.frames.length > 0", timeout=30_000)
     page.errors = errors
     return page
-
-
-def png(path) -> np.ndarray:
-    with Image.open(path) as im:
-        assert im.format == "PNG"
-        return np.asarray(im)
 
 
 def sample_canvas(page, selector: str, n: int) -> np.ndarray:

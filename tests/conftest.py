@@ -20,13 +20,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 REPO = Path(__file__).resolve().parent.parent
 PRETRAINED = REPO / "pretrained"
 MNIST_DOWNLOAD_DIR = REPO / "data" / "mnist"  # git-ignored (/data/)
 FASHION_DOWNLOAD_DIR = REPO / "data" / "fashion-mnist"
+
+
+def png(path) -> np.ndarray:
+    """A PNG file the app returned -> its pixels (and the proof that it is a PNG)."""
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        return np.asarray(im)
 
 
 def in_ci() -> bool:

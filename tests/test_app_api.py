@@ -20,12 +20,12 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from vae import VAE, VAEConfig, kl_to_standard_normal
+from vae import VAE, kl_to_standard_normal
 from vae.imaging import MARK_COLOUR, to_uint8
 from vae.latents import load_latents
 from webapp.models import ModelEntry
 
-from conftest import PRETRAINED
+from conftest import PRETRAINED, png
 
 pytestmark = pytest.mark.filterwarnings(  # raised inside gradio's queue by pandas 3, not by this app
     "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated")
@@ -61,12 +61,6 @@ def digit_files(mnist_test, tmp_path_factory) -> dict[int, Path]:
         paths[i] = folder / f"mnist-test-{i}.png"
         Image.fromarray(images[i]).save(paths[i])
     return paths
-
-
-def png(path) -> np.ndarray:
-    with Image.open(path) as im:
-        assert im.format == "PNG"
-        return np.asarray(im)
 
 
 def decode(model: VAE, z1: float, z2: float) -> np.ndarray:

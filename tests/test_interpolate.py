@@ -26,7 +26,7 @@ from vae import VAE
 from vae.imaging import GIF_FRAME_MS, gif_bytes, latent_path, to_uint8
 from webapp.models import ModelEntry
 
-from conftest import PRETRAINED
+from conftest import PRETRAINED, png
 
 pytestmark = pytest.mark.filterwarnings(  # raised inside gradio's queue by pandas 3, not by this app
     "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated")
@@ -59,12 +59,6 @@ def read_gif(source) -> tuple[np.ndarray, list[dict]]:
             infos.append(dict(frame.info))
         assert im.n_frames == len(frames)
     return np.stack(frames), infos
-
-
-def png(path) -> np.ndarray:
-    with Image.open(path) as im:
-        assert im.format == "PNG"
-        return np.asarray(im)
 
 
 def decoded_path(model: VAE, z_a, z_b, steps: int) -> np.ndarray:

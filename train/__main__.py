@@ -295,7 +295,6 @@ def finish(args: argparse.Namespace, cfg: TrainConfig, run, device) -> None:
                                 elbo_at_mu=f"{other['elbo_at_mu']:.2f}",
                                 iwae=f"{other['iwae']:.2f}" if "iwae" in other else "—"))
     write_model_card(out, model=model, results=results, history=run.history, train_config=asdict(cfg),
-                     dataset=dataset,
                      command=training_command(cfg, args.preset, args.iwae_k, args.iwae_images), device=str(device),
                      comparisons=comparisons, repo_hint=args.push_to_hub or str(out),
                      replay=replay_summary(out / SNAPSHOTS_NAME) if cfg.snapshots else None)

@@ -17,7 +17,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData  # noqa: E402
 
 from vae import VAE  # noqa: E402
 from vae.atomic import atomic_write_text  # noqa: E402
-from vae.datasets import MNIST, DataSet  # noqa: E402
+from vae.datasets import MNIST, DataSet, get_dataset  # noqa: E402
 from vae.imaging import grid_image, latent_grid, png_bytes  # noqa: E402
 
 LOSS_CURVE, SAMPLES, LATENT_SCATTER = "loss_curve.png", "samples.png", "latent_scatter.png"
@@ -169,11 +169,13 @@ def replay_summary(path: Path) -> dict | None:
 
 def write_model_card(out_dir: Path, *, model: VAE, results: dict, history: list[dict], train_config: dict,
                      command: str, device: str, comparisons: list[dict] | None = None,
-                     repo_hint: str = "path/to/model", replay: dict | None = None, dataset: DataSet = MNIST) -> Path:
-    """README.md with the Hub metadata (license, library, tags, datasets, pipeline tag, model-index). `results`
-    without "iwae" (--iwae-k 0) gives a card without the IWAE figure; `replay` (replay_summary) adds the snapshots. The settings table leaves out data_dir: a
-    folder on the training machine, which does not decide the result (`command` says where the data set goes)."""
+                     repo_hint: str = "path/to/model", replay: dict | None = None) -> Path:
+    """README.md with the Hub metadata (license, library, tags, datasets, pipeline tag, model-index), for the data set
+    the model's config names. `results` without "iwae" (--iwae-k 0) gives a card without the IWAE figure; `replay`
+    (replay_summary) adds the snapshots. The settings table leaves out data_dir: a folder on the training machine,
+    which does not decide the result (`command` says where the data set goes)."""
     cfg = model.config
+    dataset = get_dataset(cfg.dataset)
     metric = dict(task_type="unconditional-image-generation", task_name="Unconditional image generation",
                   dataset_type=dataset.hub_id, dataset_name=dataset.title, dataset_split="test")
     eval_results = [EvalResult(metric_type="neg_elbo", metric_name="test -ELBO (nats/image)",

@@ -94,13 +94,6 @@ FASHION_MNIST = DataSet(
     noun="image", hub_id="zalando-datasets/fashion_mnist",
 )
 DATASETS = {d.name: d for d in (MNIST, FASHION_MNIST)}
-
-
-def class_words(name: str) -> dict:
-    """What the page says of data set `name`'s images (JSON, in its page and replay bundles): {names, plurals,
-    noun}."""
-    ds = get_dataset(name)
-    return {"names": list(ds.class_names), "plurals": list(ds.class_plurals), "noun": ds.noun}
 DEFAULT_DATASET = MNIST.name  # what a config.json without "dataset" was trained on: every model before Fashion-MNIST
 
 
@@ -117,6 +110,13 @@ def get_dataset(name: str | DataSet | None) -> DataSet:
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     return DATASETS[name]
+
+
+def class_words(name: str) -> dict:
+    """What the page says of data set `name`'s images (JSON, in its page and replay bundles): {names, plurals,
+    noun}."""
+    ds = get_dataset(name)
+    return {"names": list(ds.class_names), "plurals": list(ds.class_plurals), "noun": ds.noun}
 
 
 # ---------------------------------------------------------------------------------------------------------

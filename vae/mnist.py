@@ -9,17 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from vae import datasets
-from vae.datasets import COUNTS, FILES, MNIST, as_tensor, md5_of
+from vae.datasets import MNIST, as_tensor
 
-DATA_DIR_ENV = MNIST.env
 MD5 = MNIST.md5  # the same dict: a change here is a change of what the downloader checks
-MIRRORS = MNIST.mirrors
-HOW_TO_GET = MNIST.how_to_get
-FETCH_AGAIN = MNIST.fetch_again
 MNISTError = datasets.DataSetError
 
-__all__ = ["COUNTS", "DATA_DIR_ENV", "FETCH_AGAIN", "FILES", "HOW_TO_GET", "MD5", "MIRRORS", "MNISTError",
-           "as_tensor", "download_mnist", "load_mnist", "md5_of", "read_idx", "resolve_data_dir"]
+__all__ = ["MD5", "MNISTError", "as_tensor", "download_mnist", "load_mnist", "read_idx", "resolve_data_dir"]
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:

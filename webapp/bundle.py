@@ -77,6 +77,14 @@ def decoder_program(model: VAE) -> list[dict]:
     return describe(model.decoder, names) + [{"op": "sigmoid"}]
 
 
+def decoder_metadata(model: VAE) -> dict[str, str]:
+    """What the page and replay bundles both tell the page of `model`'s decoder (static/js/core/bundles.js): its
+    program, latent dimensions in, image shape out, and the words for its data set's classes."""
+    cfg = model.config
+    return {"program": json.dumps(decoder_program(model)), "input": json.dumps(cfg.latent_dim),
+            "output": json.dumps([cfg.image_size, cfg.image_size]), "classes": json.dumps(class_words(cfg.dataset))}
+
+
 def program_tensors(program: list[dict]) -> list[str]:
     """The tensor names a program uses, in order of first use."""
     used: list[str] = []
@@ -117,11 +125,8 @@ def write_page_bundle(model: VAE, latents: dict | None, folder: str | Path) -> P
     if latents is not None:
         tensors["latents.mu"] = np.ascontiguousarray(latents["mu"][:, :2], np.float32)  # (N, 2)
         tensors["latents.labels"] = np.ascontiguousarray(latents["labels"], np.uint8)  # (N,)
-    cfg = model.config
-    metadata = {"format": FORMAT, "program": json.dumps(program), "input": json.dumps(cfg.latent_dim),
-                "output": json.dumps([cfg.image_size, cfg.image_size]), "config": json.dumps(cfg.to_dict()),
-                "map_limit": json.dumps(map_limit(tensors["latents.mu"] if latents is not None else np.zeros((0, 2)))),
-                "classes": json.dumps(class_words(cfg.dataset))}
+    metadata = {"format": FORMAT, **decoder_metadata(model), "config": json.dumps(model.config.to_dict()),
+                "map_limit": json.dumps(map_limit(tensors["latents.mu"] if latents is not None else np.zeros((0, 2))))}
     digest = hashlib.sha256(json.dumps({**metadata, "encoding": PAGE_ENCODING}, sort_keys=True).encode())
     for name in sorted(program_tensors(program)):
         digest.update(name.encode())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from vae.datasets import get_dataset
 from webapp.hub_fetch import ModelRequestError
 from webapp.models import ModelStore, ServedModel
 from webapp.page import model_footer
@@ -26,17 +27,17 @@ def replay_props(served: ServedModel) -> dict:
 
 
 INTRO_SUBJECT = {  # what the title line says the model squeezes into two numbers, and what a visitor brings
-    "mnist": ("MNIST", "every digit", "your own digit"),
-    "fashion-mnist": ("Fashion-MNIST", "every image of clothing", "a photo of a garment"),
+    "mnist": ("every digit", "your own digit"),
+    "fashion-mnist": ("every image of clothing", "a photo of a garment"),
 }
 
 
 def intro(dataset: str) -> str:
     """The page's title and first line, for a model trained on `dataset`."""
-    title, every, own = INTRO_SUBJECT[dataset]
-    return (f"# VAE 2-D Latent Explorer\nA variational autoencoder trained on {title} squeezes {every} into two "
-            f"numbers, z = (z1, z2). **Explore** walks through that plane; **Reconstruct** finds where {own} lands; "
-            "**Training** replays how the plane took shape.")
+    every, own = INTRO_SUBJECT[dataset]
+    return (f"# VAE 2-D Latent Explorer\nA variational autoencoder trained on {get_dataset(dataset).title} squeezes "
+            f"{every} into two numbers, z = (z1, z2). **Explore** walks through that plane; **Reconstruct** finds "
+            f"where {own} lands; **Training** replays how the plane took shape.")
 
 
 def footer(served: ServedModel) -> str:

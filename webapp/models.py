@@ -1,5 +1,5 @@
-"""The models the app offers, per visitor: the bundled ones by name ("default", "reference") and any 2-D VAE that
-this project's trainer wrote to a public Hub repo ("user/repo" or "user/repo@revision"), loaded on demand.
+"""The models the app offers, per visitor: the bundled ones by name ("default", "reference", "fashion") and any 2-D
+VAE that this project's trainer wrote to a public Hub repo ("user/repo" or "user/repo@revision"), loaded on demand.
 
 Bounded for a public Space: at most MAX_LOADED Hub models in memory (the least recently used goes first), their
 page and replay bundles on disk under BUNDLE_CAP_BYTES, one download when several visitors ask for the same model at once.
@@ -189,10 +189,8 @@ class ModelStore:
                                     "give a Hub model id such as your-name/vae-2d-mnist.")
         key = f"{repo}@{revision or 'main'}"
         with self.lock:
-            for served in self.loaded.values():  # a commit already loaded
-                if served.name == f"{repo}@{revision}":
-                    self.loaded.move_to_end(served.name)
-                    return served
+            if revision is not None and (served := self._recent(f"{repo}@{revision}")):  # a commit already loaded
+                return served
             fetching = self.fetching.setdefault(key, threading.Lock())
         with fetching:  # one download per model, however many visitors ask at once
             try:
@@ -203,9 +201,8 @@ class ModelStore:
                     self.fetching.pop(key, None)
             name = f"{repo}@{hub.commit}"
             with self.lock:
-                if name in self.loaded:
-                    self.loaded.move_to_end(name)
-                    return self.loaded[name]
+                if served := self._recent(name):
+                    return served
             served = self._serve(name, ModelEntry.from_folder(hub.folder, hub.model,
                                                               f"Hugging Face Hub: {repo} @ {hub.commit}"))
             with self.lock:
@@ -214,6 +211,13 @@ class ModelStore:
                     self.loaded.popitem(last=False)
                 self._trim_bundles()
             return served
+
+    def _recent(self, name: str) -> ServedModel | None:
+        """The Hub model `name` ("user/repo@commit") if it is in memory, now the most recently used (hold self.lock)."""
+        if name not in self.loaded:
+            return None
+        self.loaded.move_to_end(name)
+        return self.loaded[name]
 
     def _trim_bundles(self) -> None:
         """Delete the oldest page and replay bundles of models no longer in memory while the folder is over its cap."""

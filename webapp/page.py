@@ -8,13 +8,13 @@ import re
 from functools import cache
 from pathlib import Path
 
+from vae.datasets import DEFAULT_DATASET, class_words
 from vae.imaging import GRID_SIZE
 from webapp.inputs import Z_LIMIT
 from webapp.replay import COLOURS
 
 STATIC = Path(__file__).resolve().parent.parent / "static"  # js/, linear.wasm, templates, MNIST examples
 MAP_MARGIN = {"left": 34, "right": 8, "top": 8, "bottom": 30}  # CSS px around a latent map's plot area
-MNIST_CLASSES = [str(d) for d in range(10)]
 
 
 @cache
@@ -27,14 +27,16 @@ def template(name: str) -> str:
     return re.sub(r"\n\s+", "\n", text)
 
 
-def page_constants(z_step: float, span_limit: float, class_names: list[str] = MNIST_CLASSES,
-                   noun: str = "digit") -> dict:
+def page_constants(z_step: float, span_limit: float) -> dict:
     """What the page script shares with Python, given to the panels' scripts (mount_js): the sliders' range
     and step, the span slider's largest value, the grid's cells per side, a digit's pixels per side, the latent maps'
-    margins, a colour and a name per class (the map's key, the live line's "mostly 7s nearby") and what one image is."""
+    margins, a colour per class, and the words of a bundle written without its own (vae.datasets.class_words of
+    MNIST, the data set of every model before Fashion-MNIST): a name per class (the map's key, the live line's
+    "mostly 7s nearby") and what one image is."""
+    words = class_words(DEFAULT_DATASET)
     return {"z_limit": Z_LIMIT, "z_step": z_step, "span_limit": span_limit, "grid": GRID_SIZE, "side": 28,
-            "map_margin": MAP_MARGIN, "class_colours": COLOURS[:len(class_names)], "class_names": class_names,
-            "noun": noun}
+            "map_margin": MAP_MARGIN, "class_colours": COLOURS[:len(words["names"])], "class_names": words["names"],
+            "noun": words["noun"]}
 
 
 def mount_js(function: str, arguments: str, **options) -> str:
@@ -50,11 +52,6 @@ def mount_js(function: str, arguments: str, **options) -> str:
             f".then((page) => page.{function}({arguments}))"
             f".catch((error) => {{ console.error(error); element.textContent = "
             f"'The page script could not start: ' + error.message; }});")
-
-
-def examples() -> list[str]:
-    """The Reconstruct tab's MNIST test digits (static/examples/*.png), sorted by name."""
-    return sorted(str(p) for p in (STATIC / "examples").glob("*.png"))
 
 
 def posterior_markdown(stats: dict, samples: int) -> str:

@@ -7,14 +7,14 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from vae.datasets import DATASETS, get_dataset
+from vae.datasets import DATASETS, DEFAULT_DATASET, get_dataset
 from vae.explorer import ELBO_SAMPLES
 from vae.imaging import to_uint8, upscale_nearest
 from vae.preprocess import ImageInputError, load_image, preprocessor
 from webapp.hub_fetch import ModelRequestError
 from webapp.inputs import Z_LIMIT, digit_from_drawing
 from webapp.models import ModelStore
-from webapp.page import STATIC, examples, posterior_markdown
+from webapp.page import STATIC, posterior_markdown
 
 UI_SCALE = 8  # 28 px digits are shown at 224 px, nearest neighbour
 NOTHING = (None, None, "", None)  # prepared input, reconstruction, figures, posterior
@@ -28,8 +28,8 @@ ASK = {  # what the status line asks for while nothing is uploaded, per data set
 def example_images() -> dict[str, list[str]]:
     """Each data set's Reconstruct examples, one test image per class: MNIST's in static/examples/, the others' in
     static/examples/<data set>/ (<noun>-<label>-<data set>-test-<index>.png)."""
-    return {name: examples() if name == "mnist" else sorted(str(p) for p in (STATIC / "examples" / name).glob("*.png"))
-            for name in DATASETS}
+    folders = {name: STATIC / "examples" / ("" if name == DEFAULT_DATASET else name) for name in DATASETS}
+    return {name: sorted(str(p) for p in folder.glob("*.png")) for name, folder in folders.items()}
 
 
 def examples_label(dataset: str) -> str:

@@ -30,12 +30,11 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from vae.atomic import atomic_write
-from vae.datasets import class_words
 from vae.explorer import Explorer
 from vae.imaging import DEFAULT_SPAN, GRID_SIZE, MARK_COLOUR
 from vae.model import VAE
 from vae.snapshots import SNAPSHOTS_NAME, Snapshots, SnapshotsError, load_snapshots
-from webapp.bundle import decoder_program, map_limit
+from webapp.bundle import decoder_metadata, map_limit
 
 log = logging.getLogger("vae_explorer")
 
@@ -63,13 +62,11 @@ def snapshot_count(path: Path) -> int:
 
 
 def write_replay_bundle(snaps: Snapshots, model: VAE, folder: Path) -> Path:
-    """The page's replay file for `snaps` of `model`, named by its content (a browser cache never serves a stale one)."""
+    """The page's replay file for `snaps` of `model`, named by its content (a browser cache never serves a stale
+    one)."""
     tensors = {"labels": snaps.labels, **snaps.tensors}
-    cfg = model.config
-    metadata = {"format": FORMAT, "program": json.dumps(decoder_program(model)), "input": json.dumps(cfg.latent_dim),
-                "output": json.dumps([cfg.image_size, cfg.image_size]), "records": json.dumps(snaps.records),
-                "map_limit": json.dumps(map_limit(snaps.mu(len(snaps) - 1))),
-                "classes": json.dumps(class_words(cfg.dataset))}
+    metadata = {"format": FORMAT, **decoder_metadata(model), "records": json.dumps(snaps.records),
+                "map_limit": json.dumps(map_limit(snaps.mu(len(snaps) - 1)))}
     digest = hashlib.sha256(json.dumps(metadata, sort_keys=True).encode())
     for name in sorted(tensors):
         digest.update(name.encode())

@@ -10,6 +10,16 @@
 
 import { matmulNT, transpose } from "./matmul.js";
 
+// W (rows, cols) row-major into `heap` at `at` as static/linear.wasm reads it: (rows / 8, width, 8) blocks of 8
+// outputs, each column's 8 weights together; width >= cols is the kernel's input width (padded by the decoder), and
+// the padding is left as it is (zeros)
+export function packBlocks(src, rows, cols, heap, at, width = cols) {
+  for (let o = 0; o < rows; o++) {
+    const block = at + (o >> 3) * width * 8 + (o & 7);
+    for (let i = 0; i < cols; i++) heap[block + i * 8] = src[o * cols + i];
+  }
+}
+
 export function javascriptKernel() {
   let scratch = new Float32Array(0);
   return {
@@ -42,10 +52,7 @@ export function wasmKernel(module) {
     heap.fill(0, x + M * K, w);
     if (Np !== N) heap.fill(0, w, bb);
     if (transposed) {
-      for (let n = 0; n < N; n++) {
-        const block = w + (n >> 3) * K * 8 + (n & 7);
-        for (let k = 0; k < K; k++) heap[block + k * 8] = b[n * K + k];
-      }
+      packBlocks(b, N, K, heap, w);
     } else {
       for (let k = 0; k < K; k++) {
         const row = k * N;

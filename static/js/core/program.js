@@ -4,6 +4,8 @@
 // WebAssembly SIMD kernel (static/linear.wat), or in plain JavaScript where SIMD is missing; both give the same
 // float32 products. DOM-free: it runs in Node as in the page (tests/node/).
 
+import { packBlocks } from "./kernels.js";
+
 const pad8 = (n) => Math.ceil(n / 8) * 8; // widths are padded to multiples of 8 for the kernel; padding stays 0
 
 // static/linear.wasm's bytes -> a compiled module to give every Decoder (the replay makes one per snapshot), or
@@ -82,12 +84,8 @@ export class Decoder {
     }
     // --- pack W (N, K) row-major into (N/8, K, 8) blocks; padding stays 0
     for (const l of linears) {
-      const [n, k] = l.w.shape, src = l.w.data, h = this.heap;
-      for (let o = 0; o < n; o++) {
-        const block = l.wAt + (o >> 3) * l.kp * 8 + (o & 7);
-        for (let i = 0; i < k; i++) h[block + i * 8] = src[o * k + i];
-      }
-      h.set(l.b.data, l.bAt);
+      packBlocks(l.w.data, l.w.shape[0], l.w.shape[1], this.heap, l.wAt, l.kp);
+      this.heap.set(l.b.data, l.bAt);
       delete l.w; delete l.b; // the packed copy is all the decoder needs
     }
     this.pixels = new Uint8ClampedArray(maxRows * this.pixelsPerRow);

@@ -92,7 +92,7 @@ export function checkFormat(file, format, where) {
 // 65,536 values, made once. Subnormal halves are m * 2^-24; normal ones (1024 + m) * 2^(e - 25).
 let halfTable = null;
 
-export function halfToFloat(bits) {
+function halfToFloat(bits) {
   if (!halfTable) {
     halfTable = new Float32Array(65536);
     for (let h = 0; h < 65536; h++) {
