@@ -79,8 +79,8 @@ def parse_model_spec(spec) -> tuple[str, str | None]:
         return spec, None
     match = HUB_ID.fullmatch(spec)
     if match is None or ".." in spec:  # not echoed: it may hold markup
-        raise ModelRequestError("That is not a model this app can open: give a name from /models (default, "
-                                "reference) or a Hub model id, your-name/repo or your-name/repo@revision. Files on "
+        raise ModelRequestError("That is not a model this app can open: give a name from /models (as the "
+                                "model picker lists them) or a Hub model id, your-name/repo or your-name/repo@revision. Files on "
                                 "the server are never loaded.")
     return match["repo"], match["revision"]
 

@@ -38,11 +38,11 @@ export function replayModel({ metadata, tensors }, options) {
   const records = field(metadata, "records"), program = field(metadata, "program");
   const input = field(metadata, "input"), output = field(metadata, "output");
   const labels = tensors.labels ? tensors.labels.data : null;
-  if (!labels || !records.length) throw new Error("the replay holds no test digits or no snapshots");
+  if (!labels || !records.length) throw new Error("the replay holds no test images or no snapshots");
   const snapshots = records.map((record, k) => {
     const mu = tensors[`s${k}.mu`];
     if (!mu || mu.data.length !== 2 * labels.length) {
-      throw new Error(`snapshot ${k}'s latent means do not match the ${labels.length} test digits`);
+      throw new Error(`snapshot ${k}'s latent means do not match the ${labels.length} test images`);
     }
     const decoder = new Decoder(program, dequantize(tensors, `s${k}.`, record.encodings), input, output, options);
     return { record, mu: mu.data, view: { decoder, cache: new Map(), limit: REPLAY_CACHE_LIMIT } };
