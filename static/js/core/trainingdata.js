@@ -1,0 +1,166 @@
+// The training data the page trains on, as webapp/training_data.py writes it ("vae-explorer-training-data/1"):
+// "VAEDATA1", a uint32 (little-endian) header length, a JSON header listing the chunks, then each chunk as its own
+// gzip stream of n labels and n images (bits 8: a byte per pixel; bits 4: two pixels a byte, the first in the high
+// nibble, grey = level * grey_step). The test chunk comes first, then the training images in a fixed shuffled
+// order, so training can start on the first chunks while the rest is still arriving (trainingChunks on the
+// response's body). DOM-free: DecompressionStream exists in the page, in a Web Worker and in Node 18+. A truncated or
+// damaged file throws an Error that says so.
+
+export const TRAINING_DATA_FORMAT = "vae-explorer-training-data/1";
+const MAGIC = "VAEDATA1";
+const SPLITS = ["test", "train"];
+
+// A growing byte buffer over a stream's pieces: take(count) resolves with the next `count` bytes, or null at the end
+// of the stream when fewer arrived.
+class Bytes {
+  constructor(stream) {
+    this.reader = stream.getReader();
+    this.pieces = [];
+    this.held = 0;
+    this.read = 0; // bytes handed out so far, for messages
+  }
+
+  async take(count) {
+    while (this.held < count) {
+      const { done, value } = await this.reader.read();
+      if (done) return null;
+      const piece = value instanceof Uint8Array ? value : new Uint8Array(value);
+      this.pieces.push(piece);
+      this.held += piece.length;
+    }
+    const out = new Uint8Array(count);
+    let filled = 0;
+    while (filled < count) {
+      const piece = this.pieces[0], part = Math.min(piece.length, count - filled);
+      out.set(piece.subarray(0, part), filled);
+      filled += part;
+      if (part === piece.length) this.pieces.shift();
+      else this.pieces[0] = piece.subarray(part);
+    }
+    this.held -= count;
+    this.read += count;
+    return out;
+  }
+
+  async atEnd() {
+    if (this.held > 0) return false;
+    const { done, value } = await this.reader.read();
+    if (done) return true;
+    this.pieces.push(value);
+    this.held += value.length;
+    return false;
+  }
+}
+
+function damaged(what) {
+  return new Error(`the training data file ${what}: it is damaged or truncated; reload the page to fetch it again`);
+}
+
+function checkHeader(header) {
+  if (!header || header.format !== TRAINING_DATA_FORMAT) {
+    throw new Error(`the training data file is not ${TRAINING_DATA_FORMAT} (its format is ${header && header.format})`);
+  }
+  if (header.side !== 28 || !Number.isInteger(header.grey_step) || !Array.isArray(header.class_names)
+      || !Array.isArray(header.chunks) || header.chunks.length < 2) {
+    throw damaged("has a header without its side, grey step, class names or chunks");
+  }
+  header.chunks.forEach((chunk, k) => {
+    const fits = chunk && SPLITS.includes(chunk.split) && Number.isInteger(chunk.n) && chunk.n > 0
+      && (chunk.bits === 4 || chunk.bits === 8) && Number.isInteger(chunk.bytes) && chunk.bytes > 0;
+    if (!fits) throw damaged(`lists a chunk ${k} that is not {split, n, bits, bytes}`);
+    if ((k === 0) !== (chunk.split === "test")) throw damaged("does not start with its one test chunk");
+  });
+}
+
+async function inflate(bytes) {
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+// one chunk's gzip bytes -> {split, n, labels: Uint8Array(n), images: Uint8Array(n * 784) grey levels 0..255}
+async function decodeChunk(bytes, chunk, k, header) {
+  const pixels = header.side * header.side, packed = (pixels * chunk.bits) / 8;
+  let raw;
+  try {
+    raw = await inflate(bytes);
+  } catch (error) {
+    throw damaged(`has a chunk ${k} that does not decompress (${error.message})`);
+  }
+  if (raw.length !== chunk.n * (1 + packed)) {
+    throw damaged(`has a chunk ${k} of ${raw.length} bytes where ${chunk.n} images need ${chunk.n * (1 + packed)}`);
+  }
+  const labels = raw.slice(0, chunk.n);
+  if (labels.some((label) => label >= header.class_names.length)) throw damaged(`has a label out of range in chunk ${k}`);
+  let images = raw.subarray(chunk.n);
+  if (chunk.bits === 4) {
+    const out = new Uint8Array(chunk.n * pixels), step = header.grey_step;
+    for (let i = 0; i < images.length; i++) {
+      out[2 * i] = (images[i] >> 4) * step;
+      out[2 * i + 1] = (images[i] & 15) * step;
+    }
+    images = out;
+  } else {
+    images = images.slice();
+  }
+  return { split: chunk.split, n: chunk.n, labels, images };
+}
+
+// A ReadableStream of the file's bytes (fetch's response.body) -> an async iterator that yields {header} once the
+// header has arrived, then each chunk as it completes: {split, n, labels, images, index}. Throws on a damaged or
+// truncated file, at the first chunk that shows it.
+export async function* trainingChunks(stream) {
+  const bytes = new Bytes(stream);
+  const start = await bytes.take(12);
+  if (!start || new TextDecoder().decode(start.subarray(0, 8)) !== MAGIC) {
+    throw new Error(`the file is not training data (it does not start with ${MAGIC})`);
+  }
+  const headerLength = new DataView(start.buffer).getUint32(8, true);
+  const text = await bytes.take(headerLength);
+  if (!text) throw damaged(`ends inside its ${headerLength}-byte header`);
+  let header;
+  try {
+    header = JSON.parse(new TextDecoder().decode(text));
+  } catch (error) {
+    throw damaged(`has a header that is not JSON (${error.message})`);
+  }
+  checkHeader(header);
+  yield { header };
+  const total = 12 + headerLength + header.chunks.reduce((sum, chunk) => sum + chunk.bytes, 0);
+  for (const [k, chunk] of header.chunks.entries()) {
+    const data = await bytes.take(chunk.bytes);
+    if (!data) throw damaged(`ends after ${bytes.read + bytes.held} of its ${total} bytes`);
+    yield { ...(await decodeChunk(data, chunk, k, header)), index: k };
+  }
+  if (!(await bytes.atEnd())) throw damaged(`has bytes after its last chunk (${total} expected)`);
+}
+
+// The whole file (an ArrayBuffer or a typed array over one) -> {images: Uint8Array(n * 784) grey 0..255, labels:
+// Uint8Array(n), n, testImages, testLabels, testN, dataset, title, classNames, sourceTrainN}
+export async function readTrainingData(arrayBuffer) {
+  const view = ArrayBuffer.isView(arrayBuffer)
+    ? new Uint8Array(arrayBuffer.buffer, arrayBuffer.byteOffset, arrayBuffer.byteLength) : new Uint8Array(arrayBuffer);
+  let header;
+  const parts = { test: [], train: [] };
+  for await (const part of trainingChunks(new Blob([view]).stream())) {
+    if (part.header) header = part.header;
+    else parts[part.split].push(part);
+  }
+  const join = (list, key) => {
+    const out = new Uint8Array(list.reduce((sum, p) => sum + p[key].length, 0));
+    let at = 0;
+    for (const p of list) {
+      out.set(p[key], at);
+      at += p[key].length;
+    }
+    return out;
+  };
+  const n = parts.train.reduce((sum, p) => sum + p.n, 0), testN = parts.test.reduce((sum, p) => sum + p.n, 0);
+  if (n !== header.train_n || testN !== header.test_n) {
+    throw damaged(`holds ${n} training and ${testN} test images where its header says ${header.train_n} and ${header.test_n}`);
+  }
+  return {
+    images: join(parts.train, "images"), labels: join(parts.train, "labels"), n,
+    testImages: join(parts.test, "images"), testLabels: join(parts.test, "labels"), testN,
+    dataset: header.dataset, title: header.title, classNames: header.class_names, sourceTrainN: header.source_train_n,
+  };
+}
