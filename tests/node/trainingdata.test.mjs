@@ -1,0 +1,106 @@
+// The page's training data reader (static/js/core/trainingdata.js) on the file webapp/training_data.py wrote from the
+// real MNIST IDX files: every image and label against the IDX files (the test subset exact, the training images at
+// their 4-bit grey level, within 8 of the original), the first chunks handed over before the rest of the file has
+// arrived, and damaged, truncated or foreign files refused with a message.
+// Run: python -m pytest tests/test_training_data.py   (it writes the file, then runs node --test on this one)
+
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import { gunzipSync } from "node:zlib";
+
+import { readTrainingData, trainingChunks } from "../../static/js/core/trainingdata.js";
+
+const need = (name) => {
+  if (!process.env[name]) throw new Error(`${name} is not set: run python -m pytest tests/test_training_data.py`);
+  return process.env[name];
+};
+const file = new Uint8Array(readFileSync(need("TRAINING_DATA_FILE")));
+const folder = need("TRAINING_DATA_IDX"), indices = need("TRAINING_DATA_INDICES");
+
+// an IDX file's payload after its header (gzip or raw, as the library reads both)
+function idx(name) {
+  let bytes;
+  try {
+    bytes = gunzipSync(readFileSync(join(folder, `${name}.gz`)));
+  } catch {
+    bytes = readFileSync(join(folder, name));
+  }
+  return new Uint8Array(bytes.buffer, bytes.byteOffset + 4 + 4 * bytes[3], bytes.length - 4 - 4 * bytes[3]);
+}
+const int32s = (name) => new Int32Array(new Uint8Array(readFileSync(join(indices, name))).buffer);
+const PIXELS = 784;
+
+test("every image and label is the IDX files' (training images at their 4-bit grey level)", async () => {
+  const data = await readTrainingData(file.buffer);
+  assert.equal(data.dataset, "mnist");
+  assert.deepEqual(data.classNames, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+  assert.equal(data.n, 60000);
+  assert.equal(data.images.length, data.n * PIXELS);
+  const trainImages = idx("train-images-idx3-ubyte"), trainLabels = idx("train-labels-idx1-ubyte");
+  const order = int32s("order.i32");
+  let worst = 0;
+  for (let i = 0; i < data.n; i++) {
+    const k = order[i];
+    assert.equal(data.labels[i], trainLabels[k], `label of training image ${i} (IDX ${k})`);
+    for (let p = 0; p < PIXELS; p++) {
+      const got = data.images[i * PIXELS + p], grey = trainImages[k * PIXELS + p];
+      if (got !== 17 * Math.round(grey / 17)) assert.fail(`training image ${i} pixel ${p}: ${got} for grey ${grey}`);
+      worst = Math.max(worst, Math.abs(got - grey));
+    }
+  }
+  assert.equal(worst, 8); // half a 4-bit step, reached somewhere in 60,000 images
+  const testImages = idx("t10k-images-idx3-ubyte"), testLabels = idx("t10k-labels-idx1-ubyte");
+  const subset = int32s("test.i32");
+  assert.equal(data.testN, 2000);
+  assert.equal(data.testImages.length, 2000 * PIXELS);
+  for (let i = 0; i < data.testN; i++) {
+    const k = subset[i];
+    assert.equal(data.testLabels[i], testLabels[k]);
+    assert.deepEqual(data.testImages.subarray(i * PIXELS, (i + 1) * PIXELS),
+      testImages.subarray(k * PIXELS, (k + 1) * PIXELS), `test image ${i} (IDX ${k})`);
+  }
+});
+
+test("the test set and the first training chunk are handed over before the rest of the file arrives", async () => {
+  const header = JSON.parse(new TextDecoder().decode(file.subarray(12, 12 + new DataView(file.buffer).getUint32(8, true))));
+  const [testChunk, firstTrain] = header.chunks;
+  const early = 12 + new DataView(file.buffer).getUint32(8, true) + testChunk.bytes + firstTrain.bytes;
+  let release;
+  const rest = new Promise((resolve) => { release = resolve; });
+  const stream = new ReadableStream({
+    async start(controller) { // the first part at once, the rest only when the test says so
+      controller.enqueue(file.slice(0, early));
+      await rest;
+      controller.enqueue(file.slice(early));
+      controller.close();
+    },
+  });
+  const seen = [];
+  for await (const part of trainingChunks(stream)) {
+    seen.push(part.header ? "header" : `${part.split} ${part.n}`);
+    if (seen.length === 3) {
+      assert.deepEqual(seen, ["header", "test 2000", `train ${firstTrain.n}`]);
+      assert.equal(part.images.length, firstTrain.n * PIXELS);
+      release(); // only now does the rest of the file arrive
+    }
+  }
+  assert.equal(seen.length, 2 + header.chunks.length - 1);
+});
+
+test("a damaged, truncated or foreign file is refused with a message", async () => {
+  const refused = async (bytes, pattern) => assert.rejects(readTrainingData(bytes), pattern);
+  await refused(file.slice(0, file.length - 1000), /truncated/);
+  await refused(file.slice(0, 100), /header|truncated/);
+  const flipped = file.slice();
+  flipped[file.length - 5000] ^= 0x5a; // inside the last chunk's compressed data
+  await refused(flipped, /damaged/);
+  const longer = new Uint8Array(file.length + 3);
+  longer.set(file);
+  await refused(longer, /bytes after its last chunk/);
+  await refused(new TextEncoder().encode("<html>not found</html>"), /not training data/);
+  const badHeader = file.slice();
+  badHeader[12] = 0x7d; // the JSON header opens with "}"
+  await refused(badHeader, /damaged|not JSON/);
+});
