@@ -64,9 +64,10 @@ test("every image and label is the IDX files' (training images at their 4-bit gr
 });
 
 test("the test set and the first training chunk are handed over before the rest of the file arrives", async () => {
-  const header = JSON.parse(new TextDecoder().decode(file.subarray(12, 12 + new DataView(file.buffer).getUint32(8, true))));
+  const headerLength = new DataView(file.buffer).getUint32(8, true);
+  const header = JSON.parse(new TextDecoder().decode(file.subarray(12, 12 + headerLength)));
   const [testChunk, firstTrain] = header.chunks;
-  const early = 12 + new DataView(file.buffer).getUint32(8, true) + testChunk.bytes + firstTrain.bytes;
+  const early = 12 + headerLength + testChunk.bytes + firstTrain.bytes;
   let release;
   const rest = new Promise((resolve) => { release = resolve; });
   const stream = new ReadableStream({

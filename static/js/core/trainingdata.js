@@ -90,7 +90,9 @@ async function decodeChunk(bytes, chunk, k, header) {
     throw damaged(`has a chunk ${k} of ${raw.length} bytes where ${chunk.n} images need ${chunk.n * (1 + packed)}`);
   }
   const labels = raw.slice(0, chunk.n);
-  if (labels.some((label) => label >= header.class_names.length)) throw damaged(`has a label out of range in chunk ${k}`);
+  if (labels.some((label) => label >= header.class_names.length)) {
+    throw damaged(`has a label out of range in chunk ${k}`);
+  }
   let images = raw.subarray(chunk.n);
   if (chunk.bits === 4) {
     const out = new Uint8Array(chunk.n * pixels), step = header.grey_step;
@@ -156,7 +158,8 @@ export async function readTrainingData(arrayBuffer) {
   };
   const n = parts.train.reduce((sum, p) => sum + p.n, 0), testN = parts.test.reduce((sum, p) => sum + p.n, 0);
   if (n !== header.train_n || testN !== header.test_n) {
-    throw damaged(`holds ${n} training and ${testN} test images where its header says ${header.train_n} and ${header.test_n}`);
+    throw damaged(`holds ${n} training and ${testN} test images where its header says ${header.train_n} and `
+      + `${header.test_n}`);
   }
   return {
     images: join(parts.train, "images"), labels: join(parts.train, "labels"), n,
