@@ -30,7 +30,7 @@ from conftest import PRETRAINED, png
 pytestmark = pytest.mark.filterwarnings(  # raised inside gradio's queue by pandas 3, not by this app
     "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated")
 
-PUBLIC = {"/generate", "/grid", "/interpolate", "/encode", "/reconstruct", "/models", "/replay"}
+PUBLIC = {"/generate", "/grid", "/interpolate", "/encode", "/reconstruct", "/models", "/replay", "/upload_model"}
 MNIST_SAMPLE = [0, 1, 2, 3, 4, 7, 8, 11, 18, 61]  # one of each digit
 
 
@@ -81,10 +81,11 @@ def test_only_the_api_endpoints_are_public(served):
     assert params == {"/generate": ["z1", "z2", "model", "snapshot"], "/grid": ["z1", "z2", "span", "model", "snapshot"],
                       "/interpolate": ["z1_a", "z2_a", "z1_b", "z2_b", "steps", "model"],
                       "/encode": ["image", "model"], "/reconstruct": ["image", "model"], "/models": [],
-                      "/replay": ["model", "z1", "z2", "span"]}
+                      "/replay": ["model", "z1", "z2", "span"], "/upload_model": ["weights", "config", "latents"]}
     span = api["named_endpoints"]["/grid"]["parameters"][2]
     assert span["parameter_has_default"] and span["parameter_default"] == 1.5
-    for endpoint in PUBLIC - {"/models"}:  # every endpoint takes an optional model, the app's own by default
+    for endpoint in PUBLIC - {"/models", "/upload_model"}:  # every endpoint that draws takes an optional model, the
+        #                                                        app's own by default
         model = next(p for p in api["named_endpoints"][endpoint]["parameters"] if p["parameter_name"] == "model")
         assert model["parameter_has_default"] and model["parameter_default"] == "default"
     for endpoint in ("/generate", "/grid"):  # and the final model unless a training snapshot is asked for

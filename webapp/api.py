@@ -11,10 +11,11 @@ from vae.explorer import Explorer
 from vae.imaging import DEFAULT_SPAN, to_uint8
 from webapp.hub_fetch import ModelRequestError
 from webapp.inputs import (bad_input, digit_from_file, grid_span, interpolation_steps, latent_coordinate,
-                           snapshot_index)
-from webapp.models import ModelStore
+                           snapshot_index, uploaded_path)
+from webapp.models import ModelEntry, ModelStore, check_browser_fit
 from webapp.png_cache import cached_file, gif_file, png_file
 from webapp.replay import ReplayUnavailable
+from webapp.uploads import check_upload, read_upload_latents
 
 
 class ExplorerAPI:
@@ -26,7 +27,8 @@ class ExplorerAPI:
         self.cache = cache
 
     def endpoints(self) -> list:
-        return [self.generate, self.grid, self.interpolate, self.encode, self.reconstruct, self.models, self.replay]
+        return [self.generate, self.grid, self.interpolate, self.encode, self.reconstruct, self.models, self.replay,
+                self.upload_model]
 
     def explorer(self, model, snapshot=None) -> Explorer:
         """The model's views; with a snapshot index, those of that training snapshot's decoder."""
@@ -139,3 +141,26 @@ class ExplorerAPI:
         x = digit_from_file(image, self.cache, explorer.model.config.dataset)
         recon, stats = explorer.reconstruct(x)
         return png_file(to_uint8(x), "preprocessed", self.cache), png_file(recon, "reconstruction", self.cache), stats
+
+    def upload_model(self, weights: FileData, config: str = "", latents: FileData | None = None) -> dict:
+        """Send a 2-D VAE (one trained in the page, or written by VAE.save_pretrained) to explore it: checked as a Hub
+        model is (safetensors only, at most 10 MB, a config of this project's VAE with latent_dim 2, exactly the
+        tensors and shapes that config implies, finite values), then served under the name returned, which every
+        endpoint's `model` takes: {"model": "upload-<16 hex digits>", "arch", "dataset"}. The server keeps the last
+        8 models sent; /models does not list them.
+
+        Args:
+            weights: model.safetensors (with gradio_client: handle_file("model.safetensors"))
+            config: the text of config.json; empty: the weights' safetensors metadata "config" holds it
+            latents: optional latents.safetensors (mu (N, 2) float32, sigma, labels uint8) for the latent map
+        """
+        path = uploaded_path(weights, self.cache, "model", "model.safetensors",
+                             "send model.safetensors and config.json's text")
+        latents_path = uploaded_path(latents, self.cache, "latent map", "latents.safetensors") if latents else None
+        try:
+            name, model = check_upload(path, config, check_browser_fit)
+            means = read_upload_latents(latents_path, model)
+        except ModelRequestError as e:
+            raise bad_input(str(e)) from None
+        self.store.add_upload(name, ModelEntry(model, "sent from a browser", means))
+        return {"model": name, "arch": model.config.arch, "dataset": model.config.dataset}

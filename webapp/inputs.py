@@ -99,18 +99,20 @@ def interpolation_steps(value) -> int:
     return steps
 
 
-def uploaded_path(value, uploads: str | os.PathLike) -> str:
+def uploaded_path(value, uploads: str | os.PathLike, what: str = "image", example: str = "digit.png",
+                  missing: str = "upload a PNG or JPEG of a digit") -> str:
     """An API file argument -> the path of the upload it names. Only a file Gradio received is accepted: a file
     object whose path lies inside Gradio's upload folder `uploads` (Gradio itself refuses a file object naming any
-    other path; a bare string, a number or a dict without Gradio's file marker would reach the app unchecked)."""
+    other path; a bare string, a number or a dict without Gradio's file marker would reach the app unchecked).
+    `what`, `example` and `missing` word the messages for the argument (an image, model weights)."""
     if value is None or value == "" or (isinstance(value, dict) and not value.get("path")):
-        raise bad_input("No image given: upload a PNG or JPEG of a digit (with gradio_client: handle_file('digit.png')).")
+        raise bad_input(f"No {what} given: {missing} (with gradio_client: handle_file('{example}')).")
     path = value.get("path") if isinstance(value, dict) else None
     inside = isinstance(path, str) and Path(path).resolve().is_relative_to(Path(uploads).resolve())
     meta = value.get("meta") if isinstance(value, dict) else None
     if not inside or not isinstance(meta, dict) or meta.get("_type") != "gradio.FileData":
-        raise bad_input("The image must be an uploaded file: with gradio_client, handle_file('digit.png'); over HTTP, "
-                        "upload it first (POST /gradio_api/upload) and send the path it returns as "
+        raise bad_input(f"The {what} must be an uploaded file: with gradio_client, handle_file('{example}'); over "
+                        "HTTP, upload it first (POST /gradio_api/upload) and send the path it returns as "
                         '{"path": ..., "meta": {"_type": "gradio.FileData"}}.')
     return path
 

@@ -1,7 +1,9 @@
-"""The models the app offers, per visitor: the bundled ones by name ("default", "reference", "fashion") and any 2-D
-VAE that this project's trainer wrote to a public Hub repo ("user/repo" or "user/repo@revision"), loaded on demand.
+"""The models the app offers, per visitor: the bundled ones by name ("default", "reference", "fashion"), any 2-D VAE
+that this project's trainer wrote to a public Hub repo ("user/repo" or "user/repo@revision"), loaded on demand, and
+the models visitors trained in their browser and sent (/upload_model: "upload-<16 hex digits>", webapp/uploads.py).
 
-Bounded for a public Space: at most MAX_LOADED Hub models in memory (the least recently used goes first), their
+Bounded for a public Space: at most MAX_LOADED Hub models and MAX_UPLOADED uploaded ones in memory (the least
+recently used goes first; an uploaded model is not listed by /models, only its sender knows its name), their
 page and replay bundles on disk under BUNDLE_CAP_BYTES, one download when several visitors ask for the same model at once.
 A request is refused before anything is downloaded when it cannot fit (webapp/inputs-style messages: what is wrong
 and what would work): not a Hub model id (server paths never are), a repo without our files, weights over
@@ -29,10 +31,12 @@ from vae.model import RESULTS_NAME, VAE
 from webapp.bundle import write_page_bundle
 from webapp.hub_fetch import ModelRequestError, fetch_hub_model
 from webapp.replay import MAX_SNAPSHOT_FILE_BYTES, Replay, replay_for
+from webapp.uploads import UPLOAD_NAME
 
 log = logging.getLogger("vae_explorer")
 
 MAX_LOADED = 4  # Hub models kept in memory at once (a 384x2 resmlp is 7 MB of weights, ~30 MB with its Explorer)
+MAX_UPLOADED = 8  # models visitors trained in their browser and sent (webapp/uploads.py), kept at once
 BUNDLE_CAP_BYTES = 256 * 2**20  # page bundles on disk, all models together
 MAX_WEIGHTS_BYTES = 50 * 2**20
 # The browser decodes 101 points per frame while a slider is dragged. A resmlp 512x2 decoder (1.45 M multiply-adds
@@ -159,12 +163,13 @@ class ModelStore:
 
     def __init__(self, bundled: dict[str, ModelEntry], bundle_dir: Path, *, timeout: float = DEFAULT_TIMEOUT,
                  max_loaded: int = MAX_LOADED, bundle_cap_bytes: int = BUNDLE_CAP_BYTES,
-                 max_weights_bytes: int = MAX_WEIGHTS_BYTES):
+                 max_weights_bytes: int = MAX_WEIGHTS_BYTES, max_uploaded: int = MAX_UPLOADED):
         self.bundle_dir = Path(bundle_dir)
-        self.timeout, self.max_loaded = timeout, max_loaded
+        self.timeout, self.max_loaded, self.max_uploaded = timeout, max_loaded, max_uploaded
         self.bundle_cap_bytes, self.max_weights_bytes = bundle_cap_bytes, max_weights_bytes
         self.bundled = {name: self._serve(name, entry) for name, entry in bundled.items()}
         self.loaded: OrderedDict[str, ServedModel] = OrderedDict()  # Hub models, least recently used first
+        self.uploaded: OrderedDict[str, ServedModel] = OrderedDict()  # visitors' page-trained models, likewise
         self.lock = threading.Lock()
         self.fetching: dict[str, threading.Lock] = {}
 
@@ -184,6 +189,13 @@ class ModelStore:
         repo, revision = parse_model_spec(spec)
         if revision is None and repo in self.bundled:
             return self.bundled[repo]
+        if revision is None and UPLOAD_NAME.fullmatch(repo):
+            with self.lock:
+                if repo in self.uploaded:
+                    self.uploaded.move_to_end(repo)
+                    return self.uploaded[repo]
+            raise ModelRequestError(f"The model {repo} sent from a browser is no longer on the server (it keeps the "
+                                    f"last {self.max_uploaded}): send it again (Explore this model, or /upload_model).")
         if "/" not in repo:
             raise ModelRequestError(f"No bundled model named {repo!r}: choose one of {', '.join(self.bundled)}, or "
                                     "give a Hub model id such as your-name/vae-2d-mnist.")
@@ -219,9 +231,24 @@ class ModelStore:
         self.loaded.move_to_end(name)
         return self.loaded[name]
 
+    def add_upload(self, name: str, entry: ModelEntry) -> ServedModel:
+        """A model a visitor sent (checked by webapp/uploads.py), served under `name` until MAX_UPLOADED newer
+        ones push it out; the same name again is the model already served."""
+        with self.lock:
+            if name in self.uploaded:
+                self.uploaded.move_to_end(name)
+                return self.uploaded[name]
+        served = self._serve(name, entry)
+        with self.lock:
+            self.uploaded[name] = served
+            while len(self.uploaded) > self.max_uploaded:
+                self.uploaded.popitem(last=False)
+            self._trim_bundles()
+        return served
+
     def _trim_bundles(self) -> None:
         """Delete the oldest page and replay bundles of models no longer in memory while the folder is over its cap."""
-        models = (*self.bundled.values(), *self.loaded.values())
+        models = (*self.bundled.values(), *self.loaded.values(), *self.uploaded.values())
         in_use = {m.bundle for m in models} | {m.replay.bundle for m in models if m.replay.bundle}
         bundles = sorted((*self.bundle_dir.glob("page-*.safetensors"), *self.bundle_dir.glob("replay-*.safetensors")),
                          key=lambda p: p.stat().st_mtime)
