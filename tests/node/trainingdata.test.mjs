@@ -10,7 +10,9 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 
-import { readTrainingData, trainingChunks } from "../../static/js/core/trainingdata.js";
+import {
+  forgetTrainingData, openTrainingData, readTrainingData, trainingChunks,
+} from "../../static/js/core/trainingdata.js";
 
 const need = (name) => {
   if (!process.env[name]) throw new Error(`${name} is not set: run python -m pytest tests/test_training_data.py`);
@@ -106,4 +108,46 @@ test("a damaged, truncated or foreign file is refused with a message", async () 
   const badHeader = file.slice();
   badHeader[12] = 0x7d; // the JSON header opens with "}"
   await refused(badHeader, /damaged|not JSON/);
+});
+
+// Cache Storage as the browser keeps it, in memory: {open(name) -> {match, put, keys, delete}}
+function memoryCaches() {
+  const entries = new Map();
+  const cache = {
+    match: async (url) => (entries.has(url) ? new Response(entries.get(url)) : undefined),
+    put: async (url, response) => { entries.set(url, new Uint8Array(await response.arrayBuffer())); },
+    keys: async () => [...entries.keys()].map((url) => ({ url })),
+    delete: async (url) => entries.delete(url),
+  };
+  return { entries, open: async () => cache };
+}
+
+test("a file fetched once is kept, read from the cache next time, and replaces the data set's older file", async () => {
+  const caches = memoryCaches();
+  const url = "http://127.0.0.1/gradio_api/file=/x/training-data-mnist-0123456789ab.bin";
+  const older = url.replace("0123456789ab", "ba9876543210");
+  const fashion = url.replace("mnist-0123456789ab", "fashion-mnist-0123456789ab");
+  caches.entries.set(older, new Uint8Array(3));
+  caches.entries.set(fashion, new Uint8Array(3));
+  let fetched = 0;
+  const fetcher = async () => { fetched += 1; return new Response(file); };
+  const first = await openTrainingData(url, { fetcher, cacheStorage: caches });
+  assert.equal(first.fromCache, false);
+  const parts = [];
+  for await (const part of trainingChunks(first.response.body)) parts.push(part.header ? "header" : part.split);
+  assert.equal(parts[1], "test");
+  for (let wait = 0; wait < 500 && (!caches.entries.has(url) || caches.entries.has(older)); wait++) {
+    await new Promise((resolve) => setTimeout(resolve, 10)); // the copy is kept in the background
+  }
+  assert.ok(caches.entries.has(url) && !caches.entries.has(older), "kept, and the older file dropped");
+  const again = await openTrainingData(url, { fetcher, cacheStorage: caches });
+  assert.equal(again.fromCache, true);
+  assert.equal(fetched, 1);
+  const data = await readTrainingData(await again.response.arrayBuffer());
+  assert.equal(data.testN, 2000);
+  assert.ok(caches.entries.has(fashion)); // another data set's file stays
+  await forgetTrainingData(url, { cacheStorage: caches });
+  assert.equal(caches.entries.has(url), false);
+  const missing = async () => new Response("not found", { status: 404 });
+  await assert.rejects(openTrainingData(url, { fetcher: missing, cacheStorage: caches }), /HTTP 404/);
 });

@@ -167,3 +167,48 @@ export async function readTrainingData(arrayBuffer) {
     dataset: header.dataset, title: header.title, classNames: header.class_names, sourceTrainN: header.source_train_n,
   };
 }
+
+// Where the page keeps the files it fetched (Cache Storage, in the page and in a Web Worker alike): the server sends
+// no Cache-Control for its files, and a file's name holds a digest of its data, so a kept copy is never stale.
+export const TRAINING_DATA_CACHE = "vae-explorer-training-data";
+const DIGEST = /-[0-9a-f]{12}\.bin$/;
+
+// a relative address ("gradio_api/file=...") as Cache Storage keys it: against the page's (or worker's) location
+const absolute = (address) => (globalThis.location ? new URL(address, globalThis.location.href).href : address);
+
+// The training data at `address` -> {response, fromCache}: the copy an earlier visit kept, else the network's response
+// (read it as it streams: trainingChunks(response.body)), kept once all of it has arrived; older files of the same
+// data set are then deleted. Without Cache Storage (an insecure origin) it is the network's response every time.
+export async function openTrainingData(address, { fetcher = globalThis.fetch, cacheStorage = globalThis.caches } = {}) {
+  const url = absolute(address);
+  let cache = null;
+  try {
+    cache = cacheStorage ? await cacheStorage.open(TRAINING_DATA_CACHE) : null;
+  } catch {
+    cache = null; // e.g. storage disabled: fetch every time
+  }
+  const kept = cache && (await cache.match(url));
+  if (kept) return { response: kept, fromCache: true };
+  const response = await fetcher(url);
+  if (!response.ok) throw new Error(`the training data could not be fetched (HTTP ${response.status} for ${url})`);
+  if (cache) {
+    const older = (other) => other !== url && DIGEST.test(url) && other.replace(DIGEST, "") === url.replace(DIGEST, "");
+    const dropOlder = async () => {
+      const urls = (await cache.keys()).map((request) => request.url ?? request);
+      await Promise.all(urls.filter(older).map((other) => cache.delete(other)));
+    };
+    // a copy that could not be kept is fetched again next time
+    cache.put(url, response.clone()).then(dropOlder).catch(() => {});
+  }
+  return { response, fromCache: false };
+}
+
+// Drop a kept copy that turned out damaged (readTrainingData threw), so the next try fetches it again.
+export async function forgetTrainingData(address, { cacheStorage = globalThis.caches } = {}) {
+  if (!cacheStorage) return;
+  try {
+    await (await cacheStorage.open(TRAINING_DATA_CACHE)).delete(absolute(address));
+  } catch {
+    // nothing kept, nothing to drop
+  }
+}
