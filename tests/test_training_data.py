@@ -5,8 +5,11 @@ image with the IDX files (tests/node/trainingdata.test.mjs: MNIST's 60,000 train
 truncated files refused); written once; a budget that cannot hold every image exactly gets a 4-bit prefix of the
 shuffled order; and, without the data set, no file and a message that says how to get it.
 
+Served: the launched app (tests/app_server.py) serves the file at gradio_api/file=, whole and by ranges; without the
+data set the app starts and serves its other tabs.
+
 Needs MNIST and Fashion-MNIST (tests/conftest.py: MNIST_DIR, FASHION_MNIST_DIR) and Node.js 18+.
-Run: python -m pytest tests/test_training_data.py   (about a minute on 2 busy cores)
+Run: python -m pytest tests/test_training_data.py   (about a minute and a half on 2 busy cores)
 """
 
 from __future__ import annotations
@@ -17,14 +20,18 @@ import os
 import struct
 import subprocess
 
+import httpx
 import numpy as np
 import pytest
+from gradio_client import Client
+from PIL import Image
 
 from vae.datasets import class_words, get_dataset, load_split
 from vae.snapshots import subset_indices
 from webapp.training_data import (MAX_BYTES, TEST_SIZE, encode, missing_message, training_data_path,
                                   training_order)
 
+from app_server import launch_app
 from conftest import REPO
 
 NODE_TEST = REPO / "tests" / "node" / "trainingdata.test.mjs"
@@ -118,3 +125,45 @@ def test_without_the_data_set_there_is_no_file_and_a_message(tmp_path, monkeypat
     monkeypatch.setenv("MNIST_DIR", str(tmp_path / "broken"))
     assert training_data_path("mnist", tmp_path) is None
     assert not list(tmp_path.glob("training-data-*"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# served by the launched app
+
+
+def test_the_launched_app_serves_the_file_for_the_browser_to_keep(mnist_path, tmp_path, monkeypatch):
+    """`python app.py` as a Space runs it: the file training_data_path writes into the app's bundle folder (its
+    default, under the temporary folder) is served at gradio_api/file=, whole and by byte ranges (a resumed
+    download), with the validators a browser revalidates with; its name changes with its data."""
+    app = launch_app(tmp_path / "app", MNIST_DIR=str(mnist_path))
+    try:
+        monkeypatch.setenv("MNIST_DIR", str(mnist_path))
+        path = training_data_path("mnist", app.tmp / "vae-explorer")  # the app's tempfile.gettempdir()/vae-explorer
+        url = f"{app.url}gradio_api/file={path}"
+        response = httpx.get(url, timeout=60)
+        assert response.status_code == 200 and response.content == path.read_bytes()
+        assert int(response.headers["content-length"]) == len(response.content) <= MAX_BYTES
+        assert response.headers["etag"] and response.headers["last-modified"]
+        assert response.headers["accept-ranges"] == "bytes"
+        part = httpx.get(url, headers={"Range": "bytes=0-11"}, timeout=60)
+        assert part.status_code == 206 and part.content == path.read_bytes()[:12]
+        assert httpx.get(f"{app.url}gradio_api/file={path.parent / 'elsewhere.bin'}", timeout=60).status_code == 403
+    finally:
+        app.stop()
+
+
+def test_without_the_data_set_the_app_starts_and_serves_its_tabs(tmp_path, monkeypatch):
+    """No MNIST_DIR: no file, the message, and every endpoint the other tabs use answers."""
+    app = launch_app(tmp_path / "app", MNIST_DIR="", FASHION_MNIST_DIR="")
+    try:
+        monkeypatch.delenv("MNIST_DIR", raising=False)
+        monkeypatch.delenv("SPACE_ID", raising=False)
+        assert training_data_path("mnist", app.tmp / "vae-explorer") is None
+        assert "MNIST_DIR" in missing_message("mnist")
+        client = Client(app.url, verbose=False)
+        assert len(client.predict(api_name="/models")) >= 1
+        with Image.open(client.predict(0.0, 0.0, api_name="/generate")) as digit:
+            assert digit.size == (28, 28)
+        assert app.alive() and "Traceback" not in app.log_text()
+    finally:
+        app.stop()
