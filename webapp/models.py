@@ -191,9 +191,8 @@ class ModelStore:
             return self.bundled[repo]
         if revision is None and UPLOAD_NAME.fullmatch(repo):
             with self.lock:
-                if repo in self.uploaded:
-                    self.uploaded.move_to_end(repo)
-                    return self.uploaded[repo]
+                if served := self._recent(repo, self.uploaded):
+                    return served
             raise ModelRequestError(f"The model {repo} sent from a browser is no longer on the server (it keeps the "
                                     f"last {self.max_uploaded}): send it again (Explore this model, or /upload_model).")
         if "/" not in repo:
@@ -211,38 +210,34 @@ class ModelStore:
             finally:  # the lock is only for callers already waiting on it: the table of locks does not grow
                 with self.lock:
                     self.fetching.pop(key, None)
-            name = f"{repo}@{hub.commit}"
-            with self.lock:
-                if served := self._recent(name):
-                    return served
-            served = self._serve(name, ModelEntry.from_folder(hub.folder, hub.model,
-                                                              f"Hugging Face Hub: {repo} @ {hub.commit}"))
-            with self.lock:
-                self.loaded[name] = served
-                while len(self.loaded) > self.max_loaded:
-                    self.loaded.popitem(last=False)
-                self._trim_bundles()
-            return served
+            return self._keep(self.loaded, self.max_loaded, f"{repo}@{hub.commit}", lambda: ModelEntry.from_folder(
+                hub.folder, hub.model, f"Hugging Face Hub: {repo} @ {hub.commit}"))
 
-    def _recent(self, name: str) -> ServedModel | None:
-        """The Hub model `name` ("user/repo@commit") if it is in memory, now the most recently used (hold self.lock)."""
-        if name not in self.loaded:
+    def _recent(self, name: str, table: OrderedDict | None = None) -> ServedModel | None:
+        """The model `name` if `table` (default: the Hub models, "user/repo@commit") holds it, now the most recently
+        used (hold self.lock)."""
+        table = self.loaded if table is None else table
+        if name not in table:
             return None
-        self.loaded.move_to_end(name)
-        return self.loaded[name]
+        table.move_to_end(name)
+        return table[name]
 
     def add_upload(self, name: str, entry: ModelEntry) -> ServedModel:
         """A model a visitor sent (checked by webapp/uploads.py), served under `name` until MAX_UPLOADED newer
         ones push it out; the same name again is the model already served."""
+        return self._keep(self.uploaded, self.max_uploaded, name, lambda: entry)
+
+    def _keep(self, table: OrderedDict, cap: int, name: str, entry) -> ServedModel:
+        """The model `name` in `table` (least recently used first), else `entry()` served and added, the oldest
+        beyond `cap` dropped and the bundle folder trimmed."""
         with self.lock:
-            if name in self.uploaded:
-                self.uploaded.move_to_end(name)
-                return self.uploaded[name]
-        served = self._serve(name, entry)
+            if served := self._recent(name, table):
+                return served
+        served = self._serve(name, entry())
         with self.lock:
-            self.uploaded[name] = served
-            while len(self.uploaded) > self.max_uploaded:
-                self.uploaded.popitem(last=False)
+            table[name] = served
+            while len(table) > cap:
+                table.popitem(last=False)
             self._trim_bundles()
         return served
 
