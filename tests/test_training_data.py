@@ -5,6 +5,7 @@ image with the IDX files (tests/node/trainingdata.test.mjs: MNIST's 60,000 train
 truncated files refused); written once; a budget that cannot hold every image exactly gets a 4-bit prefix of the
 shuffled order; and, without the data set, no file and a message that says how to get it.
 
+On a Space without the folder, the library's md5-checked download fetches the data set (from a local mirror).
 Served: the launched app (tests/app_server.py) serves the file at gradio_api/file=, whole and by ranges; without the
 data set the app starts and serves its other tabs.
 
@@ -15,8 +16,10 @@ Run: python -m pytest tests/test_training_data.py   (about a minute and a half o
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
+import shutil
 import struct
 import subprocess
 
@@ -167,3 +170,42 @@ def test_without_the_data_set_the_app_starts_and_serves_its_tabs(tmp_path, monke
         assert app.alive() and "Traceback" not in app.log_text()
     finally:
         app.stop()
+
+
+def test_on_a_space_without_the_folder_the_data_set_is_downloaded_md5_checked(mnist_path, tmp_path, monkeypatch):
+    """SPACE_ID set and no MNIST_DIR: the library's download (from a local mirror here) fills a folder beside the
+    bundles' (not inside it: that one is served), then the file is written; a mirror whose bytes fail the md5 check
+    leaves no file and no data."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    from vae.datasets import MNIST
+
+    for name in ("MNIST_DIR", "http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("SPACE_ID", "someone/vae-explorer")
+    www = tmp_path / "www"
+    (www / "corrupt").mkdir(parents=True)
+    for name in MNIST.md5:
+        shutil.copy(mnist_path / name, www / name)
+        monkeypatch.setitem(MNIST.md5, name, hashlib.md5((mnist_path / name).read_bytes()).hexdigest())
+        (www / "corrupt" / name).write_bytes((mnist_path / name).read_bytes()[:-1] + b"\0")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(SimpleHTTPRequestHandler, directory=str(www)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}/"
+        monkeypatch.setattr(MNIST, "mirrors", (base + "corrupt/",))
+        assert training_data_path("mnist", tmp_path / "bad" / "vae-explorer") is None
+        assert not list((tmp_path / "bad").rglob("*.gz")) and not list((tmp_path / "bad").rglob("training-data-*"))
+        monkeypatch.setattr(MNIST, "mirrors", (base,))
+        bundles = tmp_path / "good" / "vae-explorer"
+        path = training_data_path("mnist", bundles)
+        assert path.parent == bundles and header_of(path.read_bytes())["train_n"] == 60_000
+        downloaded = tmp_path / "good" / "vae-explorer-data" / "mnist"
+        assert sorted(p.name for p in downloaded.iterdir()) == sorted(MNIST.md5)
+        assert not list(bundles.rglob("*.gz"))
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -27,7 +27,7 @@ grey levels (round(g / 17), shown as level * 17: within 8 of the original grey l
 Written atomically under the page bundles' folder, at most one file per data set, its name holding the data set and
 a digest of the encoding and of the IDX files, so a browser may keep it as long as it likes (the name changes when
 the data does). Where the app runs on a Space (SPACE_ID set) and the data set's folder is not set, the data set is
-downloaded, md5-checked, by the library's own download into a folder beside the bundles.
+downloaded, md5-checked, by the library's own download into a folder beside the bundles' folder.
 """
 
 from __future__ import annotations
@@ -132,13 +132,13 @@ def encode(dataset: str, train: tuple[np.ndarray, np.ndarray], test: tuple[np.nd
 
 def data_folder(dataset: str, cache_dir: Path) -> Path | None:
     """The folder holding `dataset`'s IDX files: its environment variable's, else (on a Space) one the library's
-    md5-checked download fills under `cache_dir`; None when neither."""
+    md5-checked download fills beside `cache_dir` (not inside it: the app serves that folder); None when neither."""
     ds = get_dataset(dataset)
     if os.environ.get(ds.env):
         return Path(os.environ[ds.env]).expanduser()
     if os.environ.get(SPACE_ENV):
         try:
-            return download(cache_dir / "data" / ds.name, ds)
+            return download(cache_dir.with_name(cache_dir.name + "-data") / ds.name, ds)
         except DataSetError as e:
             log.warning("could not download %s for the Train tab: %s", ds.title, e)
     return None
