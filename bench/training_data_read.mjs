@@ -22,7 +22,9 @@ for (let run = 0; run < Number(runs); run++) {
   start = performance.now();
   const data = await readTrainingData(bytes);
   whole.push(performance.now() - start);
-  if (run === 0) console.log(`${data.dataset}: ${bytes.length} bytes, ${data.n} training and ${data.testN} test images`);
+  if (run === 0) {
+    console.log(`${data.dataset}: ${bytes.length} bytes, ${data.n} training and ${data.testN} test images`);
+  }
 }
-console.log(`test + first training chunk: ${median(first).toFixed(0)} ms; the whole file: ${median(whole).toFixed(0)} ms`
-  + ` (medians of ${runs}, Node ${process.version})`);
+console.log(`test + first training chunk: ${median(first).toFixed(0)} ms; `
+  + `the whole file: ${median(whole).toFixed(0)} ms (medians of ${runs}, Node ${process.version})`);
