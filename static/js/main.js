@@ -19,6 +19,7 @@ import { Address, appURL } from "./widgets/address.js";
 import { mountDrawing } from "./widgets/drawing-pad.js";
 import { ExploreTab } from "./tabs/explore.js";
 import { ReconstructTab } from "./tabs/reconstruct.js";
+import { TrainTab } from "./tabs/train.js";
 import { TrainingTab } from "./tabs/training.js";
 
 const REPLAYS_KEPT = 2; // replays kept loaded (the bundled default's 13 decoders take about 60 MB)
@@ -42,7 +43,7 @@ function fetchSafetensors(path, format) {
 }
 
 let page = null; // what every tab shares, made from the first mounted component's props
-const tabs = { explore: null, reconstruct: null, training: null };
+const tabs = { explore: null, reconstruct: null, training: null, train: null };
 let pendingPosterior = null; // a posterior shown before the Reconstruct tab was mounted
 
 // webapp/page.py's page_constants(), the same for every panel
@@ -96,6 +97,12 @@ export function mountPosterior(element, props, watch, options) {
 export function mountTraining(element, props, trigger, watch, options) {
   if (tabs.training) tabs.training.retire();
   tabs.training = new TrainingTab(element, props, trigger, watch, sharedPage(options.constants), options);
+}
+
+// the Train tab: server holds gr.HTML's server functions (webapp/live_training.py's training_program)
+export function mountTrain(element, props, trigger, watch, server, options) {
+  if (tabs.train) tabs.train.stopWorker(); // mounted again: the old run goes
+  tabs.train = new TrainTab(element, server, sharedPage(options.constants), options);
 }
 
 export { mountDrawing };
@@ -178,6 +185,8 @@ window.vaeExplorer = {
       const tr = tabs.training, i = k < 0 ? k + tr.replay.count : k;
       return Array.from(tr.decodeView(z1, z2, span, i).pixels);
     },
+    // the Train tab: its state (state, step, epoch, beta, running means, test figures, points on the map, message)
+    get live() { return tabs.train ? tabs.train.summary() : null; },
     readSafetensors, // a safetensors file's tensors as this page reads them (F16 widened, I8, I32)
   },
 };
