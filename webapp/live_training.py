@@ -12,11 +12,9 @@ import os
 import re
 import shutil
 import threading
-from dataclasses import asdict
 from functools import cache
 from pathlib import Path
 
-from train.loop import PRESETS, TrainConfig
 from vae.config import VAEConfig
 from vae.datasets import DATASETS, get_dataset
 from webapp.training_program import initial_model, write_training_program
@@ -27,10 +25,17 @@ WIDTHS = (128, 256, 384)  # resmlp trunk widths offered
 BLOCKS = (0, 1, 2)  # resmlp residual blocks offered
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 1.5e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0)  # a few that diverge, on purpose
 BATCH_SIZES = (32, 64, 128, 256, 512)
-PAGE_PRESETS = ("quick", "default", "reference")  # train/loop.py's, in the order the picker lists them
-PRESET_LINES = {"quick": "quick: the fastest to a good model", "default": "default: this project's recipe",
-                "reference": "reference: the spec's recipe (slow)"}
-SETTINGS = ("arch", "hidden", "blocks", "beta", "batch_size", "lr", "epochs", "schedule", "warmup", "weight_decay")
+# python -m train's presets (train/loop.py's PRESETS over TrainConfig's defaults; the trainer is not part of the
+# app, so they are written out here, and tests/test_live_training.py checks that they are the same), in TrainConfig's
+# names, the model as a key of model_config
+PRESETS = {
+    "quick": dict(label="quick: the fastest to a good model", model="resmlp-256-1", batch_size=256, lr=3e-3,
+                  epochs=10, schedule="onecycle", warmup=0.05, weight_decay=0.0, beta=1.0),
+    "default": dict(label="default: this project's recipe", model="resmlp-384-2", batch_size=128, lr=1.5e-3,
+                    epochs=30, schedule="onecycle", warmup=0.05, weight_decay=0.0, beta=1.0),
+    "reference": dict(label="reference: the spec's recipe (slow)", model="mlp", batch_size=32, lr=1e-4, epochs=100,
+                      schedule="constant", warmup=0.05, weight_decay=0.0, beta=1.0),
+}
 
 
 def model_key(arch: str, hidden: int, blocks: int) -> str:
@@ -62,17 +67,6 @@ def models() -> list[dict]:
     return out
 
 
-def presets() -> list[dict]:
-    """train/loop.py's presets as the page's trainer takes them: TrainConfig's names, the model as a key."""
-    out = []
-    for name in PAGE_PRESETS:
-        cfg = TrainConfig(**PRESETS[name])
-        settings = {k: v for k, v in asdict(cfg).items() if k in SETTINGS}
-        out.append({"name": name, "label": PRESET_LINES[name], "model": model_key(cfg.arch, cfg.hidden, cfg.blocks),
-                    **{k: v for k, v in settings.items() if k not in ("arch", "hidden", "blocks")}})
-    return out
-
-
 class LiveTraining:
     """The training programs the page asks for, written into `folder` (which the app serves)."""
 
@@ -85,7 +79,7 @@ class LiveTraining:
     def options(self) -> dict:
         """What the tab offers, for the page script's options."""
         return {"datasets": [{"name": d.name, "title": d.title} for d in DATASETS.values()], "models": models(),
-                "presets": presets(), "learning_rates": list(LEARNING_RATES), "batch_sizes": list(BATCH_SIZES)}
+                "presets": [{"name": name, **p} for name, p in PRESETS.items()], "learning_rates": list(LEARNING_RATES), "batch_sizes": list(BATCH_SIZES)}
 
     def training_program(self, request: dict) -> dict:
         """{dataset, model, seed} -> {program, data: the files' app paths, config} or {error: what is wrong}."""
