@@ -1,8 +1,10 @@
 """The Train live tab in a real browser (Chromium through Playwright), training on real MNIST in the page's Web
 Worker: pressing Train puts the 2,000 test images' posterior means on the map and the running loss falls over a few
 hundred steps, with test figures on the curve; raising beta while it trains makes KL fall; Pause holds the step,
-Step adds one, Train resumes; a learning rate of 1 stops training with the divergence message and nothing
-non-finite drawn, and Reset offers a new seed; a model the server does not offer is refused in the tab; and the other tabs keep working throughout.
+Download model gives model.safetensors and config.json that VAE.from_pretrained loads strictly and PyTorch finds
+trained; Step adds one, Train resumes; a learning rate of 1 stops training with the divergence message and nothing
+non-finite drawn, and Reset offers a new seed; a model the server does not offer is refused in the tab; and the
+other tabs keep working throughout.
 
 Waits for conditions, never for a fixed time: a loaded 2-core machine trains slowly, not differently. Needs Chromium
 as tests/browser_helpers.py says, and MNIST. Screenshots go to artifacts/browser/.
@@ -14,7 +16,9 @@ from __future__ import annotations
 import os
 
 import pytest
+import torch
 
+from vae import VAE, negative_elbo
 from vae.latents import load_latents
 
 from browser_helpers import browser  # noqa: F401 - the module's Chromium, the same fixture as the other browser tests
@@ -73,7 +77,7 @@ def coloured_pixels(page, selector: str) -> int:
         return n; }""", selector)
 
 
-def test_train_watch_the_loss_fall_raise_beta_pause_step_and_resume(browser, served):
+def test_train_watch_the_loss_fall_raise_beta_pause_download_step_and_resume(browser, served, tmp_path, test_tensor):
     page = open_app(browser, served)
     tab = open_train_tab(page)
     empty_map = coloured_pixels(page, "#vae-train canvas.vae-map")
@@ -110,6 +114,25 @@ def test_train_watch_the_loss_fall_raise_beta_pause_step_and_resume(browser, ser
     paused = live(page)["step"]
     wait_frames(page, 60)
     assert live(page)["step"] == paused
+
+    # Download model: the weights the page trained load into VAE strictly, with beta as it ended, and PyTorch finds
+    # them trained
+    downloads = []
+    page.on("download", lambda download: downloads.append(download))
+    page.get_by_role("button", name="Download model").click()
+    while len(downloads) < 2:  # the handler above collects each; this waits while one is missing
+        page.wait_for_event("download", timeout=60_000)
+    assert sorted(d.suggested_filename for d in downloads) == ["config.json", "model.safetensors"]
+    for d in downloads:
+        d.save_as(tmp_path / d.suggested_filename)
+    model = VAE.from_pretrained(tmp_path).eval()
+    assert model.config.beta == pytest.approx(10 ** 0.9, abs=1e-3) and model.config.hidden == 128
+    with torch.inference_mode():
+        x = test_tensor[:1000]
+        mu, logvar = model.encode(x)
+        elbo = negative_elbo(model.decode_logits(mu), x, mu, logvar, beta=1.0).loss.mean().item()
+    assert elbo < 0.8 * start["elbo"], (elbo, start)
+
     page.get_by_role("button", name="Step").click()
     wait_live(page, "s.step === arg + 1", paused, timeout=30_000)
     page.get_by_role("button", name="Train", exact=True).click()

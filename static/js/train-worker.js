@@ -5,14 +5,16 @@
 //                  {type: "run"} {type: "pause"} {type: "step"}     train on, stop after this slice, one step
 //                  {type: "beta", beta}                              the KL weight from the next step on
 //                  {type: "view", z1, z2, span, grid}                the digit and grid the tab shows
+//                  {type: "weights"}                                 the current weights, for Download model
 // worker -> page   {type: "ready", labels, classNames, dataset, n, stepsPerEpoch, totalSteps}
 //                  {type: "progress", ...}                           see progress() below
 //                  {type: "stopped", reason, message}               finished or diverged (nothing more is drawn)
+//                  {type: "weights", bytes, step}                    model.safetensors (VAE.from_pretrained's)
 //                  {type: "error", message}                          anything that went wrong here
 
 import { viewPoints } from "./core/cellcache.js";
 import { wasmKernel, javascriptKernel } from "./core/kernels.js";
-import { checkFormat, readSafetensors } from "./core/safetensors.js";
+import { checkFormat, readSafetensors, writeSafetensors } from "./core/safetensors.js";
 import { TRAINING_FORMAT } from "./core/engine.js";
 import { MAP_POINTS, Trainer } from "./core/trainer.js";
 import { readTrainingData } from "./core/trainingdata.js";
@@ -116,6 +118,11 @@ const handlers = {
   step() { running = false; if (trainer && step()) progress(true); },
   beta(m) { if (trainer) { trainer.setBeta(m.beta); if (!running) progress(true); } },
   view(m) { view = m; if (trainer && !running) progress(true); },
+  weights() {
+    if (!trainer) return;
+    const bytes = writeSafetensors(trainer.vae.parameters);
+    postMessage({ type: "weights", bytes, step: trainer.steps }, [bytes.buffer]);
+  },
 };
 
 onmessage = async ({ data }) => {

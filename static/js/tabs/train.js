@@ -100,6 +100,7 @@ export class TrainTab {
     on("pause", "click", () => this.pause());
     on("step", "click", () => this.step());
     on("reset", "click", () => this.reset());
+    on("download", "click", () => this.worker && this.worker.postMessage({ type: "weights" }));
     for (const name of ["z1", "z2", "span"]) on(name, "input", () => this.setView());
     listenToMap(this.mapCanvas, { map: () => this.map, pick: (z1, z2) => this.request(z1, z2),
                                   step: this.page.config.zStep, at: () => [this.view.z1, this.view.z2] });
@@ -213,8 +214,25 @@ export class TrainTab {
       showStatus(this.element, message.reason === "diverged" ? `${message.message}` : message.message,
                  message.reason === "diverged");
       this.showState();
+    } else if (message.type === "weights") {
+      this.download(message.bytes);
     } else if (message.type === "error") {
       this.fail(`Training stopped: ${message.message}.`);
+    }
+  }
+
+  // Download model: the worker's weights as model.safetensors beside the config.json VAE.from_pretrained reads with
+  // them (beta: the KL weight training ends with)
+  download(bytes) {
+    const config = { ...this.config, beta: Number(this.beta().toFixed(4)) };
+    const files = [["model.safetensors", new Blob([bytes], { type: "application/octet-stream" })],
+                   ["config.json", new Blob([JSON.stringify(config, null, 2) + "\n"], { type: "application/json" })]];
+    for (const [name, blob] of files) {
+      const link = Object.assign(document.createElement("a"), { href: URL.createObjectURL(blob), download: name });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
     }
   }
 
@@ -248,6 +266,7 @@ export class TrainTab {
     this.q("train").disabled = !(s === "idle" || s === "paused");
     this.q("pause").disabled = s !== "running";
     this.q("step").disabled = !(s === "idle" || s === "paused" || s === "running");
+    this.q("download").disabled = !(this.worker && (s === "paused" || s === "running" || s === "stopped"));
     this.schedule();
   }
 
