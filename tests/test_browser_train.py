@@ -175,3 +175,21 @@ def test_a_model_the_server_does_not_offer_is_refused_in_the_tab(browser, served
     page.get_by_role("tab", name="Explore").click()
     assert page.evaluate("window.vaeExplorer.debug.ready")
     assert page.errors == []
+
+
+def test_a_failing_worker_says_why_in_the_tab_and_the_other_tabs_go_on(browser, served):
+    """The worker is handed a damaged program file: it stops with the reader's message, shown in the Train tab."""
+    page = open_app(browser, served)
+    page.route("**/programs/*.safetensors", lambda route: route.fulfill(status=200, body=b"\x08" + b"\0" * 7 + b"{}"))
+    open_train_tab(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    wait_live(page, "s.state === 'failed'", timeout=60_000)
+    message = live(page)["message"]
+    assert "Training stopped" in message and "The other tabs still work" in message, message
+    page.get_by_role("button", name="Reset").click()
+    wait_live(page, "s.state === 'idle'", timeout=30_000)
+    page.get_by_role("tab", name="Explore").click()
+    frames = page.evaluate("window.vaeExplorer.debug.stats.frames.length")
+    page.locator("#vae-random").click()
+    page.wait_for_function("(n) => window.vaeExplorer.debug.stats.frames.length > n", arg=frames, timeout=30_000)
+    assert page.errors == []

@@ -79,7 +79,8 @@ class LiveTraining:
     def options(self) -> dict:
         """What the tab offers, for the page script's options."""
         return {"datasets": [{"name": d.name, "title": d.title} for d in DATASETS.values()], "models": models(),
-                "presets": [{"name": name, **p} for name, p in PRESETS.items()], "learning_rates": list(LEARNING_RATES), "batch_sizes": list(BATCH_SIZES)}
+                "presets": [{"name": name, **p} for name, p in PRESETS.items()],
+                "learning_rates": list(LEARNING_RATES), "batch_sizes": list(BATCH_SIZES)}
 
     def training_program(self, request: dict) -> dict:
         """{dataset, model, seed} -> {program, data: the files' app paths, config} or {error: what is wrong}."""
@@ -101,7 +102,8 @@ class LiveTraining:
                 "config": config.to_dict()}
 
     def program_file(self, config: VAEConfig, seed: int) -> Path:
-        path = self.folder / f"{config.dataset}-{model_key(config.arch, config.hidden, config.blocks)}-{seed}.safetensors"
+        model = model_key(config.arch, config.hidden, config.blocks)
+        path = self.folder / f"{config.dataset}-{model}-{seed}.safetensors"
         if not path.is_file():
             write_training_program(config, seed, path)
             kept = sorted(self.folder.glob("*.safetensors"), key=lambda p: p.stat().st_mtime, reverse=True)

@@ -33,13 +33,17 @@ function trainer(settings = {}) {
                        kernel: wasmKernel(wasm), adamWasm: wasm });
 }
 
-const run = (t, steps) => { for (let i = 0; i < steps; i++) assert.ok(t.step(), `step ${i + 1}: ${t.stopped?.message}`); };
+const run = (t, steps) => {
+  for (let i = 0; i < steps; i++) assert.ok(t.step(), `step ${i + 1}: ${t.stopped?.message}`);
+};
 
 test("the learning-rate schedules equal train/loop.py's lr_factor", () => {
   const schedules = JSON.parse(readFileSync(join(folder, "schedules.json"), "utf8"));
   for (const [name, { warmup, total, steps, factors }] of Object.entries(schedules)) {
-    steps.forEach((s, i) => assert.ok(Math.abs(lrFactor(name, s, total, warmup) - factors[i]) <= 1e-12,
-                                      `${name} at step ${s}: ${lrFactor(name, s, total, warmup)}, Python ${factors[i]}`));
+    steps.forEach((s, i) => {
+      const got = lrFactor(name, s, total, warmup);
+      assert.ok(Math.abs(got - factors[i]) <= 1e-12, `${name} at step ${s}: ${got}, Python ${factors[i]}`);
+    });
   }
   assert.throws(() => trainer({ schedule: "linear" }), /unknown schedule "linear"/);
   assert.throws(() => trainer({ lr: -1 }), /lr must be a positive number/);

@@ -297,7 +297,7 @@ export class TrainTab {
     if (p) {
       const last = this.curve.train[this.curve.train.length - 1];
       this.latestRunning = last;
-      const test = p.test ? `; test −ELBO ${fmt(p.test.elbo)} (BCE ${fmt(p.test.bce)} + KL ${fmt(p.test.kl, 2)})` : "";
+      const t = p.test, test = t ? `; test −ELBO ${fmt(t.elbo)} (BCE ${fmt(t.bce)} + KL ${fmt(t.kl, 2)})` : "";
       this.q("readout").textContent = `step ${p.step.toLocaleString("en")} · epoch ${fmt(p.epoch, 2)} · ` +
         `${Math.round(p.imagesPerSecond).toLocaleString("en")} images/s · learning rate ${p.lr.toExponential(2)} · ` +
         `β ${fmt(p.beta, 2)} · running −ELBO ${last ? fmt(last.bce + last.kl) : "–"} nats${test}` +

@@ -77,7 +77,7 @@ export class LossCurve {
     for (const [key, value] of Object.entries(series)) {
       ctx.strokeStyle = LOSS_COLOURS[key]; ctx.fillStyle = LOSS_COLOURS[key]; ctx.lineWidth = 1.5;
       ctx.beginPath();
-      this.train.forEach((r, i) => (i ? ctx.lineTo(toX(r.step), toY(value(r))) : ctx.moveTo(toX(r.step), toY(value(r)))));
+      this.train.forEach((r, i) => (i ? ctx.lineTo : ctx.moveTo).call(ctx, toX(r.step), toY(value(r))));
       ctx.stroke();
       for (const t of this.tests) {
         const v = key === "elbo" ? t.elbo : t[key];
