@@ -109,8 +109,7 @@ def test_train_watch_the_loss_fall_raise_beta_pause_download_step_and_resume(bro
 
     # Pause holds the step; Step adds one; Train resumes
     page.get_by_role("button", name="Pause").click()
-    wait_live(page, "s.state === 'paused'")
-    wait_frames(page, 10)  # the worker's last slice reports
+    wait_live(page, "s.state === 'paused' && !s.workerRunning")  # the worker's last slice has reported
     paused = live(page)["step"]
     wait_frames(page, 60)
     assert live(page)["step"] == paused

@@ -13,7 +13,9 @@ import { LatentMap, listenToMap } from "../widgets/latent-map.js";
 import { LossCurve } from "../widgets/loss-curve.js";
 import { showStatus } from "./explore.js";
 
-const MAP_LIMIT = 4; // the map's axes: [-4, 4], the prior's 4 sigma
+// the map's axes: [-4, 4] (the prior's 4 sigma) at first, widened to the next when 2% of the points lie beyond (a low
+// beta spreads them); never narrowed during a run, so the picture does not jump back and forth
+const MAP_LIMITS = [4, 6, 10, 16];
 const CURVE_HEIGHT = 200;
 const fmt = (v, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : "–");
 
@@ -135,10 +137,9 @@ export class TrainTab {
   }
 
   // Train: a new run (the program and data fetched, the worker started), or on from a pause
-  async train() {
-    if (this.state === "paused") { this.run(); return; }
-    if (this.state !== "idle") return;
-    await this.begin(true);
+  train() {
+    if (this.state === "paused") this.run();
+    else if (this.state === "idle") this.begin("run");
   }
 
   run() {
@@ -154,14 +155,15 @@ export class TrainTab {
     this.showState();
   }
 
-  async step() {
-    if (this.state === "idle") await this.begin(false);
+  step() {
+    if (this.state === "idle") { this.begin("step"); return; }
     if (this.state === "running") this.pause();
     if (this.state === "paused") this.worker.postMessage({ type: "step" });
   }
 
-  // A new run from the controls' settings: ask the server for the program, start the worker; `andRun`: train on
-  async begin(andRun) {
+  // A new run from the controls' settings: ask the server for the program, start the worker; then: "run" to train
+  // on once it is ready, "step" for one step
+  async begin(then) {
     this.state = "loading";
     this.showState();
     showStatus(this.element, "Fetching the model's initial weights and the training images…");
@@ -181,31 +183,28 @@ export class TrainTab {
       event.preventDefault();
       if (worker === this.worker) this.fail(`The training worker failed (${event.message || "no message"}).`);
     };
-    worker.onmessage = ({ data }) => { if (worker === this.worker) this.receive(data, andRun); };
+    worker.onmessage = ({ data }) => { if (worker === this.worker) this.receive(data, then); };
     worker.postMessage({ type: "start", program: appURL(reply.program), data: appURL(reply.data),
                          settings: this.settings() });
     this.postView();
   }
 
-  receive(message, andRun) {
+  receive(message, then) {
     if (message.type === "ready") {
       this.labels = message.labels;
-      const names = message.classNames || this.page.config.names;
-      if (this.map) unfollowTheme(this.map);
-      this.map = new LatentMap(this.mapCanvas, this.element.querySelector(".vae-legend"), {
-        data: { mu: new Float32Array(0), labels: [] }, size: this.sizes.map_px, limit: MAP_LIMIT,
-        margin: this.page.config.margin, zLimit: this.page.config.zLimit, colours: this.page.config.colours,
-        names, moving: true });
+      this.names = message.classNames || this.page.config.names;
+      this.makeMap(MAP_LIMITS[0]);
       this.backend = message.backend;
       this.totalSteps = message.totalSteps;
       showStatus(this.element, "");
       this.state = "paused";
-      if (andRun) this.run(); else this.showState();
+      if (then === "run") this.run();
+      else { this.showState(); this.worker.postMessage({ type: "step" }); }
     } else if (message.type === "progress") {
       this.latest = { ...message, test: message.tests.length ? message.tests[message.tests.length - 1]
                                                              : this.latest && this.latest.test };
       this.curve.add(message.losses, message.tests);
-      if (message.means) this.means = message.means;
+      if (message.means) { this.means = message.means; this.fitMap(); }
       if (message.pixels) this.pixels = message.pixels;
       this.schedule();
     } else if (message.type === "stopped") {
@@ -219,6 +218,24 @@ export class TrainTab {
     } else if (message.type === "error") {
       this.fail(`Training stopped: ${message.message}.`);
     }
+  }
+
+  makeMap(limit) {
+    if (this.map) unfollowTheme(this.map);
+    const { config } = this.page;
+    this.map = new LatentMap(this.mapCanvas, this.element.querySelector(".vae-legend"), {
+      data: { mu: new Float32Array(0), labels: [] }, size: this.sizes.map_px, limit, margin: config.margin,
+      zLimit: config.zLimit, colours: config.colours, names: this.names, moving: true });
+  }
+
+  // a wider map when more than 2% of the points lie beyond its axes
+  fitMap() {
+    const mu = this.means, n = mu.length / 2, limit = this.map.limit;
+    let beyond = 0;
+    for (let i = 0; i < n; i++) if (Math.max(Math.abs(mu[2 * i]), Math.abs(mu[2 * i + 1])) > limit) beyond++;
+    if (beyond <= 0.02 * n) return;
+    const wider = MAP_LIMITS.find((l) => l > limit);
+    if (wider) this.makeMap(wider);
   }
 
   // Download model: the worker's weights as model.safetensors beside the config.json VAE.from_pretrained reads with
@@ -310,7 +327,9 @@ export class TrainTab {
   // for tests (through debug): the tab's state
   summary() {
     const p = this.latest, last = this.curve.train[this.curve.train.length - 1] || null;
-    return { state: this.state, seed: this.seed, step: p ? p.step : 0, epoch: p ? p.epoch : 0, beta: this.beta(),
+    // workerRunning: what the worker's latest message says (after Pause, false once its last slice has reported)
+    return { state: this.state, workerRunning: p ? p.running : false, seed: this.seed, step: p ? p.step : 0,
+             epoch: p ? p.epoch : 0, beta: this.beta(),
              imagesPerSecond: p ? p.imagesPerSecond : 0, running: last, tests: this.curve.tests.slice(),
              points: this.means ? this.means.length / 2 : 0,
              meansFinite: this.means ? this.means.every(Number.isFinite) : null, pixels: this.pixels !== null,
