@@ -17,7 +17,7 @@ import { checkFormat, readSafetensors } from "./core/safetensors.js";
 import { newStats } from "./core/stats.js";
 import { Address, appURL } from "./widgets/address.js";
 import { mountDrawing } from "./widgets/drawing-pad.js";
-import { ExploreTab } from "./tabs/explore.js";
+import { ExploreTab, showStatus } from "./tabs/explore.js";
 import { ReconstructTab } from "./tabs/reconstruct.js";
 import { TrainTab } from "./tabs/train.js";
 import { TrainingTab } from "./tabs/training.js";
@@ -99,10 +99,23 @@ export function mountTraining(element, props, trigger, watch, options) {
   tabs.training = new TrainingTab(element, props, trigger, watch, sharedPage(options.constants), options);
 }
 
-// the Train tab: server holds gr.HTML's server functions (webapp/live_training.py's training_program)
-export function mountTrain(element, props, trigger, watch, server, options) {
+// the Train tab: server holds gr.HTML's server functions (webapp/tabs.py's train_tab: train_options and
+// training_program). Its markup (static/train-tab.html) and choices are fetched now, when the tab is first shown.
+export async function mountTrain(element, props, trigger, watch, server, options) {
   if (tabs.train) tabs.train.stopWorker(); // mounted again: the old run goes
-  tabs.train = new TrainTab(element, server, sharedPage(options.constants), options);
+  tabs.train = null;
+  try {
+    const markup = fetch(new URL("../train-tab.html", import.meta.url), { cache: "force-cache" }).then((r) => {
+      if (!r.ok) throw new Error(`GET train-tab.html: HTTP ${r.status}`);
+      return r.text();
+    });
+    const [html, live] = await Promise.all([markup, server.train_options()]);
+    element.querySelector(".vae-lab-root").innerHTML = html;
+    tabs.train = new TrainTab(element, server, sharedPage(options.constants), { ...options, live });
+  } catch (error) {
+    console.error(error);
+    showStatus(element, `The Train tab could not start (${error.message}). The other tabs still work.`, true);
+  }
 }
 
 export { mountDrawing };

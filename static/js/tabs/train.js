@@ -21,7 +21,8 @@ const fmt = (v, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : "–");
 
 export class TrainTab {
   // element, trigger: gr.HTML's; server: its server functions (training_program); page: main.js's shared page;
-  // options: {digit_px, grid_px, map_px, view, live: webapp/live_training.py's LiveTraining.options()}
+  // options: {digit_px, grid_px, map_px, view, live: webapp/live_training.py's LiveTraining.options()}; the tab's
+  // markup (static/train-tab.html) is in element
   constructor(element, server, page, options) {
     const { config } = page;
     Object.assign(this, { element, server, page, sizes: options, live: options.live });
