@@ -19,7 +19,6 @@ import { Address, appURL } from "./widgets/address.js";
 import { mountDrawing } from "./widgets/drawing-pad.js";
 import { ExploreTab, showStatus } from "./tabs/explore.js";
 import { ReconstructTab } from "./tabs/reconstruct.js";
-import { TrainTab } from "./tabs/train.js";
 import { TrainingTab } from "./tabs/training.js";
 
 const REPLAYS_KEPT = 2; // replays kept loaded (the bundled default's 13 decoders take about 60 MB)
@@ -100,7 +99,8 @@ export function mountTraining(element, props, trigger, watch, options) {
 }
 
 // the Train tab: server holds gr.HTML's server functions (webapp/tabs.py's train_tab: train_options and
-// training_program). Its markup (static/train-tab.html) and choices are fetched now, when the tab is first shown.
+// training_program). Its markup (static/train-tab.html), choices and module are fetched now, when the tab is first
+// shown.
 export async function mountTrain(element, props, trigger, watch, server, options) {
   if (tabs.train) tabs.train.stopWorker(); // mounted again: the old run goes
   tabs.train = null;
@@ -109,7 +109,8 @@ export async function mountTrain(element, props, trigger, watch, server, options
       if (!r.ok) throw new Error(`GET train-tab.html: HTTP ${r.status}`);
       return r.text();
     });
-    const [html, live] = await Promise.all([markup, server.train_options()]);
+    // the tab's module too: none of it is fetched before the tab is shown
+    const [html, live, { TrainTab }] = await Promise.all([markup, server.train_options(), import("./tabs/train.js")]);
     element.querySelector(".vae-lab-root").innerHTML = html;
     tabs.train = new TrainTab(element, server, sharedPage(options.constants), { ...options, live });
   } catch (error) {
