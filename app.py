@@ -20,6 +20,7 @@ import logging
 import os
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import gradio as gr
@@ -28,11 +29,14 @@ import torch
 from vae.hub import DEFAULT_TIMEOUT
 from webapp.api import ExplorerAPI
 from webapp.choice import ModelChoice, bundle_url, footer, intro
+from webapp.live_training import LiveTraining
 from webapp.models import ModelEntry, ModelStore
 from webapp.page import STATIC, template
 from webapp.reconstruct import ReconstructTab
 from webapp.settings import resolve_from_env, timeout_from_env
-from webapp.tabs import explore_tab, follow_data_set, model_row, reconstruct_tab, training_tab, wire_tab_choice
+from webapp.tabs import (explore_tab, follow_data_set, model_row, reconstruct_tab, train_tab, training_tab,
+                         wire_tab_choice)
+from webapp.training_data import missing_message, training_data_path
 
 HERE = Path(__file__).resolve().parent
 BUNDLED = HERE / "pretrained"  # the model shipped with the code
@@ -86,6 +90,7 @@ def build_demo(default: ModelEntry, more_models: dict[str, ModelEntry] | None = 
             explore = explore_tab(store, page)
             reconstruct = reconstruct_tab(page, default.model.config.dataset)
             training = training_tab(served, page)
+            train = train_tab(LiveTraining(bundles, partial(training_data_path, cache_dir=bundles), missing_message))
         model_footer = gr.Markdown(footer(served), elem_id="vae-footer")
 
         api = ExplorerAPI(store, demo.GRADIO_CACHE)
@@ -94,7 +99,7 @@ def build_demo(default: ModelEntry, more_models: dict[str, ModelEntry] | None = 
         follow_data_set(row, reconstruct, training, handlers)
         explore.wire(row, choice, api)
         training.wire(row.chosen, api)
-        wire_tab_choice(demo, tabs, (explore.tab, reconstruct.tab, training.tab))
+        wire_tab_choice(demo, tabs, (explore.tab, reconstruct.tab, training.tab, train))
         reconstruct.wire(handlers, row.chosen, explore, tabs)
         for endpoint in api.endpoints():  # the public API, for gradio_client and MCP clients
             gr.api(endpoint, api_name=endpoint.__name__)

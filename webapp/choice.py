@@ -11,7 +11,7 @@ from webapp.hub_fetch import ModelRequestError
 from webapp.models import ModelStore, ServedModel
 from webapp.page import model_footer
 
-TABS = ("explore", "reconstruct", "training")
+TABS = ("explore", "reconstruct", "training", "train")
 
 
 def bundle_url(served: ServedModel) -> str:

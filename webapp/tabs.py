@@ -16,6 +16,7 @@ from webapp.api import ExplorerAPI
 from webapp.choice import ModelChoice, intro, replay_props
 from webapp.hub_fetch import ModelRequestError
 from webapp.inputs import Z_LIMIT
+from webapp.live_training import LiveTraining
 from webapp.models import ModelStore, ServedModel
 from webapp.page import mount_js, page_constants, template
 from webapp.reconstruct import UI_SCALE, ReconstructTab, example_images, examples_label
@@ -256,6 +257,27 @@ def training_tab(default: ServedModel, page: dict) -> TrainingUI:
                        js_on_load=mount_js("mountTraining", "element, props, trigger, watch", **VIEW),
                        **replay_props(default), **page)
     return TrainingUI(tab, intro_text, sliders, replay_button, replay_file, view)
+
+
+def train_tab(live: LiveTraining) -> gr.Tab:
+    """The Train tab: a VAE trained in the visitor's browser (static/train-tab.html, static/js/tabs/train.js). Its
+    server calls are its panel's server functions (the choices, and a run's training program); the rest runs in the
+    page."""
+    # functions, not bound methods: Gradio marks each server function with an attribute; each takes the one value
+    # the page sends (Gradio 6.31's component server passes exactly one)
+    def training_program(request: dict) -> dict:
+        return live.training_program(request)
+
+    def train_options(_unused=None) -> dict:
+        return live.options()
+
+    # the panel's template is a placeholder: the page script fetches the tab's markup (static/train-tab.html) and
+    # asks train_options for the choices when the tab is first shown, which keeps them out of the page's HTML
+    with gr.Tab("Train live", id="train") as tab:
+        gr.HTML(html_template=template("train.html"), elem_id="vae-train",
+                server_functions=[training_program, train_options],
+                js_on_load=mount_js("mountTrain", "element, props, trigger, watch, server", **VIEW))
+    return tab
 
 
 def follow_data_set(row: ModelRow, reconstruct: ReconstructUI, training: TrainingUI,

@@ -17,7 +17,7 @@ import { checkFormat, readSafetensors } from "./core/safetensors.js";
 import { newStats } from "./core/stats.js";
 import { Address, appURL } from "./widgets/address.js";
 import { mountDrawing } from "./widgets/drawing-pad.js";
-import { ExploreTab } from "./tabs/explore.js";
+import { ExploreTab, showStatus } from "./tabs/explore.js";
 import { ReconstructTab } from "./tabs/reconstruct.js";
 import { TrainingTab } from "./tabs/training.js";
 
@@ -42,7 +42,7 @@ function fetchSafetensors(path, format) {
 }
 
 let page = null; // what every tab shares, made from the first mounted component's props
-const tabs = { explore: null, reconstruct: null, training: null };
+const tabs = { explore: null, reconstruct: null, training: null, train: null };
 let pendingPosterior = null; // a posterior shown before the Reconstruct tab was mounted
 
 // webapp/page.py's page_constants(), the same for every panel
@@ -96,6 +96,27 @@ export function mountPosterior(element, props, watch, options) {
 export function mountTraining(element, props, trigger, watch, options) {
   if (tabs.training) tabs.training.retire();
   tabs.training = new TrainingTab(element, props, trigger, watch, sharedPage(options.constants), options);
+}
+
+// the Train tab: server holds gr.HTML's server functions (webapp/tabs.py's train_tab: train_options and
+// training_program). Its markup (static/train-tab.html), choices and module are fetched now, when the tab is first
+// shown.
+export async function mountTrain(element, props, trigger, watch, server, options) {
+  if (tabs.train) tabs.train.stopWorker(); // mounted again: the old run goes
+  tabs.train = null;
+  try {
+    const markup = fetch(new URL("../train-tab.html", import.meta.url), { cache: "force-cache" }).then((r) => {
+      if (!r.ok) throw new Error(`GET train-tab.html: HTTP ${r.status}`);
+      return r.text();
+    });
+    // the tab's module too: none of it is fetched before the tab is shown
+    const [html, live, { TrainTab }] = await Promise.all([markup, server.train_options(), import("./tabs/train.js")]);
+    element.querySelector(".vae-lab-root").innerHTML = html;
+    tabs.train = new TrainTab(element, server, sharedPage(options.constants), { ...options, live });
+  } catch (error) {
+    console.error(error);
+    showStatus(element, `The Train tab could not start (${error.message}). The other tabs still work.`, true);
+  }
 }
 
 export { mountDrawing };
@@ -178,6 +199,8 @@ window.vaeExplorer = {
       const tr = tabs.training, i = k < 0 ? k + tr.replay.count : k;
       return Array.from(tr.decodeView(z1, z2, span, i).pixels);
     },
+    // the Train tab: its state (state, step, epoch, beta, running means, test figures, points on the map, message)
+    get live() { return tabs.train ? tabs.train.summary() : null; },
     readSafetensors, // a safetensors file's tensors as this page reads them (F16 widened, I8, I32)
   },
 };

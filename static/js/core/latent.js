@@ -1,5 +1,6 @@
 // Small pure helpers about the latent plane: the map's transform between z and pixels, snapping z to the sliders'
-// steps, the seeded normal draws of the posterior samples, and the sentence that says where z is. DOM-free.
+// steps, seeded uniform and normal draws (posterior samples, the trainer's batches and noise), and the sentence that
+// says where z is. DOM-free.
 
 // The latent map's transform for a square map of `size` CSS px whose plot area, inside `margin` ({left, right, top,
 // bottom}), shows [-limit, limit] on both axes, z2 upwards -> {toPixel(z1, z2), toLatent(x, y)}
@@ -20,16 +21,22 @@ export function snapper(zLimit, step) {
   return { clamp, snap: (v) => round2(Math.round(clamp(v) / step) * step) };
 }
 
-// A normal generator: seeded (mulberry32, then Box-Muller), so the first draw of a digit is the same every time, or
-// from Math.random without a seed
-export function normalGenerator(seed) {
+// A uniform generator on [0, 1): seeded (mulberry32), so a seed repeats its draws, or Math.random without a seed
+export function uniformGenerator(seed) {
+  if (seed === undefined) return Math.random;
   let a = seed >>> 0;
-  const uniform = seed === undefined ? Math.random : () => {
+  return () => {
     a = (a + 0x6D2B79F5) >>> 0;
     let t = Math.imul(a ^ (a >>> 15), 1 | a);
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+// A normal generator: the uniform one's draws through Box-Muller, so the first draw of a digit is the same every
+// time for a seed
+export function normalGenerator(seed) {
+  const uniform = uniformGenerator(seed);
   return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
 }
 

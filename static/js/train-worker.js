@@ -1,0 +1,147 @@
+// The Train tab's Web Worker (a module worker): runs the page's trainer (core/trainer.js) off the page's thread, so
+// the page keeps painting while it trains, and posts what the tab shows at display rate.
+//
+// page -> worker   {type: "start", program, data (URLs), settings}   fetch both, build the trainer, then "ready"
+//                  {type: "run"} {type: "pause"} {type: "step"}     train on, stop after this slice, one step
+//                  {type: "beta", beta}                              the KL weight from the next step on
+//                  {type: "view", z1, z2, span, grid}                the digit and grid the tab shows
+//                  {type: "weights"}                                 the current weights, for Download model
+// worker -> page   {type: "ready", labels, classNames, dataset, n, stepsPerEpoch, totalSteps}
+//                  {type: "progress", ...}                           see progress() below
+//                  {type: "stopped", reason, message}               finished or diverged (nothing more is drawn)
+//                  {type: "weights", bytes, step}                    model.safetensors (VAE.from_pretrained's)
+//                  {type: "error", message}                          anything that went wrong here
+
+import { viewPoints } from "./core/cellcache.js";
+import { wasmKernel, javascriptKernel } from "./core/kernels.js";
+import { checkFormat, readSafetensors, writeSafetensors } from "./core/safetensors.js";
+import { TRAINING_FORMAT } from "./core/engine.js";
+import { MAP_POINTS, Trainer } from "./core/trainer.js";
+import { forgetTrainingData, openTrainingData, readTrainingData } from "./core/trainingdata.js";
+
+const SLICE_MS = 40; // training between looks at the page's messages
+const FRAME_MS = 33; // progress at most this often (about 30 per second)
+const MEANS_MS = 250; // the map's 2,000 posterior means at most this often (an encoder pass over them)
+const TEST_EVERY = 200; // steps between test figures
+
+let trainer = null, running = false, view = null, lastFrame = 0, lastMeans = 0, pending = false;
+let tests = [], losses = [], seen = { images: 0, since: 0 }, imagesPerSecond = 0;
+
+async function fetchBuffer(url) {
+  const response = await fetch(url, { cache: "force-cache" });
+  if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
+  return response.arrayBuffer();
+}
+
+// The training data (webapp/training_data.py's file): the copy Cache Storage kept from an earlier start, else the
+// network's; a kept copy that does not read is dropped, so the next start fetches it again
+async function loadData(url) {
+  const { response, fromCache } = await openTrainingData(url);
+  try {
+    return await readTrainingData(await response.arrayBuffer());
+  } catch (e) {
+    if (fromCache) await forgetTrainingData(url);
+    throw e;
+  }
+}
+
+async function start({ program, data, settings }) {
+  const wasmURL = new URL("../linear.wasm", import.meta.url);
+  const [programBuffer, dataBuffer, wasm] = await Promise.all([
+    fetchBuffer(program), loadData(data),
+    fetchBuffer(wasmURL).then((b) => new WebAssembly.Module(b)).catch(() => null), // no SIMD: JavaScript loops
+  ]);
+  const file = checkFormat(readSafetensors(programBuffer), TRAINING_FORMAT, program);
+  trainer = new Trainer({ program: JSON.parse(file.metadata.program), tensors: file.tensors, data: dataBuffer,
+                          settings, kernel: wasm ? wasmKernel(wasm) : javascriptKernel(), adamWasm: wasm });
+  tests = [trainer.testFigure()];
+  losses = [];
+  postMessage({ type: "ready", labels: dataBuffer.testLabels.slice(0, MAP_POINTS), classNames: dataBuffer.classNames,
+                dataset: dataBuffer.dataset, n: dataBuffer.n, stepsPerEpoch: trainer.stepsPerEpoch,
+                totalSteps: trainer.totalSteps, backend: wasm ? "WebAssembly SIMD" : "JavaScript" });
+  progress(true);
+}
+
+// One batch; a stop (finished, diverged) is posted once
+function step() {
+  const record = trainer.step();
+  if (!record) {
+    running = false;
+    postMessage({ type: "stopped", ...trainer.stopped });
+    return false;
+  }
+  seen.images += record.rows;
+  losses.push({ step: record.step, ...trainer.running });
+  if (record.step % TEST_EVERY === 0) tests.push(trainer.testFigure());
+  return true;
+}
+
+function slice() {
+  pending = false;
+  if (!running || !trainer) return;
+  const t0 = performance.now();
+  while (running && performance.now() - t0 < SLICE_MS) if (!step()) break;
+  const now = performance.now(), elapsed = (now - seen.since) / 1000;
+  if (elapsed >= 1) { imagesPerSecond = seen.images / elapsed; seen = { images: 0, since: now }; }
+  progress(false);
+  schedule();
+}
+
+// the next slice after the messages that came meanwhile (a MessageChannel task runs sooner than setTimeout's 4 ms)
+const channel = new MessageChannel();
+channel.port1.onmessage = slice;
+function schedule() {
+  if (running && !pending) { pending = true; channel.port2.postMessage(null); }
+}
+
+// What the tab paints: the losses and test figures since the last post, the decoded view, the map's means when due
+function progress(force) {
+  const now = performance.now();
+  if (!force && now - lastFrame < FRAME_MS) return;
+  lastFrame = now;
+  const message = { type: "progress", step: trainer.steps, epoch: trainer.epoch, lr: trainer.lr, beta: trainer.beta,
+                    running, imagesPerSecond, losses, tests, view: null, pixels: null, means: null };
+  losses = []; tests = [];
+  const transfer = [];
+  if (view) {
+    const rows = 1 + view.grid * view.grid;
+    const points = Float32Array.from(viewPoints(view.z1, view.z2, view.span, view.grid));
+    message.pixels = trainer.decode(points, rows);
+    message.view = view;
+    transfer.push(message.pixels.buffer);
+  }
+  if (force || now - lastMeans >= MEANS_MS) {
+    lastMeans = now;
+    message.means = trainer.latentMeans();
+    transfer.push(message.means.buffer);
+  }
+  postMessage(message, transfer);
+}
+
+const handlers = {
+  start: (m) => start(m),
+  run() {
+    if (!trainer || trainer.stopped) return;
+    running = true;
+    seen = { images: 0, since: performance.now() };
+    schedule();
+  },
+  pause() { running = false; progress(true); },
+  step() { running = false; if (trainer && step()) progress(true); },
+  beta(m) { if (trainer) { trainer.setBeta(m.beta); if (!running) progress(true); } },
+  view(m) { view = m; if (trainer && !running) progress(true); },
+  weights() {
+    if (!trainer) return;
+    const bytes = writeSafetensors(trainer.vae.parameters);
+    postMessage({ type: "weights", bytes, step: trainer.steps }, [bytes.buffer]);
+  },
+};
+
+onmessage = async ({ data }) => {
+  try {
+    await handlers[data.type](data);
+  } catch (error) {
+    running = false;
+    postMessage({ type: "error", message: error.message || String(error) });
+  }
+};
