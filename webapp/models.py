@@ -194,7 +194,7 @@ class ModelStore:
                 if served := self._recent(repo, self.uploaded):
                     return served
             raise ModelRequestError(f"The model {repo} sent from a browser is no longer on the server (it keeps the "
-                                    f"last {self.max_uploaded}): send it again (Explore this model, or /upload_model).")
+                                    f"last {self.max_uploaded}): send it again with /upload_model.")
         if "/" not in repo:
             raise ModelRequestError(f"No bundled model named {repo!r}: choose one of {', '.join(self.bundled)}, or "
                                     "give a Hub model id such as your-name/vae-2d-mnist.")
