@@ -175,6 +175,12 @@ def node_executable() -> str:
     return found
 
 
+def node_test(node_executable: str, *files, timeout: int = 600, **env: str) -> subprocess.CompletedProcess:
+    """`node --test files` from the repository's root, with `env` (the fixtures' folders) added to the environment."""
+    return subprocess.run([node_executable, "--test", *map(str, files)], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **env})
+
+
 # ---------------------------------------------------------------------------------------------------------
 # running the training CLI
 

@@ -13,8 +13,6 @@ Run: python -m pytest tests/test_node.py   (about 40 s on 2 busy cores)
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +28,7 @@ from webapp.bundle import write_page_bundle
 from webapp.page import MAP_MARGIN
 from webapp.replay import write_replay_bundle
 
-from conftest import REPO
+from conftest import REPO, node_test
 
 NODE_TESTS = REPO / "tests" / "node"
 FIXTURES_ENV = "VAE_NODE_FIXTURES"  # where tests/node/*.test.mjs find what this test writes
@@ -133,8 +131,7 @@ def test_the_page_core_under_node(node_executable, tmp_path):
     write_fixtures(tmp_path)
     files = sorted(str(p) for p in NODE_TESTS.glob("*.test.mjs") if run_here(p))
     assert any(f.endswith("core.test.mjs") for f in files), files
-    run = subprocess.run([node_executable, "--test", *files], cwd=REPO, capture_output=True, text=True, timeout=600,
-                         env={**os.environ, FIXTURES_ENV: str(tmp_path)})
+    run = node_test(node_executable, *files, **{FIXTURES_ENV: str(tmp_path)})
     if run.returncode != 0:
         pytest.fail(f"node --test failed ({run.returncode}):\n{run.stdout}\n{run.stderr}", pytrace=False)
     assert "# fail 0" in run.stdout and "# pass 0" not in run.stdout, run.stdout

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from conftest import REPO
+from conftest import node_test
 from vae import VAE, VAEConfig, negative_elbo
 from vae.model import LOGVAR_MAX, LOGVAR_MIN
 from webapp.training_program import initial_model, training_program, write_training_program
@@ -110,8 +108,7 @@ def engine_run(node_executable, test_tensor, tmp_path_factory):
                     "steps": STEPS}
         save_file({"x": x, "eps": eps, **run["tensors"]}, str(folder / "models" / name / "pytorch.safetensors"),
                   metadata={"settings": json.dumps(settings)})
-    done = subprocess.run([node_executable, "--test", NODE_TEST], cwd=REPO, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "ENGINE_FIXTURES": str(folder)})
+    done = node_test(node_executable, NODE_TEST, ENGINE_FIXTURES=str(folder))
     return folder, done
 
 

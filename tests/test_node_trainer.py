@@ -12,15 +12,13 @@ tests/node/trainer.test.mjs reads them.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import numpy as np
 import pytest
 import torch
 from safetensors.numpy import save_file
 
-from conftest import REPO
+from conftest import node_test
 from train.loop import lr_factor
 from vae import VAE, VAEConfig, negative_elbo
 from vae.mnist import load_mnist
@@ -50,8 +48,7 @@ def trainer_run(node_executable, mnist_path, tmp_path_factory):
                         "factors": [lr_factor(name, s, total, warmup) for s in steps]}
                  for name, warmup in SCHEDULES.items()}
     (folder / "schedules.json").write_text(json.dumps(schedules))
-    done = subprocess.run([node_executable, "--test", NODE_TEST], cwd=REPO, capture_output=True, text=True,
-                          timeout=900, env={**os.environ, "TRAINER_FIXTURES": str(folder)})
+    done = node_test(node_executable, NODE_TEST, timeout=900, TRAINER_FIXTURES=str(folder))
     return folder, done
 
 

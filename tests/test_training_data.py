@@ -18,10 +18,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import shutil
 import struct
-import subprocess
 
 import httpx
 import numpy as np
@@ -35,7 +33,7 @@ from webapp.training_data import (MAX_BYTES, TEST_SIZE, encode, missing_message,
                                   training_order)
 
 from app_server import launch_app
-from conftest import REPO
+from conftest import REPO, node_test
 
 NODE_TEST = REPO / "tests" / "node" / "trainingdata.test.mjs"
 
@@ -79,10 +77,8 @@ def test_the_page_reads_the_file_as_the_idx_files_hold_it(name, request, node_ex
     subset_indices(10_000, TEST_SIZE).astype("<i4").tofile(tmp_path / "test.i32")
     (tmp_path / "expected.json").write_text(json.dumps({"dataset": name, "class_names": class_words(name)["names"],
                                                         "train_n": header["train_n"], "bits": bits.pop()}))
-    env = {**os.environ, "TRAINING_DATA_FILE": str(path), "TRAINING_DATA_IDX": str(folder),
-           "TRAINING_DATA_INDICES": str(tmp_path)}
-    run = subprocess.run([node_executable, "--test", str(NODE_TEST)], cwd=REPO, capture_output=True, text=True,
-                         timeout=600, env=env)
+    run = node_test(node_executable, NODE_TEST, TRAINING_DATA_FILE=str(path), TRAINING_DATA_IDX=str(folder),
+                    TRAINING_DATA_INDICES=str(tmp_path))
     if run.returncode != 0:
         pytest.fail(f"node --test failed ({run.returncode}):\n{run.stdout}\n{run.stderr}", pytrace=False)
     assert "# fail 0" in run.stdout and "# pass 0" not in run.stdout, run.stdout
