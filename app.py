@@ -86,7 +86,8 @@ def build_demo(default: ModelEntry, more_models: dict[str, ModelEntry] | None = 
 
     with gr.Blocks(title="VAE 2-D Latent Explorer", delete_cache=(cache_seconds, cache_seconds)) as demo:
         row = model_row(store, intro(default.model.config.dataset))
-        with gr.Tabs(selected="explore") as tabs:
+        # "wrap": on a phone the four tabs take two rows rather than hiding Training and Train live behind a menu
+        with gr.Tabs(selected="explore", overflow_behavior="wrap") as tabs:
             explore = explore_tab(store, page)
             reconstruct = reconstruct_tab(page, default.model.config.dataset)
             training = training_tab(served, page)

@@ -1,9 +1,10 @@
 """The page as a newcomer meets it, in a real browser (Chromium through Playwright): on a 1366 x 768 laptop screen
 the Explore tab's digit and its whole 10 x 10 grid are on the first screen, without scrolling; on a 390 x 844 phone
-the digit is; a path's ends are set by keyboard and by touch ("A = z", "B = z"), not only by shift-click; and the
-latent map's geometry, checked against positions computed here from the map's limit (in the page bundle) and
-margins (webapp/page.py) rather than through the page's own transform: a test digit is drawn in its class's colour
-where its mean says, ArrowUp raises z2 and moves the marker up, a click at a pixel sets the z that pixel means.
+the digit is, and every tab and the Train live tab's settings fit; a path's ends are set by keyboard and by touch
+("A = z", "B = z"), not only by shift-click; and the latent map's geometry, checked against positions computed here
+from the map's limit (in the page bundle) and margins (webapp/page.py) rather than through the page's own transform:
+a test digit is drawn in its class's colour where its mean says, ArrowUp raises z2 and moves the marker up, a click
+at a pixel sets the z that pixel means.
 
 Needs Chromium (tests/browser_helpers.py says how to get it).
 Run: python -m pytest tests/test_browser_layout.py   (about 2 min on 2 busy cores)
@@ -58,6 +59,22 @@ def test_the_digit_on_a_phones_first_screen(browser, served):
     assert page.evaluate("window.scrollY") == 0
     assert on_first_screen(page, "#vae-explore canvas.vae-digit")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.close()
+
+
+def test_every_tab_and_the_train_live_controls_fit_a_phone(browser, served):
+    """All four tabs are buttons on the screen (none behind Gradio's overflow menu, where a visitor would not look),
+    and the Train live tab's settings fit the phone's width (the long model label once pushed its select off it)."""
+    url, _, _ = served
+    page = open_app(browser, url, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    for name in ("Explore", "Reconstruct", "Training", "Train live"):
+        assert on_first_screen(page, f'[role="tab"]:text-is("{name}")'), name
+    page.get_by_role("tab", name="Train live").click()
+    page.locator("#vae-train .vae-lab-model option").first.wait_for(state="attached")
+    rights = page.evaluate("[...document.querySelectorAll('#vae-train .vae-lab-bar > *')]"
+                           ".map((e) => e.getBoundingClientRect().right)")
+    assert rights and max(rights) <= 390, rights
+    assert page.errors == []
     page.close()
 
 

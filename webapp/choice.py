@@ -37,7 +37,8 @@ def intro(dataset: str) -> str:
     every, own = INTRO_SUBJECT[dataset]
     return (f"# VAE 2-D Latent Explorer\nA variational autoencoder trained on {get_dataset(dataset).title} squeezes "
             f"{every} into two numbers, z = (z1, z2). **Explore** walks through that plane; **Reconstruct** finds "
-            f"where {own} lands; **Training** replays how the plane took shape.")
+            f"where {own} lands; **Training** replays how the plane took shape; **Train live** trains one in your "
+            "browser.")
 
 
 def footer(served: ServedModel) -> str:
