@@ -64,7 +64,8 @@ def test_the_digit_on_a_phones_first_screen(browser, served):
 
 def test_every_tab_and_the_train_live_controls_fit_a_phone(browser, served):
     """All four tabs are buttons on the screen (none behind Gradio's overflow menu, where a visitor would not look),
-    and the Train live tab's settings fit the phone's width (the long model label once pushed its select off it)."""
+    and the Train live tab's settings fit the phone's width (the long model label once pushed its select off it); its
+    z sliders have Explore's ranges, step and starting values."""
     url, _, _ = served
     page = open_app(browser, url, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     for name in ("Explore", "Reconstruct", "Training", "Train live"):
@@ -74,6 +75,11 @@ def test_every_tab_and_the_train_live_controls_fit_a_phone(browser, served):
     rights = page.evaluate("[...document.querySelectorAll('#vae-train .vae-lab-bar > *')]"
                            ".map((e) => e.getBoundingClientRect().right)")
     assert rights and max(rights) <= 390, rights
+    ranges = page.evaluate("""() => Object.fromEntries(["z1", "z2", "span"].map((name) => [name, [
+        document.querySelector(`#vae-train .vae-lab-${name}`), document.querySelector(`#vae-${name} input[type=range]`)]
+        .map((s) => [s.min, s.max, s.step, s.value])]))""")
+    for name, (train, explore) in ranges.items():  # the tab's z sliders are Explore's
+        assert train == explore, (name, train, explore)
     assert page.errors == []
     page.close()
 
@@ -178,7 +184,7 @@ def test_the_maps_points_are_where_their_means_say(browser, served):
     background = rgb[2, 2].astype(float)
     from webapp.page import page_constants
 
-    colours = page_constants(0.05, 3.0)["class_colours"]
+    colours = page_constants(0.05, (0.1, 3.0))["class_colours"]
     chosen = isolated_digits(geometry, mu, labels, 5)
     assert len(chosen) == 5
     for i in chosen:

@@ -27,14 +27,14 @@ def template(name: str) -> str:
     return re.sub(r"\n\s+", "\n", text)
 
 
-def page_constants(z_step: float, span_limit: float) -> dict:
+def page_constants(z_step: float, span_range: tuple[float, float]) -> dict:
     """What the page script shares with Python, given to the panels' scripts (mount_js): the sliders' range
-    and step, the span slider's largest value, the grid's cells per side, a digit's pixels per side, the latent maps'
+    and step, the span slider's range, the grid's cells per side, a digit's pixels per side, the latent maps'
     margins, a colour per class, and the words of a bundle written without its own (vae.datasets.class_words of
     MNIST, the data set of every model before Fashion-MNIST): a name per class (the map's key, the live line's
     "mostly 7s nearby") and what one image is."""
     words = class_words(DEFAULT_DATASET)
-    return {"z_limit": Z_LIMIT, "z_step": z_step, "span_limit": span_limit, "grid": GRID_SIZE, "side": 28,
+    return {"z_limit": Z_LIMIT, "z_step": z_step, "span_min": span_range[0], "span_limit": span_range[1], "grid": GRID_SIZE, "side": 28,
             "map_margin": MAP_MARGIN, "class_colours": COLOURS[:len(words["names"])], "class_names": words["names"],
             "noun": words["noun"]}
 

@@ -23,7 +23,7 @@ from webapp.reconstruct import UI_SCALE, ReconstructTab, example_images, example
 
 Z_STEP = 0.05  # the sliders' step
 SPAN_UI = (0.1, 3.0)  # the span slider's range (the API takes up to 5)
-CONSTANTS = page_constants(Z_STEP, SPAN_UI[1])  # what the page script shares with Python
+CONSTANTS = page_constants(Z_STEP, SPAN_UI)  # what the page script shares with Python
 # what the Explore and Training panels' scripts start with: the constants, the canvases' CSS sizes, the sliders' view
 VIEW = dict(constants=CONSTANTS, digit_px=28 * UI_SCALE, grid_px=28 * GRID_SIZE * 2, map_px=340,
             view={"z1": 0.0, "z2": 0.0, "span": DEFAULT_SPAN})

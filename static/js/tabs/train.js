@@ -41,6 +41,7 @@ export class TrainTab {
     this.means = null; this.labels = null; this.pixels = null;
     this.frames = 0; this.raf = 0;
     this.fillControls();
+    this.fillSliders(config);
     this.listen();
     onThemeChange(() => this.schedule());
     this.showState();
@@ -56,6 +57,18 @@ export class TrainTab {
     this.q("lr").replaceChildren(...live.learning_rates.map((lr) => option(lr, String(lr))));
     this.q("batch").replaceChildren(...live.batch_sizes.map((b) => option(b, String(b))));
     this.applyPreset("quick");
+  }
+
+  // z1, z2 and the span: the Explore tab's ranges and step (page_constants), the view's values; min and max before
+  // the value, which the range would otherwise clamp
+  fillSliders(config) {
+    const slider = (name, min, max, value) => Object.assign(this.q(name), { min: String(min), max: String(max),
+                                                                           step: String(config.zStep),
+                                                                           value: String(value) });
+    slider("z1", -config.zLimit, config.zLimit, this.view.z1);
+    slider("z2", -config.zLimit, config.zLimit, this.view.z2);
+    slider("span", config.spanMin, config.spanLimit, this.view.span);
+    this.setView();
   }
 
   // a preset's model, learning rate, batch size, epochs and beta into the controls
