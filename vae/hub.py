@@ -173,3 +173,21 @@ def resolve_model(
         log.warning("%s@%s is not in the Hub cache either (%s); using the bundled model", repo, revision or "main",
                     type(e).__name__)
     return bundled_model(bundled, f"{repo} unavailable: {reason}")
+
+
+def push_folder(folder: str | os.PathLike, repo_id: str, *, private: bool = False, revision: str | None = None,
+                commit_message: str | None = None, ignore_patterns: list[str] | None = None, api=None) -> str:
+    """Create the model repo if needed (and the branch `revision`), upload the folder; returns the commit id.
+    `api`: an HfApi holding the token to write with (None: huggingface_hub's own login, HF_TOKEN or the cached one;
+    the app passes a visitor's token explicitly, webapp/publish.py)."""
+    from huggingface_hub import HfApi
+
+    api = api or HfApi()
+    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    if revision and revision != "main":
+        api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
+    info = api.upload_folder(
+        repo_id=repo_id, repo_type="model", folder_path=str(folder), revision=revision,
+        commit_message=commit_message or f"Upload VAE from {Path(folder).name}",
+        ignore_patterns=list(ignore_patterns or []))  # a copy: upload_folder appends its defaults to the list
+    return info.oid
