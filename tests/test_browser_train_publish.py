@@ -2,8 +2,8 @@
 real MNIST: "Explore this model" sends the weights the page trained and opens Explore on them (an upload-… model:
 its digit differs from the default's, the server's /generate draws the same pixels, the compare view puts the
 default beside it at the same z, Reconstruct encodes with it), while the run in the Train tab goes on from where
-it was; with nothing trained, or with weights the server refuses (a diverged run's), the tab says why and the page
-keeps its model. Publishing (sign-in, the fake Hub) is tests/test_publish.py.
+it was; with nothing trained, or with weights the server refuses (damaged on the way), the tab says why and the
+page keeps its model. Publishing (sign-in, the fake Hub) is tests/test_publish.py.
 
 Waits for conditions, never for a fixed time. Needs Chromium as tests/browser_helpers.py says, and MNIST.
 Run: python -m pytest tests/test_browser_train_publish.py   (one to two minutes on 2 busy cores)
@@ -109,17 +109,25 @@ def test_explore_this_model_shows_the_trained_model_in_explore_compare_and_recon
     page.close()
 
 
-def test_weights_the_server_refuses_get_its_message_in_the_tab(browser, served):
-    """A diverged run's weights hold non-finite values: the server refuses them and the tab says why; the page keeps
-    the model it had."""
+def test_a_damaged_upload_is_refused_with_its_message_in_the_tab(browser, served):
+    """The weights reach the server damaged (their safetensors header overwritten on the way): the server refuses
+    them as /upload_model does and the tab says why; the page keeps the model it had and the run its state."""
     page = open_app(browser, served)
-    open_train_tab(page, lr="1")
-    page.get_by_role("button", name="Train", exact=True).click()
-    wait_live(page, "s.state === 'stopped'")
+    open_train_tab(page)
+    page.get_by_role("button", name="Step").click()
+    wait_live(page, "s.state === 'paused' && s.step >= 1", timeout=120_000)
+
+    def damage(route):
+        body = route.request.post_data_buffer
+        start = body.index(b"\r\n\r\n") + 4  # the file's bytes, after the multipart part's headers
+        route.continue_(post_data=body[:start] + b"\xff" * 8 + body[start + 8:])
+
+    page.route("**/gradio_api/upload*", damage)
     page.get_by_role("button", name="Explore this model").click()
     note = wait_note(page, "refused")
-    assert "The server refused the model" in note and "finite" in note, note
+    assert "The server refused the model" in note and "not a readable safetensors file" in note, note
     assert page.get_by_role("tab", name="Train live", selected=True).is_visible()
     assert page.evaluate("window.vaeExplorer.debug.model") == "default"
+    assert live(page)["state"] == "paused"
     assert page.errors == []
     page.close()
