@@ -61,7 +61,8 @@ def sign_in_problem(timeout: float = 5.0) -> str | None:
     try:
         user = with_timeout(lambda: HfApi().whoami(), timeout)
     except Exception as e:  # noqa: BLE001 - offline, a revoked token: the app runs, without Publish
-        return f"Publish needs the Hub, which did not answer who this machine's login is ({first_line(e)})."
+        return (f"Publish needs to know whose Hugging Face login this machine has, and the Hub did not say "
+                f"({first_line(e)}).")
     if user.get("type") != "user":
         return "Publish needs a personal Hugging Face login (HF_TOKEN of a user, not of an organisation)."
     return None
