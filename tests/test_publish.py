@@ -24,12 +24,12 @@ import torch
 
 from vae import VAE, VAEConfig
 from vae.latents import load_latents
-from webapp.publish import SIGN_IN_FIRST, publish_model, repo_name_problem, sign_in_problem, visitor_token
+from webapp.publish import OAUTH_SCOPE, SIGN_IN_FIRST, publish_model, repo_name_problem, sign_in_problem, visitor_token
 
 from app_server import launch_app
 from browser_helpers import browser  # noqa: F401 - the module's Chromium
 from browser_helpers import SHOTS, open_app
-from conftest import PRETRAINED
+from conftest import PRETRAINED, REPO
 from fake_hub import FakeHub
 from hub_repos import decoded
 from test_browser_train import live, open_train_tab, wait_live
@@ -71,6 +71,13 @@ def test_a_visitor_is_pushed_for_with_their_own_token_on_a_space_never_the_apps(
     monkeypatch.delenv("SYSTEM")
     assert visitor_token(profile, Token("mock-oauth-token-for-local-dev")) == "the-apps-own-token"
     assert visitor_token(None, None) is None
+
+
+def test_the_space_asks_for_the_sign_in_publish_needs():
+    from huggingface_hub import SpaceCard
+
+    card = SpaceCard.load(REPO / "README.md").data
+    assert card.hf_oauth is True and card.hf_oauth_scopes == [OAUTH_SCOPE]
 
 
 @pytest.mark.parametrize("name", ["", " ", "a b", "x/y", "../up", "-lead", "dot.", "repo.git", "é", "a" * 97, None])

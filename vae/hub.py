@@ -7,6 +7,9 @@ Order: a local folder -> that folder. A repo id -> ask the Hub which commit the 
 the timeout), then `VAE.from_pretrained` through the Hub cache at that commit. Hub unreachable or slow -> the
 copy already in the Hub cache, if any. Anything failing -> the bundled folder, with the reason logged. The source
 names its revision: the Hub commit, or for a folder the hash of its weights file.
+
+Publishing goes the other way: push_folder uploads a model folder to a repo (`python -m train.publish`, and the app's
+Train live tab with a visitor's own token).
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from vae.hub import first_line, push_folder, with_timeout
 from vae.model import VAE
 from webapp.page import architecture
 
+OAUTH_SCOPE = "contribute-repos"  # what README.md's front matter asks a visitor's sign-in for, beyond their profile
 REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")  # a Hub repo name: letters, digits, -, _, .
 SIGN_IN_FIRST = ("Sign in first: press “Sign in with Hugging Face” above, then Publish again. Nothing was pushed. "
                  "Signing in reloads the page: press **Explore this model** before it, and the page comes back with "

@@ -1,7 +1,7 @@
-"""The page's parts, one builder each: the model row, the Explore, Reconstruct and Training tabs. A builder lays its
-components out where it is called (inside app.py's gr.Blocks) and returns them; its `wire` method adds the events
-that belong to the part. Explore and Training run in the browser (static/js/): their events hand values to the page
-script and make no server call. Every server event here is private: the API is webapp/api.py's."""
+"""The page's parts, one builder each: the model row, the Explore, Reconstruct, Training and Train live tabs. A
+builder lays its components out where it is called (inside app.py's gr.Blocks) and returns them; its `wire` method
+adds the events that belong to the part. Explore and Training run in the browser (static/js/): their events hand
+values to the page script and make no server call. Every server event here is private: the API is webapp/api.py's."""
 
 from __future__ import annotations
 

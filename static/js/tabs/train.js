@@ -2,7 +2,8 @@
 // training program and initial weights (webapp/live_training.py); a Web Worker (train-worker.js) fetches them and
 // the training images and trains (core/trainer.js), posting at display rate the running losses, the test figures,
 // the 2,000 test images' posterior means and the digit and grid at z decoded by the current weights; this tab paints
-// them. beta moves while it trains. A failing worker shows its message here and touches no other tab.
+// them. beta moves while it trains. A failing worker shows its message here and touches no other tab. The weights
+// trained so far leave the worker for Download model, and for the server (sendModel: Explore this model, Publish).
 //
 // z has one owner, the tab's view: the sliders, a click or drag on the map and the arrow keys ask it to change; the
 // worker decodes what it says.
