@@ -56,6 +56,9 @@ def test_explore_this_model_shows_the_trained_model_in_explore_compare_and_recon
     page.get_by_role("button", name="Explore this model").click()
     assert "Train a model first" in wait_note(page, "Train a model first")
     assert page.evaluate("window.vaeExplorer.debug.model") == "default"
+    # an app built without sign-in (build_demo's default) says so when Publish is pressed
+    page.get_by_role("button", name="Publish to the Hub").click()
+    wait_note(page, "Publishing is not set up")
 
     page.get_by_role("button", name="Train", exact=True).click()
     wait_live(page, "s.step >= 60 && s.points === 2000")

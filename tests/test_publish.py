@@ -21,6 +21,7 @@ import re
 import numpy as np
 import pytest
 import torch
+from gradio_client import Client
 
 from vae import VAE, VAEConfig
 from vae.latents import load_latents
@@ -31,7 +32,7 @@ from browser_helpers import browser  # noqa: F401 - the module's Chromium
 from browser_helpers import SHOTS, open_app
 from conftest import PRETRAINED, REPO
 from fake_hub import FakeHub
-from hub_repos import decoded
+from hub_repos import decoded, png
 from test_browser_train import live, open_train_tab, wait_live
 from test_browser_train_publish import Z, digit_shown, wait_note
 
@@ -157,22 +158,42 @@ def test_publish_a_model_trained_in_the_page_and_open_its_link(browser, hub, sig
     page.get_by_role("button", name="Publish to the Hub").click()
     assert SIGN_IN_FIRST.split(":")[0] in wait_note(page, "Sign in first")
     assert hub.writes() == []
+    # the model is kept on the server (Explore this model) before signing in
+    page.get_by_role("button", name="Explore this model").click()
+    page.wait_for_function("(window.vaeExplorer.debug.model || '').startsWith('upload-')", timeout=60_000)
+    sent = page.evaluate("window.vaeExplorer.debug.model")
 
     # signing in (Gradio's local stand-in for Hugging Face's: the machine's login) reloads the page
-    with page.expect_navigation(url=lambda address: "/login/" not in address, timeout=60_000):
-        page.get_by_role("button", name="Sign in with Hugging Face").click()
-    page.wait_for_function("window.vaeExplorer && window.vaeExplorer.debug.ready", timeout=60_000)
+    page.get_by_role("tab", name="Train live").click()
+    page.evaluate("window.beforeSignIn = true")  # gone once the page has reloaded
+    page.get_by_role("button", name="Sign in with Hugging Face").click()
+    page.wait_for_function("!window.beforeSignIn && window.vaeExplorer && window.vaeExplorer.debug.ready",
+                           timeout=60_000)
+    # the model sent before, opened by its link, is published from the tab, which has no run now
+    page.goto(f"{url}?model={sent}")
+    page.wait_for_function("(name) => window.vaeExplorer && window.vaeExplorer.debug.model === name", arg=sent,
+                           timeout=60_000)
     tab = open_train_tab(page)
     page.get_by_role("button", name=f"Logout ({hub.user})").wait_for(timeout=60_000)
+    repo = page.locator("#vae-train-repo").locator("input, textarea")
+    repo.fill("sent-before-sign-in")
+    page.get_by_role("button", name="Publish to the Hub").click()
+    wait_note(page, f"Published to {hub.user}/sent-before-sign-in", timeout=120_000)
+    before = VAE.from_pretrained(f"{hub.user}/sent-before-sign-in")
+    served = png(Client(url, verbose=False).predict(*Z, model=sent, api_name="/generate"))
+    assert np.abs(decoded(before, *Z).astype(int) - served).max() <= 1
+
     page.get_by_role("button", name="Train", exact=True).click()
     wait_live(page, "s.step >= 60 && s.points === 2000")
     page.get_by_role("button", name="Pause").click()
     wait_live(page, "s.state === 'paused' && !s.workerRunning")
-    repo = page.locator("#vae-train-repo").locator("input, textarea")
     repo.fill("bad name!")
     page.get_by_role("button", name="Publish to the Hub").click()
     assert "Give the repo a name" in wait_note(page, "Give the repo a name")
-    assert hub.writes() == []
+    writes = len(hub.writes())
+    page.get_by_role("button", name="Publish to the Hub").click()
+    assert "Give the repo a name" in wait_note(page, "Give the repo a name")
+    assert len(hub.writes()) == writes
 
     repo.fill("my-live-vae")
     page.get_by_role("button", name="Publish to the Hub").click()

@@ -33,8 +33,8 @@ from webapp.page import architecture
 OAUTH_SCOPE = "contribute-repos"  # what README.md's front matter asks a visitor's sign-in for, beyond their profile
 REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")  # a Hub repo name: letters, digits, -, _, .
 SIGN_IN_FIRST = ("Sign in first: press “Sign in with Hugging Face” above, then Publish again. Nothing was pushed. "
-                 "Signing in reloads the page: press **Explore this model** before it, and the page comes back with "
-                 "this model chosen, ready to publish.")
+                 "Signing in reloads the page, which ends a run: sign in before training, or press **Explore this "
+                 "model** first and, once signed in, open its link (?model=upload-…) and Publish it.")
 NOT_SET_UP = "Publishing is not set up in this app (it was built without sign-in)."
 OAUTH_VARIABLES = ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES", "OPENID_PROVIDER_URL")
 
