@@ -71,7 +71,8 @@ def test_explore_this_model_shows_the_trained_model_in_explore_compare_and_recon
     page.wait_for_function("(window.vaeExplorer.debug.model || '').startsWith('upload-')", timeout=60_000)
     name = page.evaluate("window.vaeExplorer.debug.model")
     assert name in page.inner_text(NOTE) and name in page.inner_text("#vae-footer")
-    assert page.locator("#vae-hub-id").locator("input, textarea").input_value() == name  # the model box names it, as if the visitor had typed it
+    # the model box names it, as if the visitor had typed it
+    assert page.locator("#vae-hub-id").locator("input, textarea").input_value() == name
 
     # Explore paints the trained model: not the default's digit, and the server draws the same one
     trained = digit_shown(page)

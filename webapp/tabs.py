@@ -336,8 +336,8 @@ class TrainUI:
                     f"Anyone can open it here: [{link}]({link})")
 
         private = dict(api_visibility="private", show_progress="minimal")
-        self.explore.click(explore_trained, [self.sent, row.chosen], [*row.choice_outputs, tabs, row.hub_id, self.note],
-                           js=SEND_TRAINED, **private)
+        self.explore.click(explore_trained, [self.sent, row.chosen],
+                           [*row.choice_outputs, tabs, row.hub_id, self.note], js=SEND_TRAINED, **private)
         self.publish.click(publish, [self.sent, self.repo, row.chosen], [self.note], js=SEND_TRAINED, **private)
 
 
