@@ -32,6 +32,7 @@ from webapp.choice import ModelChoice, bundle_url, footer, intro
 from webapp.live_training import LiveTraining
 from webapp.models import ModelEntry, ModelStore
 from webapp.page import STATIC, template
+from webapp.publish import NOT_SET_UP, sign_in_problem
 from webapp.reconstruct import ReconstructTab
 from webapp.settings import resolve_from_env, timeout_from_env
 from webapp.tabs import (explore_tab, follow_data_set, model_row, reconstruct_tab, train_tab, training_tab,
@@ -66,6 +67,7 @@ class Options:
     concurrency: int = CONCURRENCY  # the queue's settings
     queue_size: int | None = QUEUE_SIZE
     hub_timeout: float = DEFAULT_TIMEOUT  # seconds a visitor's Hub model may take
+    sign_in_problem: str | None = NOT_SET_UP  # None: the Train tab signs visitors in to publish (webapp/publish.py)
 
 
 def build_demo(default: ModelEntry, more_models: dict[str, ModelEntry] | None = None,
@@ -91,7 +93,8 @@ def build_demo(default: ModelEntry, more_models: dict[str, ModelEntry] | None = 
             explore = explore_tab(store, page)
             reconstruct = reconstruct_tab(page, default.model.config.dataset)
             training = training_tab(served, page)
-            train = train_tab(LiveTraining(bundles, partial(training_data_path, cache_dir=bundles), missing_message))
+            train = train_tab(LiveTraining(bundles, partial(training_data_path, cache_dir=bundles), missing_message),
+                              options.sign_in_problem)
         model_footer = gr.Markdown(footer(served), elem_id="vae-footer")
 
         api = ExplorerAPI(store, demo.GRADIO_CACHE)
@@ -100,7 +103,8 @@ def build_demo(default: ModelEntry, more_models: dict[str, ModelEntry] | None = 
         follow_data_set(row, reconstruct, training, handlers)
         explore.wire(row, choice, api)
         training.wire(row.chosen, api)
-        wire_tab_choice(demo, tabs, (explore.tab, reconstruct.tab, training.tab, train))
+        train.wire(row, tabs, choice, api, store)
+        wire_tab_choice(demo, tabs, (explore.tab, reconstruct.tab, training.tab, train.tab))
         reconstruct.wire(handlers, row.chosen, explore, tabs)
         for endpoint in api.endpoints():  # the public API, for gradio_client and MCP clients
             gr.api(endpoint, api_name=endpoint.__name__)
@@ -116,7 +120,10 @@ def create_demo() -> gr.Blocks:
     default = ModelEntry.from_folder(source.folder, model, source.describe(relative_to=HERE))
     more = {name: ModelEntry.from_folder(folder) for name, folder in (("reference", REFERENCE), ("fashion", FASHION))
             if (folder / "model.safetensors").is_file()}
-    return build_demo(default, more, Options(hub_timeout=timeout_from_env()))
+    problem = sign_in_problem(timeout_from_env())
+    if problem:
+        log.info("Publish to the Hub is off: %s", problem)
+    return build_demo(default, more, Options(hub_timeout=timeout_from_env(), sign_in_problem=problem))
 
 
 if not log.handlers:  # the source of the weights is always printed, with or without logging configured

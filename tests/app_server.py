@@ -60,7 +60,8 @@ def app_env(root: Path, port: int, **extra: str) -> dict[str, str]:
         (root / name).mkdir(parents=True, exist_ok=True)
     env.update(GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), GRADIO_TEMP_DIR=str(root / "cache"),
                TMPDIR=str(root / "tmp"), HF_HOME=str(root / "hf-home"), HF_HUB_DISABLE_TELEMETRY="1",
-               GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
+               GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     env.update(extra)
     return env
 

@@ -18,6 +18,8 @@ What of the Hub's protocol it answers (as huggingface_hub 2.4.0 asks for it):
   -> RepositoryNotFoundError; the same with a token -> 404 RepoNotFound; unknown revision -> 404 RevisionNotFound
   -> RevisionNotFoundError; unknown file -> 404 EntryNotFound -> EntryNotFoundError; a token other than
   `hub.token` -> 401 "Invalid credentials in Authorization header" (the Hub rejects bad tokens even on public repos).
+- GET /api/whoami-v2 with `hub.token` -> the account it belongs to (a user named `hub.user`), as `HfApi.whoami` and
+  Gradio's local sign-in read it; without it or with another token -> 401.
 - GET /api/agent-harnesses -> an empty registry. The client fetches it before its first request in a process unless
   HF_HUB_DISABLE_TELEMETRY is set, with its own 3 s timeout: against a stalled Hub, a fresh process's first call
   takes up to 3 s longer than the timeout it was given.
@@ -105,8 +107,9 @@ class Repo:
 
 
 class FakeHub:
-    def __init__(self, token: str = "hf_fake_hub_token"):
+    def __init__(self, token: str = "hf_fake_hub_token", user: str = "someone"):
         self.token = token  # the one token this Hub accepts (it unlocks private repos)
+        self.user = user  # the account the token belongs to (/api/whoami-v2)
         self.repos: dict[str, Repo] = {}
         self.requests: list[Request] = []
         self.faults: dict[str | None, dict] = {}  # repo id, or None for every request -> {"stall": s, "bytes_per_s": r}
@@ -157,6 +160,10 @@ class FakeHub:
         self.faults.clear()
 
     # --- what the client asked -----------------------------------------------------------------------------------
+
+    def writes(self) -> list[Request]:
+        """Every request that would change the Hub (repo creation, branches, uploads, commits)."""
+        return [r for r in self.requests if r.method == "POST" and urlsplit(r.path).path != "/api/validate-yaml"]
 
     def downloads(self, repo_id: str) -> list[str]:
         """The files of `repo_id` whose content was sent (GET on resolve), in order, any revision."""
@@ -227,6 +234,12 @@ class _Handler(BaseHTTPRequestHandler):
             return  # never answer: the connection closes when the hub stops
         if url.path == "/api/agent-harnesses":  # the client fetches it once per process (utils/_detect_agent.py)
             return self.answer(200, {"Content-Type": "application/json"}, AGENT_REGISTRY)
+        if url.path == "/api/whoami-v2":
+            if self.headers.get("Authorization") != f"Bearer {hub.token}":
+                return self.error(401, None, "Invalid credentials in Authorization header")
+            account = {"type": "user", "name": hub.user, "fullname": hub.user.title(), "orgs": [],
+                       "avatarUrl": f"{hub.url}/avatars/{hub.user}.png", "auth": {"type": "access_token"}}
+            return self.answer(200, {"Content-Type": "application/json"}, json.dumps(account).encode())
         if match is None:
             return self.answer(404, {}, b'{"error": "Sorry, we can\'t find the page you are looking for."}')
         repo_id = match["repo"]

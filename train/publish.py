@@ -15,9 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from huggingface_hub import HfApi
-
 from train.checkpoint import CHECKPOINT_NAME
+from vae.hub import push_folder
 
 # the training checkpoint (with Adam's moments) and temporary files stay local
 NOT_PUBLISHED = [CHECKPOINT_NAME, ".*", "*.tmp"]
@@ -40,25 +39,12 @@ def check_finished_run(folder: Path) -> None:
             f"(`python -m train ... --out-dir {folder} --resume` continues an interrupted one), then publish it.")
 
 
-def push_folder(folder: Path, repo_id: str, *, private: bool = False, revision: str | None = None,
-                commit_message: str | None = None, api: HfApi | None = None) -> str:
-    """Create the model repo if needed (and the branch `revision`), upload the folder; returns the commit id."""
-    api = api or HfApi()
-    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
-    if revision and revision != "main":
-        api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
-    info = api.upload_folder(
-        repo_id=repo_id, repo_type="model", folder_path=str(folder), revision=revision,
-        commit_message=commit_message or f"Upload VAE from {Path(folder).name}",
-        ignore_patterns=list(NOT_PUBLISHED))  # a copy: upload_folder appends its defaults to the list it is given
-    return info.oid
-
-
 def publish(folder: Path, repo_id: str, *, private: bool = False, revision: str | None = None,
             commit_message: str | None = None) -> str:
     """Check that `folder` is a finished run, upload it and print the commit to pin; returns the commit id."""
     check_finished_run(folder)
-    commit = push_folder(folder, repo_id, private=private, revision=revision, commit_message=commit_message)
+    commit = push_folder(folder, repo_id, private=private, revision=revision, commit_message=commit_message,
+                         ignore_patterns=NOT_PUBLISHED)
     print(f"pushed {folder} to https://huggingface.co/{repo_id} (revision {revision or 'main'}), commit {commit}: "
           f"pin it with VAE_MODEL_REVISION={commit}")
     return commit

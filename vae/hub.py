@@ -7,6 +7,9 @@ Order: a local folder -> that folder. A repo id -> ask the Hub which commit the 
 the timeout), then `VAE.from_pretrained` through the Hub cache at that commit. Hub unreachable or slow -> the
 copy already in the Hub cache, if any. Anything failing -> the bundled folder, with the reason logged. The source
 names its revision: the Hub commit, or for a folder the hash of its weights file.
+
+Publishing goes the other way: push_folder uploads a model folder to a repo (`python -m train.publish`, and the app's
+Train live tab with a visitor's own token).
 """
 
 from __future__ import annotations
@@ -173,3 +176,21 @@ def resolve_model(
         log.warning("%s@%s is not in the Hub cache either (%s); using the bundled model", repo, revision or "main",
                     type(e).__name__)
     return bundled_model(bundled, f"{repo} unavailable: {reason}")
+
+
+def push_folder(folder: str | os.PathLike, repo_id: str, *, private: bool = False, revision: str | None = None,
+                commit_message: str | None = None, ignore_patterns: list[str] | None = None, api=None) -> str:
+    """Create the model repo if needed (and the branch `revision`), upload the folder; returns the commit id.
+    `api`: an HfApi holding the token to write with (None: huggingface_hub's own login, HF_TOKEN or the cached one;
+    the app passes a visitor's token explicitly, webapp/publish.py)."""
+    from huggingface_hub import HfApi
+
+    api = api or HfApi()
+    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    if revision and revision != "main":
+        api.create_branch(repo_id, branch=revision, repo_type="model", exist_ok=True)
+    info = api.upload_folder(
+        repo_id=repo_id, repo_type="model", folder_path=str(folder), revision=revision,
+        commit_message=commit_message or f"Upload VAE from {Path(folder).name}",
+        ignore_patterns=list(ignore_patterns or []))  # a copy: upload_folder appends its defaults to the list
+    return info.oid

@@ -1,14 +1,16 @@
-"""The page's parts, one builder each: the model row, the Explore, Reconstruct and Training tabs. A builder lays its
-components out where it is called (inside app.py's gr.Blocks) and returns them; its `wire` method adds the events
-that belong to the part. Explore and Training run in the browser (static/js/): their events hand values to the page
-script and make no server call. Every server event here is private: the API is webapp/api.py's."""
+"""The page's parts, one builder each: the model row, the Explore, Reconstruct, Training and Train live tabs. A
+builder lays its components out where it is called (inside app.py's gr.Blocks) and returns them; its `wire` method
+adds the events that belong to the part. Explore and Training run in the browser (static/js/): their events hand
+values to the page script and make no server call. Every server event here is private: the API is webapp/api.py's."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from urllib.parse import quote
 
 import gradio as gr
+from gradio.route_utils import get_root_url
 
 from vae.datasets import get_dataset
 from vae.imaging import DEFAULT_SPAN, GRID_SIZE
@@ -19,7 +21,10 @@ from webapp.inputs import Z_LIMIT
 from webapp.live_training import LiveTraining
 from webapp.models import ModelStore, ServedModel
 from webapp.page import mount_js, page_constants, template
+from webapp.publish import (NOT_SET_UP, SIGN_IN_FIRST, on_space, publish_model, repo_name_problem,
+                            visitor_token)
 from webapp.reconstruct import UI_SCALE, ReconstructTab, example_images, examples_label
+from webapp.uploads import UPLOAD_NAME
 
 Z_STEP = 0.05  # the sliders' step
 SPAN_UI = (0.1, 3.0)  # the span slider's range (the API takes up to 5)
@@ -71,13 +76,14 @@ class ModelRow:
     open: gr.Button
     note: gr.Markdown
     chosen: gr.State
+    choice_outputs: list | None = None  # what ModelChoice.choose updates, once wired
 
     def wire(self, demo: gr.Blocks, choice: ModelChoice, views: list) -> None:
         """A choice from the picker, the Hub box or ?model= in the address updates `views`: the Explore map, the
         Reconstruct map, the footer and the Training map, in that order."""
         explore, posterior, footer, training = views
-        outputs = dict(outputs=[self.chosen, explore, posterior, footer, self.note, training],
-                       api_visibility="private", show_progress="minimal")
+        self.choice_outputs = [self.chosen, explore, posterior, footer, self.note, training]
+        outputs = dict(outputs=self.choice_outputs, api_visibility="private", show_progress="minimal")
         self.name.input(choice.choose, [self.name, self.chosen], **outputs)
         gr.on([self.open.click, self.hub_id.submit], choice.choose, [self.hub_id, self.chosen], **outputs)
         demo.load(choice.model_from_url, None, **outputs)
@@ -259,10 +265,97 @@ def training_tab(default: ServedModel, page: dict) -> TrainingUI:
     return TrainingUI(tab, intro_text, sliders, replay_button, replay_file, view)
 
 
-def train_tab(live: LiveTraining) -> gr.Tab:
+# a Train tab button's js: the model the page trains now, sent to the server (static/js/tabs/train.js's sendModel:
+# {path, config} or {error}), into the event's first input; the other inputs pass as they are
+SEND_TRAINED = "async (sent, ...rest) => [await window.vaeExplorer.sendTrainedModel(), ...rest]"
+
+
+@dataclass
+class TrainUI:
+    """The Train live tab: the panel (the page trains), and what the trained model can become on the server: a model
+    to explore (Explore this model) and a Hub repo of the visitor's (sign in, a repo name, Publish)."""
+
+    tab: gr.Tab
+    explore: gr.Button
+    login: gr.LoginButton | None  # None where sign-in cannot work (sign_in_problem says why)
+    repo: gr.Textbox
+    publish: gr.Button
+    note: gr.Markdown  # what Explore this model or Publish did, or why not
+    sent: gr.JSON  # a slot SEND_TRAINED fills with the page's upload
+    sign_in_problem: str | None
+
+    def wire(self, row: ModelRow, tabs: gr.Tabs, choice: ModelChoice, api: ExplorerAPI, store: ModelStore) -> None:
+        def receive(sent) -> str:
+            """The page's upload ({path, config}) -> its upload-… name, served like any model; ValueError says why
+            not (the page's own error, or the server's checks: webapp/uploads.py)."""
+            if not isinstance(sent, dict) or not sent.get("path"):
+                error = sent.get("error") if isinstance(sent, dict) else None
+                raise ValueError(str(error or "Train a model first: press Train, then Explore this model."))
+            file = {"path": sent["path"], "meta": {"_type": "gradio.FileData"}}
+            try:
+                return api.upload_model(file, str(sent.get("config") or ""))["model"]
+            except gr.Error as e:
+                raise ValueError(f"The server refused the model: {e.message}") from None
+
+        def explore_trained(sent, current):
+            """Explore this model: the page's model sent, then chosen as a visitor choosing it would, Explore shown."""
+            try:
+                name = receive(sent)
+            except ValueError as e:
+                return (*(gr.skip(),) * (len(row.choice_outputs) + 2), f"⚠️ {e}")
+            chosen = choice.choose(name, current)
+            return (*chosen, gr.Tabs(selected="explore"), name,
+                    f"✓ Sent as **{name}**: Explore, Reconstruct and the compare view show it now. Its link, "
+                    f"`?model={name}`, works while the server keeps it (the last few models sent).")
+
+        def publish(sent, repo_name, current, request: gr.Request, profile: gr.OAuthProfile | None,
+                    token: gr.OAuthToken | None):
+            """Publish: the page's model (else the visitor's chosen model, if it was sent from a browser) to
+            <visitor>/<repo_name> with the visitor's own token; then the ?model= link that opens it."""
+            if self.sign_in_problem:
+                return f"⚠️ {self.sign_in_problem}"
+            secret = visitor_token(profile, token)
+            if secret is None:
+                return f"⚠️ {SIGN_IN_FIRST}"
+            if problem := repo_name_problem(repo_name):
+                return f"⚠️ {problem}"
+            try:
+                name = receive(sent)
+            except ValueError as e:
+                page_sent = isinstance(sent, dict) and sent.get("path")
+                if page_sent or not (isinstance(current, str) and UPLOAD_NAME.fullmatch(current)):
+                    return f"⚠️ {e}"
+                name = current  # signing in reloaded the page, which came back with the model sent before
+            repo_id = f"{profile.username}/{repo_name.strip()}"
+            link = f"{app_link(request)}?model={quote(repo_id)}"
+            try:
+                commit = publish_model(store.get(name).model, repo_id, secret, link)
+            except (ValueError, ModelRequestError) as e:
+                return f"⚠️ {e}"
+            return (f"✓ Published to [{repo_id}](https://huggingface.co/{repo_id}) (commit `{commit[:12]}`). "
+                    f"Anyone can open it here: [{link}]({link})")
+
+        private = dict(api_visibility="private", show_progress="minimal")
+        self.explore.click(explore_trained, [self.sent, row.chosen],
+                           [*row.choice_outputs, tabs, row.hub_id, self.note], js=SEND_TRAINED, **private)
+        self.publish.click(publish, [self.sent, self.repo, row.chosen], [self.note], js=SEND_TRAINED, **private)
+
+
+def app_link(request: gr.Request | None) -> str:
+    """The address that opens this app for anyone: the Space's page on a Space, else the address it was reached at."""
+    space = os.environ.get("SPACE_ID")
+    if on_space() and space:
+        return f"https://huggingface.co/spaces/{space}"
+    if request is None:
+        return ""
+    return get_root_url(request.request, request.request.url.path, None) + "/"
+
+
+def train_tab(live: LiveTraining, sign_in_problem: str | None = NOT_SET_UP) -> TrainUI:
     """The Train tab: a VAE trained in the visitor's browser (static/train-tab.html, static/js/tabs/train.js). Its
-    server calls are its panel's server functions (the choices, and a run's training program); the rest runs in the
-    page."""
+    server calls are its panel's server functions (the choices, and a run's training program), and the buttons that
+    send the trained model to the server (TrainUI); the rest runs in the page. `sign_in_problem`: None when Gradio's
+    LoginButton can sign a visitor in (webapp/publish.py's sign_in_problem), else what the tab says instead."""
     # functions, not bound methods: Gradio marks each server function with an attribute; each takes the one value
     # the page sends (Gradio 6.31's component server passes exactly one)
     def training_program(request: dict) -> dict:
@@ -274,10 +367,18 @@ def train_tab(live: LiveTraining) -> gr.Tab:
     # the panel's template is a placeholder: the page script fetches the tab's markup (static/train-tab.html) and
     # asks train_options for the choices when the tab is first shown, which keeps them out of the page's HTML
     with gr.Tab("Train live", id="train") as tab:
+        with gr.Row(equal_height=True, elem_id="vae-train-send"):
+            explore = gr.Button("Explore this model", elem_id="vae-train-explore", size="sm", scale=0, min_width=170)
+            login = gr.LoginButton(size="sm", scale=0, min_width=200) if sign_in_problem is None else None
+            repo = gr.Textbox(value="vae-2d-mnist-live", label="Hub repo name (in your namespace)", scale=1,
+                              min_width=200, elem_id="vae-train-repo")
+            publish = gr.Button("Publish to the Hub", elem_id="vae-train-publish", size="sm", scale=0, min_width=170)
+        note = gr.Markdown(sign_in_problem or "", elem_id="vae-train-note")
+        sent = gr.JSON(visible=False)
         gr.HTML(html_template=template("train.html"), elem_id="vae-train",
                 server_functions=[training_program, train_options],
-                js_on_load=mount_js("mountTrain", "element, props, trigger, watch, server", **VIEW))
-    return tab
+                js_on_load=mount_js("mountTrain", "element, props, trigger, watch, server, upload", **VIEW))
+    return TrainUI(tab, explore, login, repo, publish, note, sent, sign_in_problem)
 
 
 def follow_data_set(row: ModelRow, reconstruct: ReconstructUI, training: TrainingUI,

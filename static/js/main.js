@@ -99,9 +99,9 @@ export function mountTraining(element, props, trigger, watch, options) {
 }
 
 // the Train tab: server holds gr.HTML's server functions (webapp/tabs.py's train_tab: train_options and
-// training_program). Its markup (static/train-tab.html), choices and module are fetched now, when the tab is first
-// shown.
-export async function mountTrain(element, props, trigger, watch, server, options) {
+// training_program), upload its upload function (a file to Gradio's upload route, for Explore this model and Publish).
+// Its markup (static/train-tab.html), choices and module are fetched now, when the tab is first shown.
+export async function mountTrain(element, props, trigger, watch, server, upload, options) {
   if (tabs.train) tabs.train.stopWorker(); // mounted again: the old run goes
   tabs.train = null;
   try {
@@ -112,7 +112,7 @@ export async function mountTrain(element, props, trigger, watch, server, options
     // the tab's module too: none of it is fetched before the tab is shown
     const [html, live, { TrainTab }] = await Promise.all([markup, server.train_options(), import("./tabs/train.js")]);
     element.querySelector(".vae-lab-root").innerHTML = html;
-    tabs.train = new TrainTab(element, server, sharedPage(options.constants), { ...options, live });
+    tabs.train = new TrainTab(element, server, sharedPage(options.constants), { ...options, live, upload });
   } catch (error) {
     console.error(error);
     showStatus(element, `The Train tab could not start (${error.message}). The other tabs still work.`, true);
@@ -152,6 +152,11 @@ window.vaeExplorer = {
     } catch (error) {
       return `Copy [this link](${link}) (the browser kept the clipboard closed).`;
     }
+  },
+  // the Train tab's "Explore this model" and "Publish to the Hub" buttons (webapp/tabs.py's TrainUI): the model the
+  // page trains now, sent to the server -> {path, config} for the button's server event, or {error}
+  sendTrainedModel() {
+    return tabs.train ? tabs.train.sendModel() : { error: "Open the Train live tab and train a model first." };
   },
   // the "A = z" and "B = z" buttons: that end of the path at the current z
   setPathEnd: (end) => tabs.explore && tabs.explore.path.setEnd(end),

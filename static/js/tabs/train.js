@@ -2,7 +2,8 @@
 // training program and initial weights (webapp/live_training.py); a Web Worker (train-worker.js) fetches them and
 // the training images and trains (core/trainer.js), posting at display rate the running losses, the test figures,
 // the 2,000 test images' posterior means and the digit and grid at z decoded by the current weights; this tab paints
-// them. beta moves while it trains. A failing worker shows its message here and touches no other tab.
+// them. beta moves while it trains. A failing worker shows its message here and touches no other tab. The weights
+// trained so far leave the worker for Download model, and for the server (sendModel: Explore this model, Publish).
 //
 // z has one owner, the tab's view: the sliders, a click or drag on the map and the arrow keys ask it to change; the
 // worker decodes what it says.
@@ -21,11 +22,12 @@ const fmt = (v, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : "–");
 
 export class TrainTab {
   // element, trigger: gr.HTML's; server: its server functions (training_program); page: main.js's shared page;
-  // options: {digit_px, grid_px, map_px, view, live: webapp/live_training.py's LiveTraining.options()}; the tab's
-  // markup (static/train-tab.html) is in element
+  // options: {digit_px, grid_px, map_px, view, live: webapp/live_training.py's LiveTraining.options(), upload:
+  // gr.HTML's upload function}; the tab's markup (static/train-tab.html) is in element
   constructor(element, server, page, options) {
     const { config } = page;
-    Object.assign(this, { element, server, page, sizes: options, live: options.live });
+    Object.assign(this, { element, server, page, sizes: options, live: options.live, upload: options.upload });
+    this.weightsWanted = []; // [resolve, reject] of each requestWeights() the worker has not answered yet
     this.view = { ...options.view };
     this.q = (name) => element.querySelector(`.vae-lab-${name}`);
     this.cells = makeCells(element, { digitPx: options.digit_px, gridPx: options.grid_px, side: config.side,
@@ -116,7 +118,7 @@ export class TrainTab {
     on("pause", "click", () => this.pause());
     on("step", "click", () => this.step());
     on("reset", "click", () => this.reset());
-    on("download", "click", () => this.worker && this.worker.postMessage({ type: "weights" }));
+    on("download", "click", () => this.requestWeights().then((bytes) => this.download(bytes), () => {}));
     for (const name of ["z1", "z2", "span"]) on(name, "input", () => this.setView());
     listenToMap(this.mapCanvas, { map: () => this.map, pick: (z1, z2) => this.request(z1, z2),
                                   step: this.page.config.zStep, at: () => [this.view.z1, this.view.z2] });
@@ -228,7 +230,8 @@ export class TrainTab {
                  message.reason === "diverged");
       this.showState();
     } else if (message.type === "weights") {
-      this.download(message.bytes);
+      const wanted = this.weightsWanted.shift();
+      if (wanted) wanted[0](message.bytes);
     } else if (message.type === "error") {
       this.fail(`Training stopped: ${message.message}.`);
     }
@@ -252,10 +255,42 @@ export class TrainTab {
     if (wider) this.makeMap(wider);
   }
 
-  // Download model: the worker's weights as model.safetensors beside the config.json VAE.from_pretrained reads with
-  // them (beta: the KL weight training ends with)
+  // whether the run has weights to export (Download model, Explore this model, Publish)
+  hasModel() {
+    return !!(this.worker && ["paused", "running", "stopped"].includes(this.state));
+  }
+
+  // the worker's current weights -> Promise of model.safetensors bytes (rejected when there is no run)
+  requestWeights() {
+    if (!this.hasModel()) return Promise.reject(new Error("Train a model first: press Train"));
+    return new Promise((resolve, reject) => {
+      this.weightsWanted.push([resolve, reject]);
+      this.worker.postMessage({ type: "weights" });
+    });
+  }
+
+  // the config.json VAE.from_pretrained reads with the weights (beta: the KL weight training ends with)
+  modelConfig() {
+    return { ...this.config, beta: Number(this.beta().toFixed(4)) };
+  }
+
+  // Explore this model and Publish (webapp/tabs.py's TrainUI): the current weights to Gradio's upload route ->
+  // {path, config: config.json's text} for the button's server event, which checks them as /upload_model does; or
+  // {error} saying why nothing was sent
+  async sendModel() {
+    try {
+      const bytes = await this.requestWeights();
+      const file = new File([bytes], "model.safetensors", { type: "application/octet-stream" });
+      const { path } = await this.upload(file);
+      return { path, config: JSON.stringify(this.modelConfig()) };
+    } catch (error) {
+      return { error: `${error.message || error}.` };
+    }
+  }
+
+  // Download model: the worker's weights as model.safetensors beside its config.json
   download(bytes) {
-    const config = { ...this.config, beta: Number(this.beta().toFixed(4)) };
+    const config = this.modelConfig();
     const files = [["model.safetensors", new Blob([bytes], { type: "application/octet-stream" })],
                    ["config.json", new Blob([JSON.stringify(config, null, 2) + "\n"], { type: "application/json" })]];
     for (const [name, blob] of files) {
@@ -271,12 +306,19 @@ export class TrainTab {
   fail(message, state = "failed") {
     showStatus(this.element, `${message} The other tabs still work; press Reset to start again.`, true);
     if (state === "idle") { this.stopWorker(); this.state = "idle"; } else this.state = state;
+    this.dropWeightRequests(message);
     this.showState();
   }
 
   stopWorker() {
     if (this.worker) this.worker.terminate();
     this.worker = null;
+    this.dropWeightRequests("the run was reset");
+  }
+
+  // the worker will not answer: requestWeights() calls waiting on it fail with `reason`
+  dropWeightRequests(reason) {
+    for (const [, reject] of this.weightsWanted.splice(0)) reject(new Error(reason));
   }
 
   // Reset: the run is dropped; the next Train starts from new initial weights and a new seed
@@ -297,7 +339,7 @@ export class TrainTab {
     this.q("train").disabled = !(s === "idle" || s === "paused");
     this.q("pause").disabled = s !== "running";
     this.q("step").disabled = !(s === "idle" || s === "paused" || s === "running");
-    this.q("download").disabled = !(this.worker && (s === "paused" || s === "running" || s === "stopped"));
+    this.q("download").disabled = !this.hasModel();
     this.schedule();
   }
 
