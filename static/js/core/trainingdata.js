@@ -2,7 +2,7 @@
 // "VAEDATA1", a uint32 (little-endian) header length, a JSON header listing the chunks, then each chunk as its own
 // gzip stream of n labels and n images (bits 8: a byte per pixel; bits 4: two pixels a byte, the first in the high
 // nibble, grey = level * grey_step). The test chunk comes first, then the training images in a fixed shuffled
-// order, so training can start on the first chunks while the rest is still arriving (trainingChunks on the
+// order, so training can start on the first chunks while the rest is still arriving (receiveTrainingData on the
 // response's body). DOM-free: DecompressionStream exists in the page, in a Web Worker and in Node 18+. A truncated or
 // damaged file throws an Error that says so.
 
@@ -70,6 +70,12 @@ function checkHeader(header) {
     if (!fits) throw damaged(`lists a chunk ${k} that is not {split, n, bits, bytes}`);
     if ((k === 0) !== (chunk.split === "test")) throw damaged("does not start with its one test chunk");
   });
+  // the training arrays are sized from train_n before the chunks arrive (receiveTrainingData), so the counts must agree
+  const count = (split) => header.chunks.reduce((sum, chunk) => sum + (chunk.split === split ? chunk.n : 0), 0);
+  if (count("train") !== header.train_n || count("test") !== header.test_n) {
+    throw damaged(`lists ${count("train")} training and ${count("test")} test images where its header says `
+      + `${header.train_n} and ${header.test_n}`);
+  }
 }
 
 async function inflate(bytes) {
@@ -136,36 +142,42 @@ export async function* trainingChunks(stream) {
   if (!(await bytes.atEnd())) throw damaged(`has bytes after its last chunk (${total} expected)`);
 }
 
+// A ReadableStream of the file's bytes (fetch's response.body) -> the data set as it arrives. Resolves once the
+// header, the test images and the first training chunk are in, with {data, complete}:
+//   data      readTrainingData's object, its training arrays sized for all n images, plus `arrived`: how many of them
+//             are in place (the first `arrived` rows of images and labels); it grows as the chunks arrive, a uniform
+//             sample of the set at any moment (the file's order is shuffled)
+//   complete  a promise of the same object once the whole file has arrived and read (arrived === n); it rejects with
+//             the reader's message when the rest of the file turns out damaged or truncated
+export async function receiveTrainingData(stream) {
+  const parts = trainingChunks(stream);
+  const next = async () => (await parts.next()).value; // the header guarantees the test chunk and a training one
+  const { header } = await next(), pixels = header.side * header.side;
+  const test = await next();
+  const data = {
+    images: new Uint8Array(header.train_n * pixels), labels: new Uint8Array(header.train_n), n: header.train_n,
+    arrived: 0, testImages: test.images, testLabels: test.labels, testN: test.n,
+    dataset: header.dataset, title: header.title, classNames: header.class_names, sourceTrainN: header.source_train_n,
+  };
+  const place = (part) => {
+    data.images.set(part.images, data.arrived * pixels);
+    data.labels.set(part.labels, data.arrived);
+    data.arrived += part.n;
+  };
+  place(await next());
+  const complete = (async () => {
+    for (let part = await next(); part; part = await next()) place(part);
+    return data;
+  })();
+  return { data, complete };
+}
+
 // The whole file (an ArrayBuffer or a typed array over one) -> {images: Uint8Array(n * 784) grey 0..255, labels:
-// Uint8Array(n), n, testImages, testLabels, testN, dataset, title, classNames, sourceTrainN}
+// Uint8Array(n), n, arrived (= n), testImages, testLabels, testN, dataset, title, classNames, sourceTrainN}
 export async function readTrainingData(arrayBuffer) {
   const view = ArrayBuffer.isView(arrayBuffer)
     ? new Uint8Array(arrayBuffer.buffer, arrayBuffer.byteOffset, arrayBuffer.byteLength) : new Uint8Array(arrayBuffer);
-  let header;
-  const parts = { test: [], train: [] };
-  for await (const part of trainingChunks(new Blob([view]).stream())) {
-    if (part.header) header = part.header;
-    else parts[part.split].push(part);
-  }
-  const join = (list, key) => {
-    const out = new Uint8Array(list.reduce((sum, p) => sum + p[key].length, 0));
-    let at = 0;
-    for (const p of list) {
-      out.set(p[key], at);
-      at += p[key].length;
-    }
-    return out;
-  };
-  const n = parts.train.reduce((sum, p) => sum + p.n, 0), testN = parts.test.reduce((sum, p) => sum + p.n, 0);
-  if (n !== header.train_n || testN !== header.test_n) {
-    throw damaged(`holds ${n} training and ${testN} test images where its header says ${header.train_n} and `
-      + `${header.test_n}`);
-  }
-  return {
-    images: join(parts.train, "images"), labels: join(parts.train, "labels"), n,
-    testImages: join(parts.test, "images"), testLabels: join(parts.test, "labels"), testN,
-    dataset: header.dataset, title: header.title, classNames: header.class_names, sourceTrainN: header.source_train_n,
-  };
+  return (await receiveTrainingData(new Blob([view]).stream())).complete;
 }
 
 // Where the page keeps the files it fetched (Cache Storage, in the page and in a Web Worker alike): the server sends
@@ -177,7 +189,7 @@ const DIGEST = /-[0-9a-f]{12}\.bin$/;
 const absolute = (address) => (globalThis.location ? new URL(address, globalThis.location.href).href : address);
 
 // The training data at `address` -> {response, fromCache}: the copy an earlier visit kept, else the network's response
-// (read it as it streams: trainingChunks(response.body)), kept once all of it has arrived; older files of the same
+// (read it as it streams: receiveTrainingData(response.body)), kept once all of it has arrived; older files of the same
 // data set are then deleted. Without Cache Storage (an insecure origin) it is the network's response every time.
 export async function openTrainingData(address, { fetcher = globalThis.fetch, cacheStorage = globalThis.caches } = {}) {
   const url = absolute(address);
@@ -203,7 +215,7 @@ export async function openTrainingData(address, { fetcher = globalThis.fetch, ca
   return { response, fromCache: false };
 }
 
-// Drop a kept copy that turned out damaged (readTrainingData threw), so the next try fetches it again.
+// Drop a kept copy that turned out damaged (its reading threw), so the next try fetches it again.
 export async function forgetTrainingData(address, { cacheStorage = globalThis.caches } = {}) {
   if (!cacheStorage) return;
   try {
