@@ -4,8 +4,9 @@ hundred steps, with test figures on the curve; raising beta while it trains make
 Download model gives model.safetensors and config.json that VAE.from_pretrained loads strictly and PyTorch finds
 trained; Step adds one, Train resumes; a learning rate of 1 stops training with the divergence message and nothing
 non-finite drawn, and Reset offers a new seed; a model the server does not offer is refused in the tab; training
-starts on the first chunks of a training data file that arrives slowly, takes the rest as it comes, and a second run
-reads the copy the browser kept; and the other tabs keep working throughout.
+starts on the first chunks of a training data file that arrives slowly, takes the rest as it comes, a second run
+reads the copy the browser kept, and a damaged kept copy stops a run with a message and is fetched again; and the
+other tabs keep working throughout.
 
 Waits for conditions, never for a fixed time: a loaded 2-core machine trains slowly, not differently. Needs Chromium
 as tests/browser_helpers.py says, and MNIST. Screenshots go to artifacts/browser/.
@@ -248,8 +249,7 @@ def held_data():
     server.shutdown()
 
 
-def test_training_starts_before_the_data_file_has_arrived_and_a_second_run_reads_the_kept_copy(browser, served,
-                                                                                                 held_data):
+def test_training_starts_before_the_data_file_has_arrived_and_later_runs_read_the_kept_copy(browser, served, held_data):
     relay, release, requests = held_data
     page = open_app(browser, served)
     page.route("**/training-data-*.bin", lambda route: route.continue_(url=f"{relay}?from={quote(route.request.url)}"))
@@ -273,4 +273,23 @@ def test_training_starts_before_the_data_file_has_arrived_and_a_second_run_reads
     page.get_by_role("button", name="Train", exact=True).click()
     wait_live(page, "s.step >= 5 && s.arrived === s.n")
     assert len(requests) == 1, requests
+    # a kept copy damaged in its last chunk: the run stops with the reader's message and the copy is dropped, so the
+    # next run fetches the file again
+    page.evaluate("""async () => {
+        const cache = await caches.open('vae-explorer-training-data'), [key] = await cache.keys();
+        const bytes = new Uint8Array(await (await cache.match(key)).arrayBuffer());
+        bytes[bytes.length - 5000] ^= 0x5a;
+        await cache.put(key, new Response(bytes)); }""")
+    page.get_by_role("button", name="Reset").click()
+    wait_live(page, "s.state === 'idle'", timeout=30_000)
+    page.get_by_role("button", name="Train", exact=True).click()
+    wait_live(page, "s.state === 'failed'")
+    assert "damaged" in live(page)["message"], live(page)["message"]
+    page.wait_for_function("async () => (await (await caches.open('vae-explorer-training-data')).keys()).length === 0",
+                           timeout=30_000)
+    page.get_by_role("button", name="Reset").click()
+    wait_live(page, "s.state === 'idle'", timeout=30_000)
+    page.get_by_role("button", name="Train", exact=True).click()
+    wait_live(page, "s.step >= 5")
+    assert len(requests) == 2, requests
     assert page.errors == []
