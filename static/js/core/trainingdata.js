@@ -78,9 +78,26 @@ function checkHeader(header) {
   }
 }
 
-async function inflate(bytes) {
-  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+// gzip bytes -> the `size` bytes they inflate to (more or fewer throws). Written straight into the DecompressionStream
+// and read back in this thread, without a Blob: reading a Blob takes a round of the event loop per piece, and in the
+// Web Worker each round waits for a training step (a fifth of a second for the quick preset), which made MNIST's file
+// take 10 to 20 s to arrive while training ran (bench/train_start.py)
+async function inflate(bytes, size) {
+  const stream = new DecompressionStream("gzip"), writer = stream.writable.getWriter();
+  writer.write(bytes).catch(() => {}); // a damaged stream's error reaches the reader below
+  writer.close().catch(() => {});
+  const reader = stream.readable.getReader(), out = new Uint8Array(size);
+  let filled = 0;
+  for (let piece = await reader.read(); !piece.done; piece = await reader.read()) {
+    if (filled + piece.value.length > size) {
+      reader.cancel().catch(() => {});
+      throw new Error(`it inflates to more than ${size} bytes`);
+    }
+    out.set(piece.value, filled);
+    filled += piece.value.length;
+  }
+  if (filled !== size) throw new Error(`it inflates to ${filled} bytes, not ${size}`);
+  return out;
 }
 
 // one chunk's gzip bytes -> {split, n, labels: Uint8Array(n), images: Uint8Array(n * 784) grey levels 0..255}
@@ -88,12 +105,9 @@ async function decodeChunk(bytes, chunk, k, header) {
   const pixels = header.side * header.side, packed = (pixels * chunk.bits) / 8;
   let raw;
   try {
-    raw = await inflate(bytes);
+    raw = await inflate(bytes, chunk.n * (1 + packed));
   } catch (error) {
-    throw damaged(`has a chunk ${k} that does not decompress (${error.message})`);
-  }
-  if (raw.length !== chunk.n * (1 + packed)) {
-    throw damaged(`has a chunk ${k} of ${raw.length} bytes where ${chunk.n} images need ${chunk.n * (1 + packed)}`);
+    throw damaged(`has a chunk ${k} that does not decompress to its ${chunk.n} images (${error.message})`);
   }
   const labels = raw.slice(0, chunk.n);
   if (labels.some((label) => label >= header.class_names.length)) {
@@ -189,8 +203,8 @@ const DIGEST = /-[0-9a-f]{12}\.bin$/;
 const absolute = (address) => (globalThis.location ? new URL(address, globalThis.location.href).href : address);
 
 // The training data at `address` -> {response, fromCache}: the copy an earlier visit kept, else the network's response
-// (read it as it streams: receiveTrainingData(response.body)), kept once all of it has arrived; older files of the same
-// data set are then deleted. Without Cache Storage (an insecure origin) it is the network's response every time.
+// (read it as it streams: receiveTrainingData(response.body)), kept once all of it has been read; older files of the
+// same data set are then deleted. Without Cache Storage (an insecure origin) it is the network's response every time.
 export async function openTrainingData(address, { fetcher = globalThis.fetch, cacheStorage = globalThis.caches } = {}) {
   const url = absolute(address);
   let cache = null;
@@ -209,8 +223,17 @@ export async function openTrainingData(address, { fetcher = globalThis.fetch, ca
       const urls = (await cache.keys()).map((request) => request.url ?? request);
       await Promise.all(urls.filter(older).map((other) => cache.delete(other)));
     };
-    // a copy that could not be kept is fetched again next time
-    cache.put(url, response.clone()).then(dropOlder).catch(() => {});
+    // The copy is kept from the bytes the reader took, once they have all passed, as one Blob: not from a clone of
+    // the response, whose body the Web Worker's own thread would have to pump into the cache between training steps
+    // (it was still unfinished seconds after training started, and lost when the page closed). A copy that could not
+    // be kept is fetched again next time.
+    const pieces = [];
+    const tap = new TransformStream({
+      transform(piece, controller) { pieces.push(piece); controller.enqueue(piece); },
+      flush() { cache.put(url, new Response(new Blob(pieces))).then(dropOlder).catch(() => {}); },
+    });
+    const read = new Response(response.body.pipeThrough(tap), { status: response.status, headers: response.headers });
+    return { response: read, fromCache: false };
   }
   return { response, fromCache: false };
 }
