@@ -3,6 +3,7 @@
     MNIST_DIR=data/mnist python bench/train_start.py                        # 5 runs, the quick preset
     git worktree add ../base <commit> && MNIST_DIR=data/mnist python bench/train_start.py --baseline ../base
     MNIST_DIR=data/mnist python bench/train_start.py --runs 9 --model mlp --batch 32
+    MNIST_DIR=data/mnist python bench/train_start.py --rate 2          # the data file at 2 MB/s, as from afar
 
 Starts `python app.py` (MNIST_DIR must name the MNIST IDX files), opens the page in Chromium (Playwright,
 /usr/bin/chromium or $CHROMIUM) and presses Train on the Train live tab. A press first asks the server for the model's
@@ -16,6 +17,8 @@ progress that reports step 1. Each run:
 Before the runs, one press on each freshly started server is timed on its own ("first press"): the server writes the
 data file and the training program once, on the first request for them. --baseline DIR starts a second app from
 another checkout (e.g. the commit before a change) and alternates the two, press by press, in the same run.
+--rate R sends the data file at R MB/s (through a local relay the browser's requests for it are routed to), as a
+visitor far from the server receives it; a local server otherwise sends all 10 MB within a fraction of a second.
 Writes artifacts/bench/train_start.json.
 """
 
@@ -26,7 +29,13 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs, quote, urlparse
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from app_latency import PYTHON, REPO, app_env, free_port, machine, save_result, wait_for  # noqa: E402
@@ -68,6 +77,27 @@ def start_app(checkout: Path, log: Path) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
+def start_relay(rate: float) -> ThreadingHTTPServer:
+    """A local server that relays ?from=URL at `rate` MB/s, in 64 kB pieces."""
+    class Relay(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            data = httpx.get(parse_qs(urlparse(self.path).query)["from"][0], timeout=60).content
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            t0, piece = time.perf_counter(), 65_536
+            for at in range(0, len(data), piece):
+                time.sleep(max(0.0, t0 + at / (rate * 1e6) - time.perf_counter()))
+                self.wfile.write(data[at:at + piece])
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Relay)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def press_train(context, url: str, model: str, batch: str) -> dict:
     """A new page in `context`, the Train live tab with the model and batch size chosen; Train pressed -> figures,
     with `fetched`: how many times the page requested the data file."""
@@ -98,6 +128,7 @@ def main() -> None:
     parser.add_argument("--model", default="resmlp-256-1", help="a model key the tab offers (the quick preset's)")
     parser.add_argument("--batch", default="256", help="batch size (the quick preset's)")
     parser.add_argument("--baseline", type=Path, help="another checkout of the app, timed in the same run")
+    parser.add_argument("--rate", type=float, help="send the data file at this many MB/s (default: as fast as it goes)")
     args = parser.parse_args()
     if not os.environ.get("MNIST_DIR"):
         raise SystemExit("set MNIST_DIR to the folder with the MNIST IDX files (the tab trains on them)")
@@ -111,14 +142,23 @@ def main() -> None:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            relay = start_relay(args.rate) if args.rate else None
+            new_context = browser.new_context
+            if relay:
+                def new_context():
+                    context = browser.new_context()
+                    address = f"http://127.0.0.1:{relay.server_address[1]}/?from="
+                    context.route("**/training-data-*.bin",
+                                  lambda route: route.continue_(url=address + quote(route.request.url)))
+                    return context
             for name, (_, url) in apps.items():
-                context = browser.new_context()
+                context = new_context()
                 first_press[name] = press_train(context, url, args.model, args.batch)
                 context.close()
                 print(f"{name}: first press on a fresh server {first_press[name]['first_step_ms']:.0f} ms", flush=True)
             for i in range(args.runs):
                 for name, (_, url) in apps.items():
-                    context = browser.new_context()  # a new profile: nothing kept
+                    context = new_context()  # a new profile: nothing kept
                     for kind in ("cold", "warm"):
                         r = press_train(context, url, args.model, args.batch)
                         runs[name][kind].append(r)
@@ -132,8 +172,8 @@ def main() -> None:
             proc.terminate()
             proc.wait(timeout=30)
     median = {name: {kind: summary(rs) for kind, rs in kinds.items()} for name, kinds in runs.items()}
-    result = {"model": args.model, "batch": args.batch, "runs": runs, "first_press": first_press, "median": median,
-              "machine": machine()}
+    result = {"model": args.model, "batch": args.batch, "rate_mb_s": args.rate, "runs": runs,
+              "first_press": first_press, "median": median, "machine": machine()}
     for name, kinds in median.items():
         for kind, m in kinds.items():
             print(f"{name} {kind}: median first step {m['first_step_ms']:.0f} ms, whole file {m['whole_ms']:.0f} ms")
