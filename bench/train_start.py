@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -38,7 +37,7 @@ from urllib.parse import parse_qs, quote, urlparse
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from app_latency import PYTHON, REPO, app_env, free_port, machine, save_result, wait_for  # noqa: E402
+from app_latency import REPO, machine, save_result, start_app  # noqa: E402
 
 CHROMIUM = os.environ.get("CHROMIUM") or os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
@@ -63,18 +62,6 @@ PRESS_AND_WATCH = """async () => {
   return { error: 'no first step within 120 s', summary: live() };
 }""".replace("LIVE", LIVE)
 KEPT = "async () => (await (await caches.open('vae-explorer-training-data')).keys()).length > 0"
-
-
-def start_app(checkout: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    """`python app.py` of `checkout` on a free port -> (process, url), once it serves its page."""
-    port = free_port()
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as out:
-        proc = subprocess.Popen([PYTHON, "app.py"], cwd=checkout, env=app_env(port, None), stdout=out,
-                                stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    wait_for(url, proc=proc)
-    return proc, url
 
 
 def start_relay(rate: float) -> ThreadingHTTPServer:
@@ -135,7 +122,7 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
 
     checkouts = {"this": REPO, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
-    apps = {name: start_app(path, REPO / "artifacts" / "bench" / f"train_start-{name}.log")
+    apps = {name: start_app(None, REPO / "artifacts" / "bench" / f"train_start-{name}.log", path)
             for name, path in checkouts.items()}
     runs = {name: {"cold": [], "warm": []} for name in apps}
     first_press = {}

@@ -249,6 +249,19 @@ def held_data():
     server.shutdown()
 
 
+def wait_kept(page, count: int):
+    """Until the page's Cache Storage keeps `count` training data files."""
+    page.wait_for_function("async (n) => (await (await caches.open('vae-explorer-training-data')).keys()).length === n",
+                           arg=count, timeout=60_000)
+
+
+def train_again(page):
+    """Reset, then Train: a new run (a new worker) in the same page."""
+    page.get_by_role("button", name="Reset").click()
+    wait_live(page, "s.state === 'idle'", timeout=30_000)
+    page.get_by_role("button", name="Train", exact=True).click()
+
+
 def test_training_starts_before_the_data_file_has_arrived_and_later_runs_read_the_kept_copy(browser, served, held_data):
     relay, release, requests = held_data
     page = open_app(browser, served)
@@ -266,11 +279,8 @@ def test_training_starts_before_the_data_file_has_arrived_and_later_runs_read_th
     assert "arrived" not in tab.locator(".vae-lab-readout").inner_text()
     assert live(page)["running"]["bce"] + live(page)["running"]["kl"] < 0.8 * s["tests"][0]["elbo"]
     # the file arrived whole: the browser kept it, and the next run reads the kept copy without fetching it again
-    page.wait_for_function("async () => (await (await caches.open('vae-explorer-training-data')).keys()).length === 1",
-                           timeout=60_000)
-    page.get_by_role("button", name="Reset").click()
-    wait_live(page, "s.state === 'idle'", timeout=30_000)
-    page.get_by_role("button", name="Train", exact=True).click()
+    wait_kept(page, 1)
+    train_again(page)
     wait_live(page, "s.step >= 5 && s.arrived === s.n")
     assert len(requests) == 1, requests
     # a kept copy damaged in its last chunk: the run stops with the reader's message and the copy is dropped, so the
@@ -280,16 +290,11 @@ def test_training_starts_before_the_data_file_has_arrived_and_later_runs_read_th
         const bytes = new Uint8Array(await (await cache.match(key)).arrayBuffer());
         bytes[bytes.length - 5000] ^= 0x5a;
         await cache.put(key, new Response(bytes)); }""")
-    page.get_by_role("button", name="Reset").click()
-    wait_live(page, "s.state === 'idle'", timeout=30_000)
-    page.get_by_role("button", name="Train", exact=True).click()
+    train_again(page)
     wait_live(page, "s.state === 'failed'")
     assert "damaged" in live(page)["message"], live(page)["message"]
-    page.wait_for_function("async () => (await (await caches.open('vae-explorer-training-data')).keys()).length === 0",
-                           timeout=30_000)
-    page.get_by_role("button", name="Reset").click()
-    wait_live(page, "s.state === 'idle'", timeout=30_000)
-    page.get_by_role("button", name="Train", exact=True).click()
+    wait_kept(page, 0)
+    train_again(page)
     wait_live(page, "s.step >= 5")
     assert len(requests) == 2, requests
     assert page.errors == []

@@ -15,6 +15,7 @@ import { wasmKernel } from "../../static/js/core/kernels.js";
 import { readSafetensors, writeSafetensors } from "../../static/js/core/safetensors.js";
 import { Trainer, lrFactor } from "../../static/js/core/trainer.js";
 import { readTrainingData, receiveTrainingData } from "../../static/js/core/trainingdata.js";
+import { chunkEnd, heldBack } from "./held-file.mjs";
 
 const folder = process.env.TRAINER_FIXTURES;
 if (!folder) throw new Error("TRAINER_FIXTURES is unset: run python -m pytest tests/test_node_trainer.py");
@@ -120,28 +121,9 @@ test("the schedule ends training after its epochs", () => {
   assert.equal(t.epoch, 2);
 });
 
-// data.bin as a network delivers it: the bytes up to the end of chunk `early` (the test chunk is 0) at once, the rest
-// only when release() is called -> {stream, release}
-function arriving(early) {
-  const bytes = new Uint8Array(readFileSync(join(folder, "data.bin")));
-  const headerLength = new DataView(bytes.buffer).getUint32(8, true);
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength)));
-  const cut = 12 + headerLength + header.chunks.slice(0, early + 1).reduce((sum, c) => sum + c.bytes, 0);
-  let release;
-  const rest = new Promise((resolve) => { release = resolve; });
-  const stream = new ReadableStream({
-    async start(controller) {
-      controller.enqueue(bytes.slice(0, cut));
-      await rest;
-      for (let at = cut; at < bytes.length; at += 100_000) controller.enqueue(bytes.slice(at, at + 100_000));
-      controller.close();
-    },
-  });
-  return { stream, release, bytes };
-}
-
 test("a partly arrived file trains on the images in place, then on the whole set once the rest arrives", async (t) => {
-  const { stream, release, bytes } = arriving(1);
+  const bytes = new Uint8Array(readFileSync(join(folder, "data.bin")));
+  const { stream, release } = heldBack(bytes, chunkEnd(bytes, 1)); // the test chunk and the first training chunk
   const { data: partial, complete } = await receiveTrainingData(stream);
   assert.equal(partial.n, 10_000);
   assert.equal(partial.arrived, 2500); // the first training chunk; the rest has not been sent
@@ -180,7 +162,7 @@ test("a partly arrived file trains on the images in place, then on the whole set
   assert.ok(seen.every((count) => count === 1), "the second epoch sees every image once");
 
   // a file whole before the first step trains exactly as one read whole
-  const again = arriving(1), received = await receiveTrainingData(again.stream);
+  const again = heldBack(bytes, chunkEnd(bytes, 1)), received = await receiveTrainingData(again.stream);
   again.release();
   await received.complete;
   const [a, b] = [trainer(settings, received.data), trainer(settings, reference)];

@@ -14,6 +14,7 @@ import { gunzipSync } from "node:zlib";
 import {
   forgetTrainingData, openTrainingData, readTrainingData, receiveTrainingData, trainingChunks,
 } from "../../static/js/core/trainingdata.js";
+import { chunkEnd, headerOf, heldBack } from "./held-file.mjs";
 
 const need = (name) => {
   if (!process.env[name]) throw new Error(`${name} is not set: run python -m pytest tests/test_training_data.py`);
@@ -97,26 +98,8 @@ test("the test set and the first training chunk are handed over before the rest 
 
 test("the data set is handed over with its first training chunk, grows as chunks arrive, and a damaged rest is told",
   async () => {
-    const headerLength = new DataView(file.buffer).getUint32(8, true);
-    const header = JSON.parse(new TextDecoder().decode(file.subarray(12, 12 + headerLength)));
-    const early = 12 + headerLength + header.chunks[0].bytes + header.chunks[1].bytes;
-    // the first chunks at once, then the rest in pieces of `piece` bytes once released, less its last `cut` bytes
-    const delivery = (piece, cut = 0) => {
-      let release;
-      const rest = new Promise((resolve) => { release = resolve; });
-      const stream = new ReadableStream({
-        async start(controller) {
-          controller.enqueue(file.slice(0, early));
-          await rest;
-          for (let at = early; at < file.length - cut; at += piece) {
-            controller.enqueue(file.slice(at, Math.min(at + piece, file.length - cut)));
-            await new Promise((resolve) => setTimeout(resolve, 0));
-          }
-          controller.close();
-        },
-      });
-      return { stream, release };
-    };
+    const { header } = headerOf(file), early = chunkEnd(file, 1); // the test chunk and the first training chunk
+    const delivery = (piece, missing = 0) => heldBack(file, early, { piece, missing });
     const whole = await readTrainingData(file);
     const first = delivery(300_000), { data, complete } = await receiveTrainingData(first.stream);
     assert.equal(data.arrived, header.chunks[1].n);
