@@ -75,12 +75,13 @@ def app_env(port: int, model: str | None) -> dict:
     return env
 
 
-def start_app(model: str | None, log: Path) -> tuple[subprocess.Popen, str]:
-    """`python app.py` on a free port -> (process, url), once it serves its page."""
+def start_app(model: str | None, log: Path, checkout: Path = REPO) -> tuple[subprocess.Popen, str]:
+    """`python app.py` (of `checkout`: this one, or another to compare with) on a free port -> (process, url), once it
+    serves its page."""
     port = free_port()
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
-        proc = subprocess.Popen([PYTHON, "app.py"], cwd=REPO, env=app_env(port, model), stdout=out,
+        proc = subprocess.Popen([PYTHON, "app.py"], cwd=checkout, env=app_env(port, model), stdout=out,
                                 stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     wait_for(url, proc=proc)

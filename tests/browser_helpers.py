@@ -62,8 +62,9 @@ def served(bundled_model, tmp_path_factory):
 
 def open_app(browser, url: str, viewport: dict = VIEWPORT, **options):
     """A new page on the app (`options`: Playwright's new_page options, such as is_mobile), once the Explore tab has
-    painted; page.errors collects the page's uncaught errors."""
-    page = browser.new_page(viewport=viewport, **options)
+    painted; page.errors collects the page's uncaught errors. `browser` may be a browser context instead, for pages
+    that share a profile (its Cache Storage); the context sets their viewport."""
+    page = browser.new_page(viewport=viewport, **options) if hasattr(browser, "new_context") else browser.new_page()
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)

@@ -3,8 +3,10 @@ Worker: pressing Train puts the 2,000 test images' posterior means on the map an
 hundred steps, with test figures on the curve; raising beta while it trains makes KL fall; Pause holds the step,
 Download model gives model.safetensors and config.json that VAE.from_pretrained loads strictly and PyTorch finds
 trained; Step adds one, Train resumes; a learning rate of 1 stops training with the divergence message and nothing
-non-finite drawn, and Reset offers a new seed; a model the server does not offer is refused in the tab; and the
-other tabs keep working throughout.
+non-finite drawn, and Reset offers a new seed; a model the server does not offer is refused in the tab; training
+starts on the first chunks of a training data file that arrives slowly, takes the rest as it comes, a run in the
+next page reads the copy the browser kept, and a damaged kept copy stops a run with a message and is fetched again;
+and the other tabs keep working throughout.
 
 Waits for conditions, never for a fixed time: a loaded 2-core machine trains slowly, not differently. Needs Chromium
 as tests/browser_helpers.py says, and MNIST. Screenshots go to artifacts/browser/.
@@ -13,7 +15,14 @@ Run: python -m pytest tests/test_browser_train.py   (one to three minutes on 2 b
 
 from __future__ import annotations
 
+import json
 import os
+import struct
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, quote, urlparse
+
+import httpx
 
 import pytest
 import torch
@@ -22,7 +31,7 @@ from vae import VAE, negative_elbo
 from vae.latents import load_latents
 
 from browser_helpers import browser  # noqa: F401 - the module's Chromium, the same fixture as the other browser tests
-from browser_helpers import BROWSER_TEST_MARKS, SHOTS, launch, open_app, wait_frames
+from browser_helpers import BROWSER_TEST_MARKS, SHOTS, VIEWPORT, launch, open_app, wait_frames
 from conftest import PRETRAINED
 
 pytestmark = BROWSER_TEST_MARKS
@@ -205,3 +214,97 @@ def test_a_failing_worker_says_why_in_the_tab_and_the_other_tabs_go_on(browser, 
     page.locator("#vae-random").click()
     page.wait_for_function("(n) => window.vaeExplorer.debug.stats.frames.length > n", arg=frames, timeout=30_000)
     assert page.errors == []
+
+
+@pytest.fixture
+def held_data():
+    """A local server that relays the app's training data file to the page slowly: the header, the test chunk and
+    the first training chunk at once, the rest only once `release` is set -> (address, release, requests)."""
+    release, requests = threading.Event(), []
+
+    class Relay(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            source = parse_qs(urlparse(self.path).query)["from"][0]
+            requests.append(source)
+            data = httpx.get(source, timeout=60).content
+            (length,) = struct.unpack("<I", data[8:12])
+            chunks = json.loads(data[12:12 + length])["chunks"]
+            early = 12 + length + chunks[0]["bytes"] + chunks[1]["bytes"]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[:early])
+            self.wfile.flush()
+            release.wait(timeout=TRAINING / 1000)
+            self.wfile.write(data[early:])
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Relay)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", release, requests
+    release.set()
+    server.shutdown()
+
+
+def wait_kept(page, count: int):
+    """Until the page's Cache Storage keeps `count` training data files."""
+    page.wait_for_function("async (n) => (await (await caches.open('vae-explorer-training-data')).keys()).length === n",
+                           arg=count, timeout=60_000)
+
+
+def train_again(page):
+    """Reset, then Train: a new run (a new worker) in the same page."""
+    page.get_by_role("button", name="Reset").click()
+    wait_live(page, "s.state === 'idle'", timeout=30_000)
+    page.get_by_role("button", name="Train", exact=True).click()
+
+
+def test_training_starts_before_the_data_file_has_arrived_and_later_runs_read_the_kept_copy(browser, served, held_data):
+    relay, release, requests = held_data
+    context = browser.new_context(viewport=VIEWPORT)  # its routes apply to the workers' requests in all its pages
+    page = open_app(context, served)
+    context.route("**/training-data-*.bin",
+                  lambda route: route.continue_(url=f"{relay}?from={quote(route.request.url)}"))
+    tab = open_train_tab(page, model="resmlp-256-1", batch="256")  # the quick preset's: long steps
+    page.get_by_role("button", name="Train", exact=True).click()
+    # the rest of the file is held back: training runs on the test images and the first 2,500 training images
+    wait_live(page, "s.step >= 20 && s.points === 2000")
+    s = live(page)
+    assert (s["arrived"], s["n"]) == (2500, 60_000), s
+    assert "2,500 of 60,000 training images arrived" in tab.locator(".vae-lab-readout").inner_text()
+    wait_live(page, "s.step > arg + 40", s["step"])
+    partial = live(page)
+    assert partial["arrived"] == 2500, partial  # still held back, and the loss falls on what has arrived
+    assert partial["running"]["bce"] + partial["running"]["kl"] < 0.8 * s["tests"][0]["elbo"], partial
+    release.set()
+    wait_live(page, "s.arrived === s.n && s.step > arg", partial["step"])
+    assert "arrived" not in tab.locator(".vae-lab-readout").inner_text()
+    # the file arrived whole: the browser kept it, and a run in the next page reads the kept copy without fetching it
+    # again (the copy outlives the page that kept it, closed at once while its worker trained)
+    wait_kept(page, 1)
+    assert page.errors == []
+    page.close()
+    page = open_app(context, served)
+    open_train_tab(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    wait_live(page, "s.step >= 5 && s.arrived === s.n")
+    assert len(requests) == 1, requests
+    # a kept copy damaged in its last chunk: the run stops with the reader's message and the copy is dropped, so the
+    # next run fetches the file again
+    page.evaluate("""async () => {
+        const cache = await caches.open('vae-explorer-training-data'), [key] = await cache.keys();
+        const bytes = new Uint8Array(await (await cache.match(key)).arrayBuffer());
+        bytes[bytes.length - 5000] ^= 0x5a;
+        await cache.put(key, new Response(bytes)); }""")
+    train_again(page)
+    wait_live(page, "s.state === 'failed'")
+    assert "damaged" in live(page)["message"], live(page)["message"]
+    wait_kept(page, 0)
+    train_again(page)
+    wait_live(page, "s.step >= 5")
+    assert len(requests) == 2, requests
+    assert page.errors == []
+    context.close()

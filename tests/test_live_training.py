@@ -1,7 +1,8 @@
 """The Train live tab's server side (webapp/live_training.py): its presets are python -m train's; the models it offers
 load as VAE with the parameter counts it states; a program request writes the initial weights `python -m train`
 starts from, once, into the served folder, keeps at most PROGRAMS_KEPT files, and refuses what it does not offer
-with a message; a data set the server lacks is said with how to get it.
+with a message; a data set the server lacks is said with how to get it; a data file outside the served folder is
+refused.
 
 Run: python -m pytest tests/test_live_training.py   (a few seconds)
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
@@ -45,7 +47,7 @@ def test_the_models_offered_state_their_parameter_counts():
 
 
 def test_a_program_request_writes_the_initial_weights_once_into_the_served_folder(tmp_path):
-    data = tmp_path / "elsewhere" / "mnist.bin"
+    data = tmp_path / "served" / "training-data-mnist.bin"  # where the app's data_path writes it
     data.parent.mkdir()
     data.write_bytes(b"\0" * 100)
     live = served(tmp_path / "served", data)
@@ -58,8 +60,7 @@ def test_a_program_request_writes_the_initial_weights_once_into_the_served_folde
     expected = VAE(model_config("resmlp-128-1", "mnist")).state_dict()
     written = load_file(program)
     assert written.keys() == expected.keys() and all(torch.equal(written[k], expected[k]) for k in expected)
-    served_data = Path(reply["data"].removeprefix("gradio_api/file="))
-    assert served_data.parent == tmp_path / "served" / "training-data" and served_data.read_bytes() == data.read_bytes()
+    assert reply["data"] == f"gradio_api/file={data}"
     assert reply["config"]["hidden"] == 128
     mtime = program.stat().st_mtime_ns
     again = live.training_program({"dataset": "mnist", "model": "resmlp-128-1", "seed": 7})
@@ -86,3 +87,12 @@ def test_what_is_not_offered_is_refused_with_a_message(tmp_path):
         assert message in reply["error"], (request, reply)
     assert not (tmp_path / "programs").exists()
     assert served(tmp_path).training_program({"model": "mlp"}) == {"error": "no mnist here: get it so"}
+
+
+def test_a_data_file_outside_the_served_folder_is_refused(tmp_path):
+    """The page can fetch only what the app serves: a data file elsewhere is a wiring mistake, said as such."""
+    data = tmp_path / "elsewhere" / "mnist.bin"
+    data.parent.mkdir()
+    data.write_bytes(b"\0" * 100)
+    with pytest.raises(ValueError, match="outside the served folder"):
+        served(tmp_path / "served", data).training_program({"model": "mlp"})

@@ -1,10 +1,11 @@
 """The page's training loop (static/js/core/trainer.js) under Node, on real MNIST: the loss falls over a few hundred
 steps; raising beta while training lowers KL; a huge learning rate stops training with the divergence message and
 finite weights; the same seed gives the same weights and another seed other weights; its learning-rate schedules
-equal train/loop.py's lr_factor; and PyTorch, given the weights the page trained, computes the page's test figure.
+equal train/loop.py's lr_factor; a file that has partly arrived trains on the images in place, then on all of them;
+and PyTorch, given the weights the page trained, computes the page's test figure.
 Python writes the training programs (webapp/training_program.py), the first 10,000 training images and 2,000 test
-images (uint8, as the page receives them) and the schedules' values into a temporary folder;
-tests/node/trainer.test.mjs reads them.
+images (uint8, and the training images also as webapp/training_data.py's file) and the schedules' values into a
+temporary folder; tests/node/trainer.test.mjs reads them.
 
     python -m pytest tests/test_node_trainer.py   (about a minute on 2 busy cores; needs Node.js 18+ and MNIST)
 """
@@ -22,6 +23,7 @@ from conftest import node_test
 from train.loop import lr_factor
 from vae import VAE, VAEConfig, negative_elbo
 from vae.mnist import load_mnist
+from webapp.training_data import encode
 from webapp.training_program import write_training_program
 
 NODE_TEST = "tests/node/trainer.test.mjs"
@@ -40,6 +42,9 @@ def trainer_run(node_executable, mnist_path, tmp_path_factory):
     save_file({"images": train_images[:TRAIN_IMAGES].reshape(TRAIN_IMAGES, -1), "labels": train_labels[:TRAIN_IMAGES],
                "test_images": test_images[:TEST_IMAGES].reshape(TEST_IMAGES, -1),
                "test_labels": test_labels[:TEST_IMAGES]}, str(folder / "data.safetensors"))
+    # the same training images as the page receives them (a file of 4 chunks), for the test that trains as they arrive
+    data, _ = encode("mnist", (train_images[:TRAIN_IMAGES], train_labels[:TRAIN_IMAGES]), (test_images, test_labels))
+    (folder / "data.bin").write_bytes(data)
     for seed in (0, 1):
         write_training_program(CONFIG, seed, folder / f"program-seed{seed}.safetensors")
     total = 1000
@@ -55,7 +60,7 @@ def trainer_run(node_executable, mnist_path, tmp_path_factory):
 def test_the_page_trainer_learns_follows_beta_stops_on_divergence_and_repeats_a_seed(trainer_run):
     _, done = trainer_run
     assert done.returncode == 0, f"node --test {NODE_TEST} failed:\n{done.stdout[-12000:]}\n{done.stderr[-4000:]}"
-    assert "# pass 6" in done.stdout and "# fail 0" in done.stdout, done.stdout[-4000:]
+    assert "# pass 7" in done.stdout and "# fail 0" in done.stdout, done.stdout[-4000:]
 
 
 @torch.inference_mode()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import threading
 from functools import cache
 from pathlib import Path
@@ -72,7 +71,6 @@ class LiveTraining:
 
     def __init__(self, folder: str | os.PathLike, data_path, missing_message):
         self.folder = Path(folder) / "programs"
-        self.data_folder = Path(folder) / "training-data"
         self.data_path, self.missing_message = data_path, missing_message  # webapp.training_data's functions
         self.lock = threading.Lock()
 
@@ -97,7 +95,7 @@ class LiveTraining:
             return {"error": self.missing_message(dataset)}
         with self.lock:
             program = self.program_file(config, seed)
-            served = self.served_data(Path(data), dataset)
+            served = self.served_data(Path(data))
         return {"program": f"gradio_api/file={program}", "data": f"gradio_api/file={served}",
                 "config": config.to_dict()}
 
@@ -113,18 +111,9 @@ class LiveTraining:
             path.touch()  # recently used: kept longest
         return path
 
-    def served_data(self, data: Path, dataset: str) -> Path:
-        """The training data inside the served folder: linked (or copied) there once, unless it is there already."""
-        if self.folder.parent.resolve() in data.resolve().parents:
-            return data
-        target = self.data_folder / f"{dataset}-{data.name}"
-        if not target.is_file() or target.stat().st_size != data.stat().st_size:
-            self.data_folder.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(".tmp")
-            tmp.unlink(missing_ok=True)
-            try:
-                os.link(data, tmp)
-            except OSError:
-                shutil.copyfile(data, tmp)
-            os.replace(tmp, target)
-        return target
+    def served_data(self, data: Path) -> Path:
+        """The training data file, which `data_path` writes inside the served folder (the app serves nothing else:
+        app.py's gr.set_static_paths)."""
+        if self.folder.parent.resolve() not in data.resolve().parents:
+            raise ValueError(f"the training data {data} lies outside the served folder {self.folder.parent}")
+        return data

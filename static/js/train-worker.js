@@ -2,11 +2,12 @@
 // the page keeps painting while it trains, and posts what the tab shows at display rate.
 //
 // page -> worker   {type: "start", program, data (URLs), settings}   fetch both, build the trainer, then "ready"
+//                                                                    (once the data's first chunks are in: below)
 //                  {type: "run"} {type: "pause"} {type: "step"}     train on, stop after this slice, one step
 //                  {type: "beta", beta}                              the KL weight from the next step on
 //                  {type: "view", z1, z2, span, grid}                the digit and grid the tab shows
 //                  {type: "weights"}                                 the current weights, for Download model
-// worker -> page   {type: "ready", labels, classNames, dataset, n, stepsPerEpoch, totalSteps}
+// worker -> page   {type: "ready", labels, classNames, dataset, n, arrived, stepsPerEpoch, totalSteps}
 //                  {type: "progress", ...}                           see progress() below
 //                  {type: "stopped", reason, message}               finished or diverged (nothing more is drawn)
 //                  {type: "weights", bytes, step}                    model.safetensors (VAE.from_pretrained's)
@@ -17,7 +18,7 @@ import { wasmKernel, javascriptKernel } from "./core/kernels.js";
 import { checkFormat, readSafetensors, writeSafetensors } from "./core/safetensors.js";
 import { TRAINING_FORMAT } from "./core/engine.js";
 import { MAP_POINTS, Trainer } from "./core/trainer.js";
-import { forgetTrainingData, openTrainingData, readTrainingData } from "./core/trainingdata.js";
+import { forgetTrainingData, openTrainingData, receiveTrainingData } from "./core/trainingdata.js";
 
 const SLICE_MS = 40; // training between looks at the page's messages
 const FRAME_MS = 33; // progress at most this often (about 30 per second)
@@ -26,6 +27,7 @@ const TEST_EVERY = 200; // steps between test figures
 
 let trainer = null, running = false, view = null, lastFrame = 0, lastMeans = 0, pending = false;
 let tests = [], losses = [], seen = { images: 0, since: 0 }, imagesPerSecond = 0;
+let dataFailed = false; // the rest of the training data turned out damaged: nothing more is trained
 
 async function fetchBuffer(url) {
   const response = await fetch(url, { cache: "force-cache" });
@@ -34,15 +36,25 @@ async function fetchBuffer(url) {
 }
 
 // The training data (webapp/training_data.py's file): the copy Cache Storage kept from an earlier start, else the
-// network's; a kept copy that does not read is dropped, so the next start fetches it again
+// network's. The network's is read as it streams: training starts once the test images and the first training chunk
+// are in, on the images that have arrived (core/trainer.js says how), so the first step does not wait for the whole
+// file. A kept copy is read whole first (a fraction of a second), so a run from it is the same for the same seed.
+// A kept copy that does not read is dropped, so the next start fetches it again; a damaged rest stops training.
 async function loadData(url) {
   const { response, fromCache } = await openTrainingData(url);
-  try {
-    return await readTrainingData(await response.arrayBuffer());
-  } catch (e) {
+  const dropKept = async (error) => {
     if (fromCache) await forgetTrainingData(url);
-    throw e;
-  }
+    throw error;
+  };
+  const { data, complete } = await receiveTrainingData(response.body).catch(dropKept);
+  const whole = complete.catch(dropKept);
+  if (fromCache) await whole;
+  whole.then(() => { if (trainer && !running) progress(true); }, (error) => {
+    dataFailed = true;
+    running = false;
+    postMessage({ type: "error", message: error.message || String(error) });
+  });
+  return data;
 }
 
 async function start({ program, data, settings }) {
@@ -52,12 +64,14 @@ async function start({ program, data, settings }) {
     fetchBuffer(wasmURL).then((b) => new WebAssembly.Module(b)).catch(() => null), // no SIMD: JavaScript loops
   ]);
   const file = checkFormat(readSafetensors(programBuffer), TRAINING_FORMAT, program);
+  if (dataFailed) return; // said already
   trainer = new Trainer({ program: JSON.parse(file.metadata.program), tensors: file.tensors, data: dataBuffer,
                           settings, kernel: wasm ? wasmKernel(wasm) : javascriptKernel(), adamWasm: wasm });
   tests = [trainer.testFigure()];
   losses = [];
   postMessage({ type: "ready", labels: dataBuffer.testLabels.slice(0, MAP_POINTS), classNames: dataBuffer.classNames,
-                dataset: dataBuffer.dataset, n: dataBuffer.n, stepsPerEpoch: trainer.stepsPerEpoch,
+                dataset: dataBuffer.dataset, n: dataBuffer.n, arrived: trainer.arrived,
+                stepsPerEpoch: trainer.stepsPerEpoch,
                 totalSteps: trainer.totalSteps, backend: wasm ? "WebAssembly SIMD" : "JavaScript" });
   progress(true);
 }
@@ -100,7 +114,8 @@ function progress(force) {
   if (!force && now - lastFrame < FRAME_MS) return;
   lastFrame = now;
   const message = { type: "progress", step: trainer.steps, epoch: trainer.epoch, lr: trainer.lr, beta: trainer.beta,
-                    running, imagesPerSecond, losses, tests, view: null, pixels: null, means: null };
+                    running, imagesPerSecond, arrived: trainer.arrived, n: trainer.data.n, losses, tests, view: null,
+                    pixels: null, means: null };
   losses = []; tests = [];
   const transfer = [];
   if (view) {
@@ -121,13 +136,13 @@ function progress(force) {
 const handlers = {
   start: (m) => start(m),
   run() {
-    if (!trainer || trainer.stopped) return;
+    if (!trainer || trainer.stopped || dataFailed) return;
     running = true;
     seen = { images: 0, since: performance.now() };
     schedule();
   },
   pause() { running = false; progress(true); },
-  step() { running = false; if (trainer && step()) progress(true); },
+  step() { running = false; if (trainer && !dataFailed && step()) progress(true); },
   beta(m) { if (trainer) { trainer.setBeta(m.beta); if (!running) progress(true); } },
   view(m) { view = m; if (trainer && !running) progress(true); },
   weights() {

@@ -1,7 +1,8 @@
 // The page's training loop (static/js/core/trainer.js) on real MNIST images from $TRAINER_FIXTURES (written by
 // tests/test_node_trainer.py: training programs and initial weights of seeds 0 and 1, 10,000 training and 2,000 test
-// images as uint8, train/loop.py's learning-rate factors). The trained weights go to $TRAINER_FIXTURES/trained for
-// PyTorch to load.
+// images as uint8, train/loop.py's learning-rate factors, and the same 10,000 training images as the page receives
+// them: webapp/training_data.py's file, data.bin). The trained weights go to $TRAINER_FIXTURES/trained for PyTorch to
+// load.
 //
 //   python -m pytest tests/test_node_trainer.py        (writes the fixtures, then runs node --test on this file)
 
@@ -13,6 +14,8 @@ import test from "node:test";
 import { wasmKernel } from "../../static/js/core/kernels.js";
 import { readSafetensors, writeSafetensors } from "../../static/js/core/safetensors.js";
 import { Trainer, lrFactor } from "../../static/js/core/trainer.js";
+import { readTrainingData, receiveTrainingData } from "../../static/js/core/trainingdata.js";
+import { chunkEnd, heldBack } from "./held-file.mjs";
 
 const folder = process.env.TRAINER_FIXTURES;
 if (!folder) throw new Error("TRAINER_FIXTURES is unset: run python -m pytest tests/test_node_trainer.py");
@@ -27,10 +30,10 @@ const data = { images: file.images.data, labels: file.labels.data, n: file.label
 const SETTINGS = { batch_size: 64, lr: 3e-3, epochs: 5, schedule: "onecycle", warmup: 0.05, beta: 1, seed: 0 };
 
 // a trainer from seed `seed`'s initial weights (a fresh copy each time: training updates them in place)
-function trainer(settings = {}) {
+function trainer(settings = {}, on = data) {
   const s = { ...SETTINGS, ...settings }, initial = read(`program-seed${s.seed}.safetensors`);
-  return new Trainer({ program: JSON.parse(initial.metadata.program), tensors: initial.tensors, data, settings: s,
-                       kernel: wasmKernel(wasm), adamWasm: wasm });
+  return new Trainer({ program: JSON.parse(initial.metadata.program), tensors: initial.tensors, data: on,
+                       settings: s, kernel: wasmKernel(wasm), adamWasm: wasm });
 }
 
 const run = (t, steps) => {
@@ -116,4 +119,54 @@ test("the schedule ends training after its epochs", () => {
   assert.equal(steps, 4); // 2 batches of 64 per epoch
   assert.equal(t.stopped.reason, "finished");
   assert.equal(t.epoch, 2);
+});
+
+test("a partly arrived file trains on the images in place, then on the whole set once the rest arrives", async (t) => {
+  const bytes = new Uint8Array(readFileSync(join(folder, "data.bin")));
+  const { stream, release } = heldBack(bytes, chunkEnd(bytes, 1)); // the test chunk and the first training chunk
+  const { data: partial, complete } = await receiveTrainingData(stream);
+  assert.equal(partial.n, 10_000);
+  assert.equal(partial.arrived, 2500); // the first training chunk; the rest has not been sent
+  const settings = { batch_size: 64, epochs: 3 };
+  const streamed = trainer(settings, partial), before = streamed.testFigure();
+  const stepsPerEpoch = Math.ceil(10_000 / 64);
+  assert.equal(streamed.stepsPerEpoch, stepsPerEpoch); // the schedule counts the whole set from the start
+  for (let i = 0; i < 60; i++) {
+    assert.ok(streamed.step(), streamed.stopped?.message);
+    assert.ok(Math.max(...streamed.batch) < 2500, `step ${i + 1} drew an image that has not arrived`);
+  }
+  const early = streamed.testFigure();
+  t.diagnostic(`on 2,500 images: test -ELBO ${before.elbo.toFixed(1)} -> ${early.elbo.toFixed(1)} nats`);
+  assert.ok(early.elbo < 0.8 * before.elbo, `60 steps on the arrived images: ${before.elbo} -> ${early.elbo}`);
+
+  release();
+  const whole = await complete;
+  assert.equal(whole, partial);
+  assert.equal(streamed.arrived, 10_000);
+  const reference = await readTrainingData(bytes);
+  assert.deepEqual(partial.images, reference.images);
+  assert.deepEqual(partial.labels, reference.labels);
+  // the rest of the first epoch draws from a shuffle of the whole set, then each epoch sees every image once
+  const late = new Set();
+  while (streamed.steps < stepsPerEpoch) {
+    assert.ok(streamed.step(), streamed.stopped?.message);
+    for (const k of streamed.batch) late.add(k);
+  }
+  assert.ok([...late].some((k) => k >= 2500), "the images that arrived later are trained on");
+  const seen = new Uint8Array(10_000);
+  for (let i = 0; i < stepsPerEpoch; i++) {
+    assert.ok(streamed.step(), streamed.stopped?.message);
+    const rows = Math.min(64, 10_000 - i * 64);
+    for (const k of streamed.batch.subarray(0, rows)) seen[k] += 1;
+  }
+  assert.ok(seen.every((count) => count === 1), "the second epoch sees every image once");
+
+  // a file whole before the first step trains exactly as one read whole
+  const again = heldBack(bytes, chunkEnd(bytes, 1)), received = await receiveTrainingData(again.stream);
+  again.release();
+  await received.complete;
+  const [a, b] = [trainer(settings, received.data), trainer(settings, reference)];
+  run(a, 30);
+  run(b, 30);
+  for (const [name, { data: w }] of Object.entries(a.vae.parameters)) assert.deepEqual(b.vae.parameters[name].data, w);
 });

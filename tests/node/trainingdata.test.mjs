@@ -1,7 +1,8 @@
 // The page's training data reader (static/js/core/trainingdata.js) on a file webapp/training_data.py wrote from the
 // real IDX files (MNIST's, every image exact; Fashion-MNIST's, the training images at their 4-bit grey level, within 8
 // of the original): every image and label against the IDX files, the first chunks handed over before the rest of the
-// file has arrived, and damaged, truncated or foreign files refused with a message.
+// file has arrived (the data set growing in place as the rest arrives), and damaged, truncated or foreign files refused
+// with a message.
 // Run: python -m pytest tests/test_training_data.py   (it writes the file, then runs node --test on this one)
 
 import assert from "node:assert/strict";
@@ -11,8 +12,9 @@ import { test } from "node:test";
 import { gunzipSync } from "node:zlib";
 
 import {
-  forgetTrainingData, openTrainingData, readTrainingData, trainingChunks,
+  forgetTrainingData, openTrainingData, readTrainingData, receiveTrainingData, trainingChunks,
 } from "../../static/js/core/trainingdata.js";
+import { chunkEnd, headerOf, heldBack } from "./held-file.mjs";
 
 const need = (name) => {
   if (!process.env[name]) throw new Error(`${name} is not set: run python -m pytest tests/test_training_data.py`);
@@ -93,6 +95,32 @@ test("the test set and the first training chunk are handed over before the rest 
   }
   assert.equal(seen.length, 2 + header.chunks.length - 1);
 });
+
+test("the data set is handed over with its first training chunk, grows as chunks arrive, and a damaged rest is told",
+  async () => {
+    const { header } = headerOf(file), early = chunkEnd(file, 1); // the test chunk and the first training chunk
+    const delivery = (piece, missing = 0) => heldBack(file, early, { piece, missing });
+    const whole = await readTrainingData(file);
+    const first = delivery(300_000), { data, complete } = await receiveTrainingData(first.stream);
+    assert.equal(data.arrived, header.chunks[1].n);
+    assert.equal(data.n, whole.n);
+    assert.deepEqual(data.testImages, whole.testImages);
+    assert.deepEqual(data.images.subarray(0, data.arrived * PIXELS), whole.images.subarray(0, data.arrived * PIXELS));
+    assert.ok(data.images.subarray(data.arrived * PIXELS).every((grey) => grey === 0), "nothing beyond what arrived");
+    const counts = [];
+    const watch = setInterval(() => counts.push(data.arrived), 1);
+    first.release();
+    assert.equal(await complete, data);
+    clearInterval(watch);
+    assert.equal(data.arrived, whole.n);
+    assert.ok(new Set(counts).size > 2, `the count grows chunk by chunk: ${[...new Set(counts)]}`);
+    assert.deepEqual(data.images, whole.images);
+    assert.deepEqual(data.labels, whole.labels);
+    const short = delivery(1_000_000, 1000), cut = await receiveTrainingData(short.stream);
+    short.release();
+    await assert.rejects(cut.complete, /truncated/);
+    assert.ok(cut.data.arrived < whole.n);
+  });
 
 test("a damaged, truncated or foreign file is refused with a message", async () => {
   const refused = async (bytes, pattern) => assert.rejects(readTrainingData(bytes), pattern);

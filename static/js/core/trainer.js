@@ -10,6 +10,14 @@
 //
 // settings: TrainConfig's names (batch_size, lr, schedule, warmup, epochs, beta, weight_decay, seed); the seed also
 // drew the initial weights (webapp/training_program.py), and here draws the batches' order and the noise eps.
+//
+// Training may start while the data is still arriving (core/trainingdata.js's receiveTrainingData: data.arrived of
+// data.n images in place, growing). Until all n are in, each batch is drawn at random (with replacement) from the
+// images that have arrived, a uniform sample of the set; the epochs and the schedule count all n images from the
+// start. Once all have arrived, the rest of that epoch takes its batches from a shuffle of the whole set, so this
+// partial first epoch may see some images twice and others never; from the next epoch on, every epoch sees each image
+// once. A run whose data was whole at its first step (a copy kept in Cache Storage) is the same for the same seed; one
+// that starts while the data arrives also depends on when each chunk arrived.
 
 import { Adam } from "./adam.js";
 import { TrainableVAE } from "./engine.js";
@@ -61,7 +69,9 @@ export class Trainer {
     this.adam = new Adam(this.vae.parameters, { lr: s.lr, weightDecay: s.weight_decay }, adamWasm);
     this.data = data;
     this.pixels = program.input;
-    if (data.images.length < data.n * this.pixels || data.n < 1) throw new Error("the training set holds no images");
+    if (data.images.length < data.n * this.pixels || data.n < 1 || this.arrived < 1) {
+      throw new Error("the training set holds no images");
+    }
     this.batchSize = Math.min(Math.trunc(s.batch_size), data.n);
     this.stepsPerEpoch = Math.ceil(data.n / this.batchSize);
     this.totalSteps = this.stepsPerEpoch * Math.trunc(s.epochs);
@@ -70,6 +80,8 @@ export class Trainer {
     this.uniform = uniformGenerator(s.seed + 1); // the batches' order, apart from the noise (as train/loop.py)
     this.normal = normalGenerator(s.seed + 2);
     this.order = new Uint32Array(data.n);
+    this.ordered = false; // whether this epoch's order is a shuffle of the whole set (not while the data arrives)
+    this.batch = new Uint32Array(this.batchSize); // the indices of the last batch's images
     this.x = new Float32Array(this.batchSize * this.pixels);
     this.eps = new Float32Array(this.batchSize * program.latent);
     this.running = null; // {loss, bce, kl}: the running means
@@ -77,6 +89,7 @@ export class Trainer {
   }
 
   get epoch() { return this.steps / this.stepsPerEpoch; }
+  get arrived() { return this.data.arrived ?? this.data.n; } // training images in place (see the top of the file)
   get lr() { return this.settings.lr * lrFactor(this.settings.schedule, this.steps, this.totalSteps,
                                                 this.settings.warmup); }
 
@@ -89,6 +102,7 @@ export class Trainer {
   // a new random order of the training set (Fisher-Yates) at each epoch's start
   shuffle() {
     const order = this.order;
+    this.ordered = true;
     for (let i = 0; i < order.length; i++) order[i] = i;
     for (let i = order.length - 1; i > 0; i--) {
       const j = Math.floor(this.uniform() * (i + 1)), t = order[i];
@@ -106,10 +120,16 @@ export class Trainer {
         `${this.steps.toLocaleString("en")} steps.` };
       return null;
     }
-    const i = this.steps % this.stepsPerEpoch, B = this.batchSize, n = this.data.n;
-    if (i === 0) this.shuffle();
-    const rows = Math.min(B, n - i * B), start = i * B;
-    toFloat(this.data.images, this.pixels, rows, this.x, (r) => this.order[start + r]);
+    const i = this.steps % this.stepsPerEpoch, B = this.batchSize, n = this.data.n, arrived = this.arrived;
+    const rows = Math.min(B, n - i * B), start = i * B, batch = this.batch;
+    if (arrived < n) { // the data still arriving: a batch drawn from what is in place
+      this.ordered = false;
+      for (let r = 0; r < rows; r++) batch[r] = Math.floor(this.uniform() * arrived);
+    } else {
+      if (i === 0 || !this.ordered) this.shuffle();
+      batch.set(this.order.subarray(start, start + rows));
+    }
+    toFloat(this.data.images, this.pixels, rows, this.x, (r) => batch[r]);
     for (let k = 0; k < rows * this.vae.latent; k++) this.eps[k] = this.normal();
     const lr = this.lr;
     const { loss, bce, kl } = this.vae.lossAndGradients(this.x, this.eps, rows, this.beta);

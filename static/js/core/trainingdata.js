@@ -2,7 +2,7 @@
 // "VAEDATA1", a uint32 (little-endian) header length, a JSON header listing the chunks, then each chunk as its own
 // gzip stream of n labels and n images (bits 8: a byte per pixel; bits 4: two pixels a byte, the first in the high
 // nibble, grey = level * grey_step). The test chunk comes first, then the training images in a fixed shuffled
-// order, so training can start on the first chunks while the rest is still arriving (trainingChunks on the
+// order, so training can start on the first chunks while the rest is still arriving (receiveTrainingData on the
 // response's body). DOM-free: DecompressionStream exists in the page, in a Web Worker and in Node 18+. A truncated or
 // damaged file throws an Error that says so.
 
@@ -70,11 +70,34 @@ function checkHeader(header) {
     if (!fits) throw damaged(`lists a chunk ${k} that is not {split, n, bits, bytes}`);
     if ((k === 0) !== (chunk.split === "test")) throw damaged("does not start with its one test chunk");
   });
+  // the training arrays are sized from train_n before the chunks arrive (receiveTrainingData), so the counts must agree
+  const count = (split) => header.chunks.reduce((sum, chunk) => sum + (chunk.split === split ? chunk.n : 0), 0);
+  if (count("train") !== header.train_n || count("test") !== header.test_n) {
+    throw damaged(`lists ${count("train")} training and ${count("test")} test images where its header says `
+      + `${header.train_n} and ${header.test_n}`);
+  }
 }
 
-async function inflate(bytes) {
-  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+// gzip bytes -> the `size` bytes they inflate to (more or fewer throws). Written straight into the DecompressionStream
+// and read back in this thread, without a Blob: reading a Blob takes a round of the event loop per piece, and in the
+// Web Worker each round waits for a training step (a fifth of a second for the quick preset), which made MNIST's file
+// take 10 to 20 s to arrive while training ran (bench/train_start.py)
+async function inflate(bytes, size) {
+  const stream = new DecompressionStream("gzip"), writer = stream.writable.getWriter();
+  writer.write(bytes).catch(() => {}); // a damaged stream's error reaches the reader below
+  writer.close().catch(() => {});
+  const reader = stream.readable.getReader(), out = new Uint8Array(size);
+  let filled = 0;
+  for (let piece = await reader.read(); !piece.done; piece = await reader.read()) {
+    if (filled + piece.value.length > size) {
+      reader.cancel().catch(() => {});
+      throw new Error(`it inflates to more than ${size} bytes`);
+    }
+    out.set(piece.value, filled);
+    filled += piece.value.length;
+  }
+  if (filled !== size) throw new Error(`it inflates to ${filled} bytes, not ${size}`);
+  return out;
 }
 
 // one chunk's gzip bytes -> {split, n, labels: Uint8Array(n), images: Uint8Array(n * 784) grey levels 0..255}
@@ -82,12 +105,9 @@ async function decodeChunk(bytes, chunk, k, header) {
   const pixels = header.side * header.side, packed = (pixels * chunk.bits) / 8;
   let raw;
   try {
-    raw = await inflate(bytes);
+    raw = await inflate(bytes, chunk.n * (1 + packed));
   } catch (error) {
-    throw damaged(`has a chunk ${k} that does not decompress (${error.message})`);
-  }
-  if (raw.length !== chunk.n * (1 + packed)) {
-    throw damaged(`has a chunk ${k} of ${raw.length} bytes where ${chunk.n} images need ${chunk.n * (1 + packed)}`);
+    throw damaged(`has a chunk ${k} that does not decompress to its ${chunk.n} images (${error.message})`);
   }
   const labels = raw.slice(0, chunk.n);
   if (labels.some((label) => label >= header.class_names.length)) {
@@ -136,36 +156,42 @@ export async function* trainingChunks(stream) {
   if (!(await bytes.atEnd())) throw damaged(`has bytes after its last chunk (${total} expected)`);
 }
 
+// A ReadableStream of the file's bytes (fetch's response.body) -> the data set as it arrives. Resolves once the
+// header, the test images and the first training chunk are in, with {data, complete}:
+//   data      readTrainingData's object, its training arrays sized for all n images, plus `arrived`: how many of them
+//             are in place (the first `arrived` rows of images and labels); it grows as the chunks arrive, a uniform
+//             sample of the set at any moment (the file's order is shuffled)
+//   complete  a promise of the same object once the whole file has arrived and read (arrived === n); it rejects with
+//             the reader's message when the rest of the file turns out damaged or truncated
+export async function receiveTrainingData(stream) {
+  const parts = trainingChunks(stream);
+  const next = async () => (await parts.next()).value; // the header guarantees the test chunk and a training one
+  const { header } = await next(), pixels = header.side * header.side;
+  const test = await next();
+  const data = {
+    images: new Uint8Array(header.train_n * pixels), labels: new Uint8Array(header.train_n), n: header.train_n,
+    arrived: 0, testImages: test.images, testLabels: test.labels, testN: test.n,
+    dataset: header.dataset, title: header.title, classNames: header.class_names, sourceTrainN: header.source_train_n,
+  };
+  const place = (part) => {
+    data.images.set(part.images, data.arrived * pixels);
+    data.labels.set(part.labels, data.arrived);
+    data.arrived += part.n;
+  };
+  place(await next());
+  const complete = (async () => {
+    for (let part = await next(); part; part = await next()) place(part);
+    return data;
+  })();
+  return { data, complete };
+}
+
 // The whole file (an ArrayBuffer or a typed array over one) -> {images: Uint8Array(n * 784) grey 0..255, labels:
-// Uint8Array(n), n, testImages, testLabels, testN, dataset, title, classNames, sourceTrainN}
+// Uint8Array(n), n, arrived (= n), testImages, testLabels, testN, dataset, title, classNames, sourceTrainN}
 export async function readTrainingData(arrayBuffer) {
   const view = ArrayBuffer.isView(arrayBuffer)
     ? new Uint8Array(arrayBuffer.buffer, arrayBuffer.byteOffset, arrayBuffer.byteLength) : new Uint8Array(arrayBuffer);
-  let header;
-  const parts = { test: [], train: [] };
-  for await (const part of trainingChunks(new Blob([view]).stream())) {
-    if (part.header) header = part.header;
-    else parts[part.split].push(part);
-  }
-  const join = (list, key) => {
-    const out = new Uint8Array(list.reduce((sum, p) => sum + p[key].length, 0));
-    let at = 0;
-    for (const p of list) {
-      out.set(p[key], at);
-      at += p[key].length;
-    }
-    return out;
-  };
-  const n = parts.train.reduce((sum, p) => sum + p.n, 0), testN = parts.test.reduce((sum, p) => sum + p.n, 0);
-  if (n !== header.train_n || testN !== header.test_n) {
-    throw damaged(`holds ${n} training and ${testN} test images where its header says ${header.train_n} and `
-      + `${header.test_n}`);
-  }
-  return {
-    images: join(parts.train, "images"), labels: join(parts.train, "labels"), n,
-    testImages: join(parts.test, "images"), testLabels: join(parts.test, "labels"), testN,
-    dataset: header.dataset, title: header.title, classNames: header.class_names, sourceTrainN: header.source_train_n,
-  };
+  return (await receiveTrainingData(new Blob([view]).stream())).complete;
 }
 
 // Where the page keeps the files it fetched (Cache Storage, in the page and in a Web Worker alike): the server sends
@@ -177,8 +203,8 @@ const DIGEST = /-[0-9a-f]{12}\.bin$/;
 const absolute = (address) => (globalThis.location ? new URL(address, globalThis.location.href).href : address);
 
 // The training data at `address` -> {response, fromCache}: the copy an earlier visit kept, else the network's response
-// (read it as it streams: trainingChunks(response.body)), kept once all of it has arrived; older files of the same
-// data set are then deleted. Without Cache Storage (an insecure origin) it is the network's response every time.
+// (read it as it streams: receiveTrainingData(response.body)), kept once all of it has been read; older files of the
+// same data set are then deleted. Without Cache Storage (an insecure origin) it is the network's response every time.
 export async function openTrainingData(address, { fetcher = globalThis.fetch, cacheStorage = globalThis.caches } = {}) {
   const url = absolute(address);
   let cache = null;
@@ -197,13 +223,22 @@ export async function openTrainingData(address, { fetcher = globalThis.fetch, ca
       const urls = (await cache.keys()).map((request) => request.url ?? request);
       await Promise.all(urls.filter(older).map((other) => cache.delete(other)));
     };
-    // a copy that could not be kept is fetched again next time
-    cache.put(url, response.clone()).then(dropOlder).catch(() => {});
+    // The copy is kept from the bytes the reader took, once they have all passed, as one Blob: not from a clone of
+    // the response, whose body the Web Worker's own thread would have to pump into the cache between training steps
+    // (it was still unfinished seconds after training started, and lost when the page closed). A copy that could not
+    // be kept is fetched again next time.
+    const pieces = [];
+    const tap = new TransformStream({
+      transform(piece, controller) { pieces.push(piece); controller.enqueue(piece); },
+      flush() { cache.put(url, new Response(new Blob(pieces))).then(dropOlder).catch(() => {}); },
+    });
+    const read = new Response(response.body.pipeThrough(tap), { status: response.status, headers: response.headers });
+    return { response: read, fromCache: false };
   }
   return { response, fromCache: false };
 }
 
-// Drop a kept copy that turned out damaged (readTrainingData threw), so the next try fetches it again.
+// Drop a kept copy that turned out damaged (its reading threw), so the next try fetches it again.
 export async function forgetTrainingData(address, { cacheStorage = globalThis.caches } = {}) {
   if (!cacheStorage) return;
   try {

@@ -371,7 +371,10 @@ export class TrainTab {
       const last = this.curve.train[this.curve.train.length - 1];
       this.latestRunning = last;
       const t = p.test, test = t ? `; test −ELBO ${fmt(t.elbo)} (BCE ${fmt(t.bce)} + KL ${fmt(t.kl, 2)})` : "";
-      this.q("readout").textContent = `step ${p.step.toLocaleString("en")} · epoch ${fmt(p.epoch, 2)} · ` +
+      // while the training images still arrive, batches come from those in place (core/trainer.js)
+      const arriving = p.arrived < p.n ? ` (${p.arrived.toLocaleString("en")} of ${p.n.toLocaleString("en")} ` +
+        "training images arrived)" : "";
+      this.q("readout").textContent = `step ${p.step.toLocaleString("en")} · epoch ${fmt(p.epoch, 2)}${arriving} · ` +
         `${Math.round(p.imagesPerSecond).toLocaleString("en")} images/s · learning rate ${p.lr.toExponential(2)} · ` +
         `β ${fmt(p.beta, 2)} · running −ELBO ${last ? fmt(last.bce + last.kl) : "–"} nats${test}` +
         (this.backend ? ` · ${this.backend}` : "");
@@ -385,7 +388,7 @@ export class TrainTab {
     const p = this.latest, last = this.curve.train[this.curve.train.length - 1] || null;
     // workerRunning: what the worker's latest message says (after Pause, false once its last slice has reported)
     return { state: this.state, workerRunning: p ? p.running : false, seed: this.seed, step: p ? p.step : 0,
-             epoch: p ? p.epoch : 0, beta: this.beta(),
+             epoch: p ? p.epoch : 0, beta: this.beta(), arrived: p ? p.arrived : 0, n: p ? p.n : 0,
              imagesPerSecond: p ? p.imagesPerSecond : 0, running: last, tests: this.curve.tests.slice(),
              points: this.means ? this.means.length / 2 : 0,
              meansFinite: this.means ? this.means.every(Number.isFinite) : null, pixels: this.pixels !== null,

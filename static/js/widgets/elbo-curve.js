@@ -1,6 +1,7 @@
 // The training replay's -ELBO curve: every snapshot's train and test -ELBO against its step, on a log axis, in the
 // page's theme. It takes the snapshots' records and knows no tab.
 
+import { drawAxes } from "./axes.js";
 import { followTheme, setupCanvas, themeColours } from "./canvas.js";
 
 const CURVE_COLOURS = { train: "#1f77b4", test: "#d62728" }; // the caption's key in page.css uses the same
@@ -60,28 +61,18 @@ export class ElboCurve {
     base.width = this.canvas.width;
     base.height = this.canvas.height;
     const ctx = base.getContext("2d"), m = this.margin, W = this.cssWidth, H = this.cssHeight;
-    const { background, ink } = this.colours;
     ctx.scale(this.dpr, this.dpr);
-    ctx.fillStyle = background; ctx.fillRect(0, 0, W, H);
     const x0 = m.left, x1 = W - m.right, y0 = m.top, y1 = H - m.bottom;
-    ctx.strokeStyle = ink; ctx.fillStyle = ink; ctx.lineWidth = 1; ctx.font = "11px sans-serif";
-    ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
-    ctx.textAlign = "center"; ctx.textBaseline = "top";
-    const names = ["0", "10", "100", "1k", "10k", "100k", "1M"];
-    for (let e = 0; e < names.length && (e === 0 || Math.log10(1 + 10 ** e) <= this.xHigh + 1e-9); e++) {
-      const x = this.toX(e === 0 ? 0 : 10 ** e); // step 0, then the powers of ten
-      ctx.beginPath(); ctx.moveTo(x, y1); ctx.lineTo(x, y1 + 4); ctx.stroke();
-      ctx.fillText(names[e], x, y1 + 5);
-    }
-    ctx.textBaseline = "bottom"; ctx.fillText("Adam steps (log scale)", (x0 + x1) / 2, H - 1);
-    ctx.textAlign = "right"; ctx.textBaseline = "middle";
+    const names = ["0", "10", "100", "1k", "10k", "100k", "1M"]; // step 0, then the powers of ten up to the last step
+    const xTicks = names.map((name, e) => [e === 0 ? 0 : 10 ** e, name])
+      .filter(([step], e) => e === 0 || Math.log10(1 + step) <= this.xHigh + 1e-9)
+      .map(([step, name]) => [this.toX(step), name]);
+    const yTicks = [];
     for (let v = this.yLow; v <= this.yHigh + 1e-9; v += this.yStep) {
-      const y = this.toY(v);
-      ctx.beginPath(); ctx.moveTo(x0 - 4, y); ctx.lineTo(x0, y); ctx.stroke();
-      ctx.fillText(String(Math.round(v * 100) / 100), x0 - 6, y);
+      yTicks.push([this.toY(v), String(Math.round(v * 100) / 100)]);
     }
-    ctx.save(); ctx.translate(10, (y0 + y1) / 2); ctx.rotate(-Math.PI / 2);
-    ctx.textAlign = "center"; ctx.fillText("−ELBO", 0, 0); ctx.restore();
+    drawAxes(ctx, { width: W, height: H, box: { x0, x1, y0, y1 }, colours: this.colours, xTicks, yTicks,
+                    xTitle: "Adam steps (log scale)", yTitle: "−ELBO" });
     // test solid, then train dashed on top: the two nearly coincide, and both stay visible
     for (const [key, colour, dash] of [["test_elbo", CURVE_COLOURS.test, []],
                                        ["train_elbo", CURVE_COLOURS.train, [5, 4]]]) {

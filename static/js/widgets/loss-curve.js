@@ -2,6 +2,7 @@
 // against the Adam step, as lines, and the test figures as dots, on a log axis of nats (KL's few nats and BCE's
 // hundreds both stay readable), in the page's theme. It takes records as they come and knows no tab.
 
+import { drawAxes } from "./axes.js";
 import { followTheme, setupCanvas, themeColours } from "./canvas.js";
 
 export const LOSS_COLOURS = { elbo: "#1f77b4", bce: "#2ca02c", kl: "#d62728" }; // page.css's key uses the same
@@ -46,31 +47,17 @@ export class LossCurve {
 
   draw() {
     const ctx = this.ctx, m = this.margin, W = this.cssWidth, H = this.cssHeight, a = this.axes();
-    const { background, ink } = this.colours;
+    const { background } = this.colours;
     const x0 = m.left, x1 = W - m.right, y0 = m.top, y1 = H - m.bottom;
     const toX = (step) => x0 + (step / a.xHigh) * (x1 - x0);
     const toY = (v) => y0 + ((a.yHigh - Math.log10(Math.max(v, 1e-3))) / (a.yHigh - a.yLow)) * (y1 - y0);
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
-    ctx.fillStyle = background; ctx.fillRect(0, 0, W, H);
-    ctx.strokeStyle = ink; ctx.fillStyle = ink; ctx.lineWidth = 1; ctx.font = "11px sans-serif";
-    ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
-    ctx.textAlign = "right"; ctx.textBaseline = "middle";
-    for (const v of DECADES) {
-      const lv = Math.log10(v);
-      if (lv < a.yLow || lv > a.yHigh) continue;
-      const y = toY(v);
-      ctx.beginPath(); ctx.moveTo(x0 - 4, y); ctx.lineTo(x0, y); ctx.stroke();
-      ctx.fillText(String(v), x0 - 6, y);
-    }
-    ctx.textAlign = "center"; ctx.textBaseline = "top";
-    for (let i = 0; i <= 4; i++) {
-      const step = Math.round((a.xHigh * i) / 4), x = toX(step);
-      ctx.beginPath(); ctx.moveTo(x, y1); ctx.lineTo(x, y1 + 4); ctx.stroke();
-      ctx.fillText(step.toLocaleString("en"), x, y1 + 5);
-    }
-    ctx.textBaseline = "bottom"; ctx.fillText("Adam steps", (x0 + x1) / 2, H - 1);
-    ctx.save(); ctx.translate(10, (y0 + y1) / 2); ctx.rotate(-Math.PI / 2);
-    ctx.textAlign = "center"; ctx.textBaseline = "middle"; ctx.fillText("nats (log scale)", 0, 0); ctx.restore();
+    const yTicks = DECADES.filter((v) => Math.log10(v) >= a.yLow && Math.log10(v) <= a.yHigh)
+      .map((v) => [toY(v), String(v)]);
+    const xTicks = [0, 1, 2, 3, 4].map((i) => Math.round((a.xHigh * i) / 4))
+      .map((step) => [toX(step), step.toLocaleString("en")]);
+    drawAxes(ctx, { width: W, height: H, box: { x0, x1, y0, y1 }, colours: this.colours, xTicks, yTicks,
+                    xTitle: "Adam steps", yTitle: "nats (log scale)" });
     ctx.save();
     ctx.beginPath(); ctx.rect(x0, y0, x1 - x0, y1 - y0); ctx.clip();
     const series = { elbo: (r) => r.bce + r.kl, bce: (r) => r.bce, kl: (r) => r.kl };
