@@ -276,7 +276,8 @@ def test_help_says_what_the_quick_preset_sets():
 
 def test_the_quick_preset_resolves_to_the_measured_values():
     from train.__main__ import resolve_config
-    from train.loop import PRESETS, TrainConfig
+    from train.loop import TrainConfig
+    from vae.presets import PRESETS
 
     args, cfg = resolve_config(["--preset", "quick"])
     assert args.preset == "quick" and cfg == TrainConfig(**PRESETS["quick"])
@@ -290,7 +291,8 @@ def test_the_quick_preset_resolves_to_the_measured_values():
 
 def test_options_given_override_the_preset():
     from train.__main__ import resolve_config
-    from train.loop import PRESETS, TrainConfig
+    from train.loop import TrainConfig
+    from vae.presets import PRESETS
 
     assert resolve_config([])[1] == TrainConfig()
     assert resolve_config(["--preset", "reference"])[1] == TrainConfig(**PRESETS["reference"])
