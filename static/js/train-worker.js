@@ -6,10 +6,12 @@
 //                  {type: "beta", beta}                              the KL weight from the next step on
 //                  {type: "view", z1, z2, span, grid}                the digit and grid the tab shows
 //                  {type: "weights"}                                 the current weights, for Download model
+//                  {type: "test", count, images}                     the test figure on `count` images (bench/)
 // worker -> page   {type: "ready", labels, classNames, dataset, n, stepsPerEpoch, totalSteps}
 //                  {type: "progress", ...}                           see progress() below
 //                  {type: "stopped", reason, message}               finished or diverged (nothing more is drawn)
 //                  {type: "weights", bytes, step}                    model.safetensors (VAE.from_pretrained's)
+//                  {type: "test", step, elbo, bce, kl, images}       the answer to "test"
 //                  {type: "error", message}                          anything that went wrong here
 
 import { viewPoints } from "./core/cellcache.js";
@@ -130,6 +132,7 @@ const handlers = {
   step() { running = false; if (trainer && step()) progress(true); },
   beta(m) { if (trainer) { trainer.setBeta(m.beta); if (!running) progress(true); } },
   view(m) { view = m; if (trainer && !running) progress(true); },
+  test(m) { if (trainer) postMessage({ type: "test", ...trainer.testFigure(m.count, m.images ?? null) }); },
   weights() {
     if (!trainer) return;
     const bytes = writeSafetensors(trainer.vae.parameters);
