@@ -169,7 +169,8 @@ def run(args, x_test: torch.Tensor, test_bytes: bytes, tmp: Path) -> dict:
                 print(f"{training:6.1f} s of training, step {s['step']:,} (epoch {s['epoch']:.2f}, "
                       f"{s['imagesPerSecond']:,.0f} images/s): test -ELBO in the page {in_page['elbo']:.2f}, "
                       f"PyTorch {torch_figures['elbo']:.2f} (at mu {torch_figures['elbo_at_mu']:.2f})", flush=True)
-                if (in_page["elbo"] <= args.target and torch_figures["elbo"] <= args.target) or finished:
+                if (in_page["elbo"] <= args.target and torch_figures["elbo"] <= args.target) or finished or \
+                        training >= args.seconds:
                     break
                 page.get_by_role("button", name="Train", exact=True).click()
                 wait_live(page, "s.state === 'running'")
@@ -190,6 +191,7 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=TARGET, help="test -ELBO to reach, nats (default %(default)s)")
     parser.add_argument("--interval", type=float, default=10.0, help="seconds of training between evaluations")
     parser.add_argument("--display", type=float, default=5.0, help="seconds over which the display rate is counted")
+    parser.add_argument("--seconds", type=float, default=300.0, help="stop after this many seconds of training")
     parser.add_argument("--model", help="the tab's model key instead of the preset's (mlp, resmlp-WIDTH-BLOCKS)")
     parser.add_argument("--batch", type=int, help="batch size instead of the preset's")
     parser.add_argument("--lr", help="learning rate instead of the preset's (one the tab offers, as it writes it)")
