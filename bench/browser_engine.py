@@ -14,7 +14,7 @@ registry once) and serves it to the page itself; --no-tfjs leaves it out.
 A minimal HTTP server (this script's, no app) serves the repository's static/ and bench/ folders, TensorFlow.js,
 and each model's training program (webapp/training_program.py, seed 0: the weights the page starts from) with a
 batch of the first real MNIST test images and one fixed eps. Chromium (Playwright, /usr/bin/chromium or $CHROMIUM)
-opens a blank page of that server with two Web Workers: bench/browser_engine_worker.js (the engine's modules, as
+opens a blank page of that server with two module Web Workers: bench/browser_engine_worker.js (the engine's modules, as
 static/js/train-worker.js loads them) and bench/browser_tfjs_worker.js. A timing is --steps Adam steps (forward,
 backward, update) after one untimed step; the repeats alternate between the engine, TensorFlow.js and PyTorch (one
 thread, bench/engine_speed.py's step), so a change of load on a shared machine touches all three; figures are medians
@@ -204,7 +204,7 @@ async def run(args, images: torch.Tensor, tmp: Path, tfjs: Path | None) -> dict:
             results["chromium"] = browser.version
             await page.evaluate("""(sides) => { window.workers = {};
                 for (const [side, src] of Object.entries(sides))
-                    window.workers[side] = new Worker(src, { type: side === 'engine' ? 'module' : 'classic' }); }""",
+                    window.workers[side] = new Worker(src, { type: 'module' }); }""",
                                 {side: SIDES[side] for side in sides})
             for spec in args.models:
                 key, rows = spec.split(":")

@@ -12,14 +12,9 @@ import { Adam } from "../static/js/core/adam.js";
 import { TrainableVAE } from "../static/js/core/engine.js";
 import { wasmKernel } from "../static/js/core/kernels.js";
 import { readSafetensors, writeSafetensors } from "../static/js/core/safetensors.js";
+import { fetchBuffer, serve } from "./browser_worker_loop.js";
 
 let vae = null, adam = null, batch = null;
-
-async function fetchBuffer(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
-  return response.arrayBuffer();
-}
 
 const handlers = {
   async load({ program, batch: batchURL }) {
@@ -48,10 +43,4 @@ const handlers = {
   },
 };
 
-onmessage = async ({ data }) => {
-  try {
-    postMessage(await handlers[data.type](data));
-  } catch (error) {
-    postMessage({ type: "error", message: error.stack || String(error) });
-  }
-};
+serve(handlers);

@@ -1,53 +1,21 @@
 // bench/browser_engine.py's Web Worker for TensorFlow.js 4.22's WebAssembly backend: the same VAE (vae/model.py's
 // layers, by their state-dict names, from the same initial weights), objective (vae/objective.py) and Adam as the
-// page's engine, answering bench/browser_engine_worker.js's messages. A classic worker: TensorFlow.js comes as one
-// script (bench/browser_engine.py bundles it from npm's packages) that importScripts loads; the bench serves it from
-// its own npm folder under /tfjs/, and the project ships none of it.
+// page's engine, answering bench/browser_engine_worker.js's messages. TensorFlow.js comes as one script that sets
+// self.tf (bench/browser_engine.py bundles it from npm's packages and serves it under /tfjs/; the project ships none
+// of it); a module worker has no importScripts, so the script runs through an indirect eval.
 //
 // The backend picks its .wasm file itself: threaded SIMD where the page is cross-origin isolated (SharedArrayBuffer),
 // else SIMD, else plain; the bench's server sends no isolation headers (nor does a Gradio Space), so it runs SIMD on
 // one thread, like the engine.
 
-importScripts("/tfjs/tfjs-bundle.min.js"); // tfjs-core, its gradients and the wasm backend (bench/browser_engine.py)
+import { readSafetensors, writeSafetensors } from "../static/js/core/safetensors.js";
+import { fetchBuffer, serve } from "./browser_worker_loop.js";
+
+(0, eval)(await (await fetch("/tfjs/tfjs-bundle.min.js")).text()); // tfjs-core, its gradients, the wasm backend
+const tf = self.tf;
 
 const LOGVAR_MIN = -30, LOGVAR_MAX = 14; // vae/model.py's clamp of log sigma^2
 let names = null, variables = null, optimizer = null, batch = null, config = null;
-
-async function fetchBuffer(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`GET ${url}: HTTP ${response.status}`);
-  return response.arrayBuffer();
-}
-
-// float32 safetensors -> {metadata, tensors: {name: {shape, data}}} (the bench's own files: no checks)
-function readFloat32Safetensors(buffer) {
-  const length = Number(new DataView(buffer).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 8, length)));
-  const tensors = {};
-  for (const [name, info] of Object.entries(header)) {
-    if (name === "__metadata__") continue;
-    const [from, to] = info.data_offsets;
-    tensors[name] = { shape: info.shape, data: new Float32Array(buffer.slice(8 + length + from, 8 + length + to)) };
-  }
-  return { metadata: header.__metadata__ || {}, tensors };
-}
-
-function writeFloat32Safetensors(tensors) {
-  const header = {};
-  let offset = 0;
-  for (const [name, { shape, data }] of Object.entries(tensors)) {
-    header[name] = { dtype: "F32", shape, data_offsets: [offset, offset + data.byteLength] };
-    offset += data.byteLength;
-  }
-  let json = JSON.stringify(header);
-  json += " ".repeat((8 - (json.length % 8)) % 8);
-  const head = new TextEncoder().encode(json), out = new Uint8Array(8 + head.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
-  out.set(head, 8);
-  let at = 8 + head.length;
-  for (const { data } of Object.values(tensors)) { out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at); at += data.byteLength; }
-  return out;
-}
 
 // vae/model.py's layers over p: {state-dict name: tensor}
 const linear = (p, name, h) => tf.add(tf.matMul(h, p[`${name}.weight`], false, true), p[`${name}.bias`]);
@@ -96,7 +64,7 @@ const handlers = {
     tf.wasm.setWasmPaths(new URL("/tfjs/node_modules/@tensorflow/tfjs-backend-wasm/dist/", self.location.href).href);
     if (!(await tf.setBackend("wasm"))) throw new Error("TensorFlow.js's wasm backend did not start");
     const [programBytes, batchBytes] = await Promise.all([fetchBuffer(program), fetchBuffer(batchURL)]);
-    const file = readFloat32Safetensors(programBytes), b = readFloat32Safetensors(batchBytes).tensors;
+    const file = readSafetensors(programBytes), b = readSafetensors(batchBytes).tensors;
     config = JSON.parse(file.metadata.config);
     names = Object.keys(file.tensors);
     variables = names.map((n) => tf.variable(tf.tensor(file.tensors[n].data, file.tensors[n].shape), true));
@@ -115,7 +83,7 @@ const handlers = {
     const parts = tf.tidy(() => objective(parameters(), batch.x, batch.eps));
     const tensors = Object.fromEntries(names.map((n, i) => [n, { shape: variables[i].shape, data: grads[i].dataSync() }]));
     const out = { type: "gradients", loss: value.dataSync()[0], bce: parts.bce.dataSync()[0], kl: parts.kl.dataSync()[0],
-                  bytes: writeFloat32Safetensors(tensors) };
+                  bytes: writeSafetensors(tensors) };
     tf.dispose([value, ...grads, parts.loss, parts.bce, parts.kl]);
     return out;
   },
@@ -131,10 +99,4 @@ const handlers = {
   },
 };
 
-onmessage = async ({ data }) => {
-  try {
-    postMessage(await handlers[data.type](data));
-  } catch (error) {
-    postMessage({ type: "error", message: error.stack || String(error) });
-  }
-};
+serve(handlers);
