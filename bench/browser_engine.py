@@ -164,7 +164,8 @@ async def ask(page, side: str, message: dict) -> dict:
         const worker = window.workers[side];
         worker.onmessage = ({ data }) => {
             if (data.bytes) { let s = ''; const b = data.bytes;
-                for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode.apply(null, b.subarray(i, i + 0x8000));
+                for (let i = 0; i < b.length; i += 0x8000)
+                    s += String.fromCharCode.apply(null, b.subarray(i, i + 0x8000));
                 data.bytes = btoa(s); }
             resolve(data); };
         worker.postMessage(message); })""", [side, message])
@@ -229,7 +230,8 @@ async def run(args, images: torch.Tensor, tmp: Path, tfjs: Path | None) -> dict:
                 medians = {side: statistics.median(t) for side, t in timings.items()}
                 results["models"][spec] = {"model": key, "batch": rows, "kernels": kernels, "images_per_s": timings,
                                            "medians": medians, "exactness": exact}
-                print(f"{key}, batch {rows} ({'; '.join(kernels.values())}): PyTorch (1 thread) {medians['pytorch']:,.0f} images/s; " + "; ".join(
+                print(f"{key}, batch {rows} ({'; '.join(kernels.values())}): PyTorch (1 thread) "
+                      f"{medians['pytorch']:,.0f} images/s; " + "; ".join(
                     f"{side} {medians[side]:,.0f} images/s ({medians[side] / medians['pytorch']:.3f}x), loss "
                     f"{exact[side]['loss']:.1e}, gradients {exact[side]['gradient']:.1e} (relative)"
                     for side in sides) + f" (medians of {args.repeats})", flush=True)

@@ -81,9 +81,10 @@ const handlers = {
       return g(variables.map((v) => v.clone()));
     });
     const parts = tf.tidy(() => objective(parameters(), batch.x, batch.eps));
-    const tensors = Object.fromEntries(names.map((n, i) => [n, { shape: variables[i].shape, data: grads[i].dataSync() }]));
-    const out = { type: "gradients", loss: value.dataSync()[0], bce: parts.bce.dataSync()[0], kl: parts.kl.dataSync()[0],
-                  bytes: writeSafetensors(tensors) };
+    const tensors = Object.fromEntries(names.map((n, i) => [n, { shape: variables[i].shape,
+                                                                 data: grads[i].dataSync() }]));
+    const out = { type: "gradients", loss: value.dataSync()[0], bce: parts.bce.dataSync()[0],
+                  kl: parts.kl.dataSync()[0], bytes: writeSafetensors(tensors) };
     tf.dispose([value, ...grads, parts.loss, parts.bce, parts.kl]);
     return out;
   },

@@ -20,7 +20,8 @@ training finishes.
 
 Display rate: over the first --display seconds of training (after 2 s), the tab's own paints per second (its
 summary's frame count: each paint draws the map, the digit and grid, the curve and the readout) and the page's
-requestAnimationFrame callbacks per second (the frames the page could paint). Writes artifacts/bench/browser_training.json.
+requestAnimationFrame callbacks per second (the frames the page could paint).
+Writes artifacts/bench/browser_training.json.
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ INIT = """(() => {
   const Native = window.Worker;
   window.benchWorkers = [];
   window.Worker = class extends Native {
-    constructor(url, options) { super(url, options); if (String(url).includes('train-worker')) window.benchWorkers.push(this); }
+    constructor(url, options) {
+      super(url, options);
+      if (String(url).includes('train-worker')) window.benchWorkers.push(this);
+    }
   };
   window.benchFrames = 0;
   const tick = () => { window.benchFrames += 1; requestAnimationFrame(tick); };
@@ -60,7 +64,9 @@ INIT = """(() => {
 })();"""
 PAGE_TEST = """() => new Promise((resolve) => {
   const worker = window.benchWorkers[window.benchWorkers.length - 1], images = window.benchTestImages;
-  const answer = ({ data }) => { if (data.type === 'test') { worker.removeEventListener('message', answer); resolve(data); } };
+  const answer = ({ data }) => {
+    if (data.type === 'test') { worker.removeEventListener('message', answer); resolve(data); }
+  };
   worker.addEventListener('message', answer);
   worker.postMessage({ type: 'test', count: images.length / 784, images });
 })"""
@@ -198,7 +204,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="epochs instead of the preset's")
     args = parser.parse_args()
     if not args.data_dir:
-        sys.exit("no MNIST folder: pass --data-dir or set MNIST_DIR (python -m train --download --data-dir DIR gets it)")
+        sys.exit("no MNIST folder: pass --data-dir or set MNIST_DIR (python -m train --download --data-dir DIR "
+                 "gets it)")
     torch.set_num_threads(1)
     test_images = load_mnist(args.data_dir, "test")[0]
     x_test = as_tensor(test_images)
