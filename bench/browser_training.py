@@ -19,8 +19,9 @@ and downloads fall outside them. It stops at the first evaluation where both fig
 training finishes.
 
 Display rate: over the first --display seconds of training (after 2 s), the tab's own paints per second (its
-summary's frame count: each paint draws the map, the digit and grid, the curve and the readout) and the page's
-requestAnimationFrame callbacks per second (the frames the page could paint).
+summary's frame count: each paint draws the map, the digit and grid, the curve and the readout), the page's
+requestAnimationFrame callbacks per second (the frames the page could paint) and the training steps per second (a
+new frame needs new progress, which comes at most once per step).
 Writes artifacts/bench/browser_training.json.
 """
 
@@ -139,14 +140,17 @@ def run(args, x_test: torch.Tensor, test_bytes: bytes, tmp: Path) -> dict:
                 segment = time.perf_counter()
                 if display is None:  # the display rate, over the first seconds of training
                     page.wait_for_timeout(2000)
-                    before = page.evaluate(f"[{LIVE}.frames, window.benchFrames, performance.now()]")
+                    counts = f"[{LIVE}.frames, window.benchFrames, {LIVE}.step, performance.now()]"
+                    before = page.evaluate(counts)
                     page.wait_for_timeout(args.display * 1000)
-                    after = page.evaluate(f"[{LIVE}.frames, window.benchFrames, performance.now()]")
-                    seconds = (after[2] - before[2]) / 1000
+                    after = page.evaluate(counts)
+                    seconds = (after[3] - before[3]) / 1000
                     display = {"tab_frames_per_s": (after[0] - before[0]) / seconds,
-                               "raf_per_s": (after[1] - before[1]) / seconds, "seconds": seconds}
+                               "raf_per_s": (after[1] - before[1]) / seconds,
+                               "steps_per_s": (after[2] - before[2]) / seconds, "seconds": seconds}
                     print(f"display: the tab painted {display['tab_frames_per_s']:.1f} frames/s; "
-                          f"requestAnimationFrame {display['raf_per_s']:.1f}/s", flush=True)
+                          f"requestAnimationFrame {display['raf_per_s']:.1f}/s; training steps "
+                          f"{display['steps_per_s']:.1f}/s", flush=True)
                 remaining = args.interval - (time.perf_counter() - segment)
                 if remaining > 0:
                     try:
