@@ -23,7 +23,7 @@ import { forgetTrainingData, openTrainingData, readTrainingData } from "./core/t
 
 // A slice ends, and progress is posted, about once per display frame (or after each step, where a step takes longer),
 // so the tab paints the curve and the readout at display rate (bench/browser_training.py counts it); the digit and
-// grid cost a decoder pass over 101 points (a quarter of a batch-64 step of resmlp 128), so they are decoded at most
+// grid cost a decoder pass over 101 points (a quarter of a step of the quick preset), so they are decoded at most
 // every VIEW_MS, or at once when z moves
 const SLICE_MS = 16; // training between looks at the page's messages
 const FRAME_MS = 16; // progress at most this often (about 60 per second)
