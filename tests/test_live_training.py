@@ -17,10 +17,11 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from train.loop import PRESETS as TRAIN_PRESETS, TrainConfig
+from train.__main__ import resolve_config
 from vae import VAE
+from vae.presets import TAB_PRESETS
 from webapp import live_training
-from webapp.live_training import PRESETS, LiveTraining, model_config, models
+from webapp.live_training import LiveTraining, model_config, models, presets
 from webapp.training_program import FORMAT
 
 
@@ -28,13 +29,16 @@ def served(tmp_path: Path, data: Path | None = None) -> LiveTraining:
     return LiveTraining(tmp_path, lambda dataset: data, lambda dataset: f"no {dataset} here: get it so")
 
 
-def test_the_presets_are_python_m_trains():
-    assert set(PRESETS) == {"quick", "default", "reference"}
-    for name, page in PRESETS.items():
-        cfg = asdict(TrainConfig(**TRAIN_PRESETS[name]))
+def test_the_presets_are_what_python_m_train_runs():
+    offered = presets()
+    assert set(offered) == {"quick", "default", "reference"}
+    assert [p["name"] for p in served(Path(".")).options()["presets"]] == list(offered)
+    for name, page in offered.items():
+        cfg = asdict(resolve_config(["--preset", TAB_PRESETS[name][0]])[1])  # what python -m train --preset runs
         assert page["model"] == ("mlp" if cfg["arch"] == "mlp" else f"resmlp-{cfg['hidden']}-{cfg['blocks']}")
         for key in ("batch_size", "lr", "epochs", "schedule", "warmup", "weight_decay", "beta"):
             assert page[key] == cfg[key], (name, key)
+        assert page["lr"] in live_training.LEARNING_RATES and page["batch_size"] in live_training.BATCH_SIZES, name
 
 
 def test_the_models_offered_state_their_parameter_counts():

@@ -249,10 +249,12 @@ def test_help_shows_the_real_defaults_and_the_reference_preset():
     assert result.returncode == 0
     text = " ".join(result.stdout.split())  # argparse wraps lines anywhere
     assert "None" not in text
-    for says in ("--hidden HIDDEN resmlp: trunk width; more = lower loss, slower (default: 384; quick preset: 256)",
-                 "(default: 0.0015; reference preset: 0.0001; quick preset: 0.003)",
-                 "(default: 128; reference preset: 32; quick preset: 256)",
-                 "(default: 30; reference preset: 100; quick preset: 10)", "(default: resmlp; reference preset: mlp)",
+    for says in ("--hidden HIDDEN resmlp: trunk width; more = lower loss, slower "
+                 "(default: 384; quick preset: 256; browser preset: 128)",
+                 "(default: 0.0015; reference preset: 0.0001; quick preset: 0.003; browser preset: 0.003)",
+                 "(default: 128; reference preset: 32; quick preset: 256; browser preset: 64)",
+                 "(default: 30; reference preset: 100; quick preset: 10; browser preset: 3)",
+                 "(default: resmlp; reference preset: mlp)",
                  "(default: onecycle; reference preset: constant)", "(default: 1000)", "(default: runs/default)",
                  "'reference' sets --arch mlp --batch-size 32 --lr 0.0001 --epochs 100 --schedule constant",
                  "$MNIST_DIR", "python -m train.publish"):
@@ -265,18 +267,22 @@ def test_help_says_what_the_quick_preset_sets():
     assert result.returncode == 0
     text = " ".join(result.stdout.split()).replace("- ", "-")  # argparse wraps lines anywhere, hyphens included
     assert "None" not in text
-    for says in ("--preset {default,quick,reference}",
+    for says in ("--preset {browser,default,quick,reference}",
                  "'quick' sets --hidden 256 --blocks 1 --batch-size 256 --lr 0.003 --epochs 10 --threads 1 "
                  "--no-snapshots: beats the earlier version's test -ELBO (145.73) within 60 s of training on 2 CPU "
                  "cores; add --iwae-k 0",
-                 "(default: True; quick preset: False)",
-                 "(default: 2; quick preset: 1)", "(default: 0; quick preset: 1)"):  # --blocks, --threads
+                 "'browser' sets --hidden 128 --blocks 1 --batch-size 64 --lr 0.003 --epochs 3 --threads 1 "
+                 "--no-snapshots: the Train live tab's quick preset",
+                 "(default: True; quick preset: False; browser preset: False)",
+                 "(default: 2; quick preset: 1; browser preset: 1)",  # --blocks
+                 "(default: 0; quick preset: 1; browser preset: 1)"):  # --threads
         assert says in text, says
 
 
 def test_the_quick_preset_resolves_to_the_measured_values():
     from train.__main__ import resolve_config
-    from train.loop import PRESETS, TrainConfig
+    from train.loop import TrainConfig
+    from vae.presets import PRESETS
 
     args, cfg = resolve_config(["--preset", "quick"])
     assert args.preset == "quick" and cfg == TrainConfig(**PRESETS["quick"])
@@ -290,7 +296,8 @@ def test_the_quick_preset_resolves_to_the_measured_values():
 
 def test_options_given_override_the_preset():
     from train.__main__ import resolve_config
-    from train.loop import PRESETS, TrainConfig
+    from train.loop import TrainConfig
+    from vae.presets import PRESETS
 
     assert resolve_config([])[1] == TrainConfig()
     assert resolve_config(["--preset", "reference"])[1] == TrainConfig(**PRESETS["reference"])

@@ -28,9 +28,10 @@ from pathlib import Path
 
 import torch
 
-from train.loop import PRESET_PURPOSES, PRESETS, TrainConfig, TrainingDiverged, pick_device, train
+from train.loop import TrainConfig, TrainingDiverged, pick_device, train
 from train.checkpoint import CheckpointError
 from vae.datasets import DATASETS, DEFAULT_DATASET, get_dataset
+from vae.presets import PRESET_PURPOSES, PRESETS
 
 
 

@@ -17,6 +17,7 @@ from train.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checkpoint, 
 from vae.atomic import atomic_write_text
 from vae import VAE, VAEConfig, evaluate_elbo, negative_elbo
 from vae.datasets import DEFAULT_DATASET, as_tensor, load_split
+from vae.presets import RECIPE
 from vae.snapshots import SNAPSHOTS_NAME, SnapshotRecorder
 
 METRICS_NAME = "metrics.json"
@@ -27,20 +28,20 @@ TRAIN_CONFIG_NAME = "train_config.json"
 class TrainConfig:
     """Everything that decides a run's result; saved beside the checkpoint as train_config.json."""
 
-    # --- model
-    arch: str = "resmlp"
-    hidden: int = 384
-    blocks: int = 2
-    latent_dim: int = 2
-    beta: float = 1.0
+    # --- model (the defaults: the default recipe, vae/presets.py's RECIPE)
+    arch: str = RECIPE["arch"]
+    hidden: int = RECIPE["hidden"]
+    blocks: int = RECIPE["blocks"]
+    latent_dim: int = RECIPE["latent_dim"]
+    beta: float = RECIPE["beta"]
     # --- optimisation
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 1.5e-3
-    schedule: str = "onecycle"  # constant | cosine | onecycle (linear warm-up, then cosine decay to ~0)
-    warmup: float = 0.05  # onecycle: fraction of all steps spent warming up
-    weight_decay: float = 0.0
-    grad_clip: float = 0.0  # max global grad norm; 0 = off
+    epochs: int = RECIPE["epochs"]
+    batch_size: int = RECIPE["batch_size"]
+    lr: float = RECIPE["lr"]
+    schedule: str = RECIPE["schedule"]  # constant | cosine | onecycle (linear warm-up, then cosine decay to ~0)
+    warmup: float = RECIPE["warmup"]  # onecycle: fraction of all steps spent warming up
+    weight_decay: float = RECIPE["weight_decay"]
+    grad_clip: float = RECIPE["grad_clip"]  # max global grad norm; 0 = off
     seed: int = 0
     # --- data and output
     dataset: str = DEFAULT_DATASET  # mnist | fashion-mnist (vae/datasets.py)
@@ -57,25 +58,6 @@ class TrainConfig:
     def model_config(self) -> VAEConfig:
         return VAEConfig(arch=self.arch, latent_dim=self.latent_dim, beta=self.beta, hidden=self.hidden,
                          blocks=self.blocks, dataset=self.dataset)
-
-
-PRESETS: dict[str, dict] = {
-    # the spec's recipe, exactly: reference MLP, batch 32, Adam 1e-4 constant, 100 epochs, beta 1
-    "reference": dict(arch="mlp", batch_size=32, lr=1e-4, epochs=100, schedule="constant", beta=1.0,
-                      weight_decay=0.0, grad_clip=0.0),
-    # ours: see docs/model.md "Choosing the default" for the measurements behind each value
-    "default": dict(),
-    # under a minute on 2 CPU cores: a narrower trunk, twice the batch at twice the peak rate, and few enough epochs
-    # that the one-cycle schedule anneals within the minute; one thread, because two stalled on a shared 2-core
-    # machine and a fixed thread count repeats its figures run after run. docs/model.md "The quick preset"
-    "quick": dict(hidden=256, blocks=1, batch_size=256, lr=3e-3, epochs=10, threads=1, snapshots=False),
-}
-PRESET_PURPOSES: dict[str, str] = {  # what each preset is for, in `python -m train --help`
-    "default": "this project's recipe (each option's default)",
-    "reference": "the spec's recipe exactly",
-    "quick": "beats the earlier version's test -ELBO (145.73) within 60 s of training on 2 CPU cores; add --iwae-k 0 "
-             "to skip the final IWAE bound",
-}
 
 
 class TrainingDiverged(RuntimeError):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from vae.config import VAEConfig
 from vae.datasets import DATASETS, get_dataset
+from vae.presets import TAB_PRESETS, recipe
 from webapp.training_program import initial_model, write_training_program
 
 PROGRAMS_KEPT = 24  # program files kept on disk (a resmlp-384 with 2 blocks is about 8 MB)
@@ -24,17 +25,7 @@ WIDTHS = (128, 256, 384)  # resmlp trunk widths offered
 BLOCKS = (0, 1, 2)  # resmlp residual blocks offered
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 1.5e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0)  # a few that diverge, on purpose
 BATCH_SIZES = (32, 64, 128, 256, 512)
-# python -m train's presets (train/loop.py's PRESETS over TrainConfig's defaults; the trainer is not part of the
-# app, so they are written out here, and tests/test_live_training.py checks that they are the same), in TrainConfig's
-# names, the model as a key of model_config
-PRESETS = {
-    "quick": dict(label="quick: the fastest to a good model", model="resmlp-256-1", batch_size=256, lr=3e-3,
-                  epochs=10, schedule="onecycle", warmup=0.05, weight_decay=0.0, beta=1.0),
-    "default": dict(label="default: this project's recipe", model="resmlp-384-2", batch_size=128, lr=1.5e-3,
-                    epochs=30, schedule="onecycle", warmup=0.05, weight_decay=0.0, beta=1.0),
-    "reference": dict(label="reference: the spec's recipe (slow)", model="mlp", batch_size=32, lr=1e-4, epochs=100,
-                      schedule="constant", warmup=0.05, weight_decay=0.0, beta=1.0),
-}
+RECIPE_KEYS = ("batch_size", "lr", "epochs", "schedule", "warmup", "weight_decay", "beta")  # the page's trainer's
 
 
 def model_key(arch: str, hidden: int, blocks: int) -> str:
@@ -50,6 +41,17 @@ def model_config(key: str, dataset: str) -> VAEConfig:
         return VAEConfig(arch="resmlp", hidden=int(match[1]), blocks=int(match[2]), dataset=dataset)
     raise ValueError(f"unknown model {key!r}; choose mlp or resmlp-WIDTH-BLOCKS with a width of {WIDTHS} and "
                      f"{BLOCKS} blocks")
+
+
+def presets() -> dict[str, dict]:
+    """The tab's presets (vae/presets.py, python -m train's): name -> {label, model (a key of model_config), and
+    TrainConfig's values that the page's trainer takes}."""
+    out = {}
+    for name, (preset, label) in TAB_PRESETS.items():
+        r = recipe(preset)
+        out[name] = dict(label=label, model=model_key(r["arch"], r["hidden"], r["blocks"]),
+                         **{key: r[key] for key in RECIPE_KEYS})
+    return out
 
 
 @cache
@@ -77,7 +79,7 @@ class LiveTraining:
     def options(self) -> dict:
         """What the tab offers, for the page script's options."""
         return {"datasets": [{"name": d.name, "title": d.title} for d in DATASETS.values()], "models": models(),
-                "presets": [{"name": name, **p} for name, p in PRESETS.items()],
+                "presets": [{"name": name, **p} for name, p in presets().items()],
                 "learning_rates": list(LEARNING_RATES), "batch_sizes": list(BATCH_SIZES)}
 
     def training_program(self, request: dict) -> dict:

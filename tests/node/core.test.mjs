@@ -71,6 +71,8 @@ test("the cell cache gives the pixels a full decode gives", () => {
     assert.deepEqual(cached, fresh.decoder.decode(points, MAX_ROWS).slice());
   }
   assert.ok(model.cache.size > 0);
+  // a view seen before is decoded from the cache (the page model's map limit is no cell count)
+  assert.equal(decodeCached(model, viewPoints(0, 0, 1.5, 10), MAX_ROWS).decoded, 0);
 });
 
 test("a replay's int8 and float16 (subnormal) snapshots decode PyTorch's pixels within 1e-5", () => {

@@ -45,7 +45,7 @@ export function replayModel({ metadata, tensors }, options) {
       throw new Error(`snapshot ${k}'s latent means do not match the ${labels.length} test images`);
     }
     const decoder = new Decoder(program, dequantize(tensors, `s${k}.`, record.encodings), input, output, options);
-    return { record, mu: mu.data, view: { decoder, cache: new Map(), limit: REPLAY_CACHE_LIMIT } };
+    return { record, mu: mu.data, view: { decoder, cache: new Map(), cacheLimit: REPLAY_CACHE_LIMIT } };
   });
   return { records, labels, snapshots, count: snapshots.length, limit: field(metadata, "map_limit"),
            words: classWords(metadata) };

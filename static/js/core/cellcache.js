@@ -18,8 +18,9 @@ function latticeKey(v) {
 }
 
 // points: Float64Array (rows * 2) -> {pixels: uint8 (rows, pixels per point), decoded: the points not in the cache},
-// decoding only the points not in the model's cache (`limit` cells at most, default CACHE_LIMIT)
-export function decodeCached({ decoder, cache, limit = CACHE_LIMIT }, points, rows) {
+// decoding only the points not in the model's cache (`cacheLimit` cells at most, default CACHE_LIMIT; a page model's
+// `limit` is its map's)
+export function decodeCached({ decoder, cache, cacheLimit: limit = CACHE_LIMIT }, points, rows) {
   const n = decoder.pixelsPerRow, out = new Uint8ClampedArray(rows * n);
   const missing = [], keys = [];
   for (let r = 0; r < rows; r++) {

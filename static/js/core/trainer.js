@@ -154,10 +154,12 @@ export class Trainer {
     return Number.isFinite(sum);
   }
 
-  // The test figure: mean -ELBO, BCE and KL in nats over the first TEST_SUBSET test images, one posterior sample each
-  // with noise of a fixed seed, beta = 1 (the true ELBO whatever beta trains, as vae/evaluate.py reports it)
-  testFigure() {
-    const { testImages, testN } = this.data, P = this.pixels, D = this.vae.latent, n = Math.min(TEST_SUBSET, testN);
+  // The test figure: mean -ELBO, BCE and KL in nats over the first `count` test images, one posterior sample each
+  // with noise of a fixed seed, beta = 1 (the true ELBO whatever beta trains, as vae/evaluate.py reports it).
+  // `images` (uint8, n * pixels) in place of the data's test images: bench/browser_training.py's whole test split
+  testFigure(count = TEST_SUBSET, images = null) {
+    const testImages = images ?? this.data.testImages, testN = images ? images.length / this.pixels : this.data.testN;
+    const P = this.pixels, D = this.vae.latent, n = Math.min(count, testN);
     const normal = normalGenerator(0), x = new Float32Array(EVAL_ROWS * P), z = new Float32Array(EVAL_ROWS * D);
     let bce = 0, kl = 0;
     for (let start = 0; start < n; start += EVAL_ROWS) {
@@ -174,7 +176,7 @@ export class Trainer {
         bce += Math.max(l, 0) - l * x[p] + Math.log1p(Math.exp(-Math.abs(l)));
       }
     }
-    return { step: this.steps, elbo: (bce + kl) / n, bce: bce / n, kl: kl / n };
+    return { step: this.steps, elbo: (bce + kl) / n, bce: bce / n, kl: kl / n, images: n };
   }
 
   // the posterior means of the first `count` test images -> Float32Array (count * latent)
