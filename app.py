@@ -25,10 +25,12 @@ from pathlib import Path
 
 import gradio as gr
 import torch
+from starlette.middleware import Middleware
 
 from vae.hub import DEFAULT_TIMEOUT
 from webapp.api import ExplorerAPI
 from webapp.choice import ModelChoice, bundle_url, footer, intro
+from webapp.compress import PageCompression
 from webapp.live_training import LiveTraining
 from webapp.models import ModelEntry, ModelStore
 from webapp.page import STATIC, template
@@ -45,14 +47,22 @@ REFERENCE = BUNDLED / "reference"  # the spec's network trained with the spec's 
 FASHION = BUNDLED / "fashion"  # the default recipe on Fashion-MNIST (--dataset fashion-mnist)
 
 MAX_FILE_SIZE = "10mb"  # uploads above this are refused by the server before they reach the app
-# tests launch with these too; mcp_server: the API endpoints are also MCP tools, at /gradio_api/mcp/
-# css: the page's stylesheet, once per page (it was repeated in each gr.HTML's css_template)
-LAUNCH_OPTIONS = dict(max_file_size=MAX_FILE_SIZE, mcp_server=True, css=template("page.css"))
 CACHE_SECONDS = 1800  # uploads and API outputs live this long in Gradio's cache, then are deleted (a public Space
 #                       would otherwise keep every file anyone sent); VAE_CACHE_SECONDS overrides it
 CONCURRENCY = 4  # calls at once per endpoint: best tail and throughput of 1, 2, 4 (bench/load.py, docs/reliability.md)
 QUEUE_SIZE = 128  # calls waiting beyond this are refused at once (HTTP 503; gradio_client: "Queue is full! Please
 #                   try again.") instead of an ever longer wait
+
+
+def launch_options() -> dict:
+    """demo.launch's arguments, as `python app.py` and the tests launch: a new dict each call, because Gradio
+    writes into app_kwargs (its response class, its lifespan) and a second launch must not inherit the first's."""
+    # mcp_server: the API endpoints are also MCP tools, at /gradio_api/mcp/
+    # css: the page's stylesheet, once per page (it was repeated in each gr.HTML's css_template)
+    # middleware: the page's HTML compressed (webapp/compress.py; Gradio compresses only the other text files)
+    return dict(max_file_size=MAX_FILE_SIZE, mcp_server=True, css=template("page.css"),
+                app_kwargs={"middleware": [Middleware(PageCompression)]})
+
 
 log = logging.getLogger("vae_explorer")
 
@@ -82,7 +92,7 @@ def build_demo(default: ModelEntry, more_models: dict[str, ModelEntry] | None = 
     served = store.get("default")
     gr.set_static_paths([bundles, STATIC])  # the page fetches the bundles; examples are served from static/
     # the page's gr.HTML panels start with the default model's bundle (each imports the page script itself:
-    # webapp/page.py's mount_js; the stylesheet comes with LAUNCH_OPTIONS)
+    # webapp/page.py's mount_js; the stylesheet comes with launch_options())
     page = dict(bundle_path=bundle_url(served))
     choice = ModelChoice(store)
 
@@ -145,4 +155,4 @@ def __getattr__(name: str):
 
 if __name__ == "__main__":  # also `gradio app.py`, which runs this file and reloads `demo` when it changes
     demo = create_demo()
-    demo.launch(**LAUNCH_OPTIONS)
+    demo.launch(**launch_options())

@@ -38,7 +38,7 @@ model = VAE.from_pretrained(app.BUNDLED)
 queue = int(sys.argv[2]) or None
 demo = app.build_demo(ModelEntry(model, "bundled (load test)", load_latents(app.BUNDLED / "latents.safetensors")),
                       options=app.Options(concurrency=int(sys.argv[1]), queue_size=queue))
-demo.launch(**app.LAUNCH_OPTIONS)
+demo.launch(**app.launch_options())
 """
 
 

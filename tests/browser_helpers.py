@@ -48,7 +48,7 @@ def launch(model: VAE, latents, tmp_path_factory):
 
     demo = app.build_demo(ModelEntry(model, "test model", latents),
                           options=app.Options(bundle_dir=tmp_path_factory.mktemp("bundle")))
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
     return demo, url
 
 

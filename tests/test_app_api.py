@@ -46,7 +46,7 @@ def served(request, bundled_model, quick_mlp, tmp_path_factory):
     demo = app.build_demo(ModelEntry(model, "test model", load_latents(PRETRAINED / "latents.safetensors")),
                           {"reference": ModelEntry.from_folder(PRETRAINED / "reference")},
                           app.Options(bundle_dir=tmp_path_factory.mktemp("bundle")))
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
     yield Client(url, verbose=False), model, url
     demo.close()
 

@@ -249,7 +249,7 @@ def served_two(bundled_model, tmp_path_factory):
     demo = app.build_demo(ModelEntry(bundled_model, "test model", load_latents(PRETRAINED / "latents.safetensors")),
                           {"reference": ModelEntry.from_folder(PRETRAINED / "reference")},
                           app.Options(bundle_dir=tmp_path_factory.mktemp("bundle")))
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
     yield url, Client(url, verbose=False)
     demo.close()
 

@@ -79,7 +79,7 @@ def served(tmp_path_factory, run_train, tiny_run_args):
     demo = app.build_demo(ModelEntry(model, "test model", load_latents(out / "latents.safetensors"), folder=out),
                           {"plain": ModelEntry.from_folder(plain), "broken": ModelEntry.from_folder(broken)},
                           app.Options(bundle_dir=root / "bundles"))
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
     yield url, Client(url, verbose=False)
     demo.close()
 

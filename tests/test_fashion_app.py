@@ -47,7 +47,7 @@ def served(bundled_model, tmp_path_factory):
     default = ModelEntry(bundled_model, "test model", load_latents(PRETRAINED / "latents.safetensors"))
     demo = app.build_demo(default, {"fashion": ModelEntry.from_folder(FASHION)},
                           app.Options(bundle_dir=tmp_path_factory.mktemp("bundle")))
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
     client = Client(url, verbose=False)
     client.url = url
     yield client

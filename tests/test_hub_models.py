@@ -75,7 +75,7 @@ def served(hub, bundled_model, tmp_path_factory):
         mp.setenv("HF_TOKEN", "hf_the_spaces_own_token")  # a visitor's model must be fetched without it
         demo = app.build_demo(ModelEntry(bundled_model, "test model"),
                               options=app.Options(bundle_dir=tmp_path_factory.mktemp("bundles"), hub_timeout=TIMEOUT))
-        _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
+        _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
         yield Client(url, verbose=False), url, demo
         demo.close()
 

@@ -43,7 +43,7 @@ def served(bundled_model, tmp_path_factory):
     demo = app.build_demo(ModelEntry(bundled_model, "test model"),
                           {"reference": ModelEntry.from_folder(PRETRAINED / "reference")},
                           app.Options(bundle_dir=tmp_path_factory.mktemp("bundle")))
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
     yield Client(url, verbose=False), {"default": bundled_model, "reference": reference}, url
     demo.close()
 

@@ -40,7 +40,7 @@ def served(bundled_model, tmp_path_factory):
 
     demo = app.build_demo(ModelEntry(bundled_model, "load test"),
                           options=app.Options(bundle_dir=tmp_path_factory.mktemp("bundle")))
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
     yield url
     demo.close()
 
@@ -118,7 +118,7 @@ def test_a_full_queue_says_try_again_at_once(tmp_path):
     HeldVAE.release.set()  # building the app may decode
     demo = app.build_demo(ModelEntry(model, "slow"), options=app.Options(bundle_dir=tmp_path, concurrency=1,
                                                                          queue_size=1))
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
     HeldVAE.release.clear()
     try:
         client = Client(url, verbose=False)

@@ -43,7 +43,7 @@ def mcp_url(bundled_model, tmp_path_factory):
     stated = json.loads((PRETRAINED / "results.json").read_text())["elbo"]
     demo = app.build_demo(ModelEntry(bundled_model, "test model", test_elbo=stated, folder=PRETRAINED),
                           options=app.Options(bundle_dir=tmp_path_factory.mktemp("bundle")))
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
     yield url + "gradio_api/mcp/"
     demo.close()
 

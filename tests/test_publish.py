@@ -140,7 +140,7 @@ def signed_in_app(hub, monkeypatch, tmp_path, mnist_path, bundled_model):
     assert sign_in_problem() is None
     demo = app.build_demo(ModelEntry(bundled_model, "test model", load_latents(PRETRAINED / "latents.safetensors")),
                           options=app.Options(bundle_dir=tmp_path / "bundles", sign_in_problem=None))
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
     yield url
     demo.close()
 

@@ -65,7 +65,7 @@ def client(tmp_path_factory):
     import app
 
     demo = app.build_demo(ModelEntry.from_folder(PRETRAINED), {}, app.Options(bundle_dir=tmp_path_factory.mktemp("b")))
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.LAUNCH_OPTIONS)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **app.launch_options())
     yield Client(url, verbose=False)
     demo.close()
 
