@@ -364,9 +364,13 @@ def train_tab(live: LiveTraining, sign_in_problem: str | None = NOT_SET_UP) -> T
     def train_options(_unused=None) -> dict:
         return live.options()
 
-    # the panel's template is a placeholder: the page script fetches the tab's markup (static/train-tab.html) and
-    # asks train_options for the choices when the tab is first shown, which keeps them out of the page's HTML
+    # the lab first, then what to do with what it trained. The panel's template is a placeholder: the page script
+    # fetches the tab's markup (static/train-tab.html) and asks train_options for the choices when the tab is first
+    # shown, which keeps them out of the page's HTML
     with gr.Tab("Train live", id="train") as tab:
+        gr.HTML(html_template=template("train.html"), elem_id="vae-train",
+                server_functions=[training_program, train_options],
+                js_on_load=mount_js("mountTrain", "element, props, trigger, watch, server, upload", **VIEW))
         with gr.Row(equal_height=True, elem_id="vae-train-send"):
             explore = gr.Button("Explore this model", elem_id="vae-train-explore", size="sm", scale=0, min_width=170)
             login = gr.LoginButton(size="sm", scale=0, min_width=200) if sign_in_problem is None else None
@@ -375,9 +379,6 @@ def train_tab(live: LiveTraining, sign_in_problem: str | None = NOT_SET_UP) -> T
             publish = gr.Button("Publish to the Hub", elem_id="vae-train-publish", size="sm", scale=0, min_width=170)
         note = gr.Markdown(sign_in_problem or "", elem_id="vae-train-note")
         sent = gr.JSON(visible=False)
-        gr.HTML(html_template=template("train.html"), elem_id="vae-train",
-                server_functions=[training_program, train_options],
-                js_on_load=mount_js("mountTrain", "element, props, trigger, watch, server, upload", **VIEW))
     return TrainUI(tab, explore, login, repo, publish, note, sent, sign_in_problem)
 
 

@@ -89,6 +89,7 @@ function step() {
   const record = trainer.step();
   if (!record) {
     running = false;
+    progress(true); // the last steps' losses, and the digit, grid and map of the weights training ends with
     postMessage({ type: "stopped", ...trainer.stopped });
     return false;
   }
