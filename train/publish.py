@@ -16,12 +16,17 @@ import sys
 from pathlib import Path
 
 from train.checkpoint import CHECKPOINT_NAME
-from vae.hub import push_folder
+from vae import hub
 
 # the training checkpoint (with Adam's moments) and temporary files stay local
 NOT_PUBLISHED = [CHECKPOINT_NAME, ".*", "*.tmp"]
 # what `python -m train` writes last: a folder without them is not a finished run
 FINISHED_RUN = ("model.safetensors", "config.json", "README.md")
+
+
+def push_folder(folder: Path, repo_id: str, **options) -> str:
+    """vae.hub.push_folder of a run folder: everything but what stays local (NOT_PUBLISHED)."""
+    return hub.push_folder(folder, repo_id, ignore_patterns=NOT_PUBLISHED, **options)
 
 
 class NotAFinishedRun(ValueError):
@@ -43,8 +48,7 @@ def publish(folder: Path, repo_id: str, *, private: bool = False, revision: str 
             commit_message: str | None = None) -> str:
     """Check that `folder` is a finished run, upload it and print the commit to pin; returns the commit id."""
     check_finished_run(folder)
-    commit = push_folder(folder, repo_id, private=private, revision=revision, commit_message=commit_message,
-                         ignore_patterns=NOT_PUBLISHED)
+    commit = push_folder(folder, repo_id, private=private, revision=revision, commit_message=commit_message)
     print(f"pushed {folder} to https://huggingface.co/{repo_id} (revision {revision or 'main'}), commit {commit}: "
           f"pin it with VAE_MODEL_REVISION={commit}")
     return commit
