@@ -144,8 +144,9 @@ def wait_painted(page):
 
 
 def click_map(page, z1: float, z2: float) -> None:
-    """Click the latent map at (z1, z2) and wait until the sliders and the canvases show it."""
-    page.locator("#vae-explore .vae-main canvas.vae-map").scroll_into_view_if_needed()
+    """Click the latent map at (z1, z2) and wait until the sliders and the canvases show it. The map is settled in
+    view first: a late layout shift between reading its position and clicking made a loaded CI run miss it."""
+    settle_in_view(page, page.locator("#vae-explore .vae-main canvas.vae-map"))
     target = page.evaluate(f"window.vaeExplorer.debug.mapPoint({z1}, {z2})")
     page.mouse.click(target["x"], target["y"])
     wait_for_state(page, "z1", z1)
