@@ -13,11 +13,12 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from huggingface_hub import EvalResult, ModelCard, ModelCardData  # noqa: E402
+from huggingface_hub import EvalResult, ModelCard  # noqa: E402
 
 from vae import VAE  # noqa: E402
 from vae.atomic import atomic_write_text  # noqa: E402
 from vae.datasets import MNIST, DataSet, get_dataset  # noqa: E402
+from vae.hub import card_data  # noqa: E402
 from vae.imaging import grid_image, latent_grid, png_bytes  # noqa: E402
 
 LOSS_CURVE, SAMPLES, LATENT_SCATTER = "loss_curve.png", "samples.png", "latent_scatter.png"
@@ -184,18 +185,9 @@ def write_model_card(out_dir: Path, *, model: VAE, results: dict, history: list[
         eval_results.append(EvalResult(metric_type="iwae_bound",
                                        metric_name=f"IWAE-{results['iwae_k']} bound on -log p(x) (nats/image)",
                                        metric_value=round(results["iwae"], 2), **metric))
-    card_data = ModelCardData(
-        model_name=f"vae-2d-{dataset.name}-{cfg.arch}",
-        license="mit",
-        library_name="pytorch",
-        tags=["vae", "variational-autoencoder", dataset.name, "latent-space", "pytorch_model_hub_mixin"],
-        datasets=[dataset.hub_id],
-        pipeline_tag="unconditional-image-generation",
-        metrics=["elbo"],
-        eval_results=eval_results,
-    )
     card = ModelCard.from_template(
-        card_data, template_str=CARD_TEMPLATE,
+        card_data(dataset, model_name=f"vae-2d-{dataset.name}-{cfg.arch}", metrics=["elbo"],
+                  eval_results=eval_results), template_str=CARD_TEMPLATE,
         title=f"VAE with a {cfg.latent_dim}-D latent space on {dataset.title} ({cfg.arch})", dataset=dataset,
         a_noun=("an " if dataset.noun[0] in "aeiou" else "a ") + dataset.noun,
         latent_dim=cfg.latent_dim, arch=cfg.arch, seconds=history[-1]["seconds"] if history else 0.0,

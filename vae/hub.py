@@ -178,6 +178,16 @@ def resolve_model(
     return bundled_model(bundled, f"{repo} unavailable: {reason}")
 
 
+def card_data(dataset, **fields):
+    """The Hub metadata of every model card of this project (the trainer's, and a model published from the page) for
+    a model trained on `dataset` (vae.datasets.DataSet), with `fields` (ModelCardData's) added."""
+    from huggingface_hub import ModelCardData
+
+    return ModelCardData(license="mit", library_name="pytorch", pipeline_tag="unconditional-image-generation",
+                         tags=["vae", "variational-autoencoder", dataset.name, "latent-space",
+                               "pytorch_model_hub_mixin"], datasets=[dataset.hub_id], **fields)
+
+
 def push_folder(folder: str | os.PathLike, repo_id: str, *, private: bool = False, revision: str | None = None,
                 commit_message: str | None = None, ignore_patterns: list[str] | None = None, api=None) -> str:
     """Create the model repo if needed (and the branch `revision`), upload the folder; returns the commit id.

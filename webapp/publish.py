@@ -22,11 +22,11 @@ import tempfile
 from pathlib import Path
 
 from gradio.utils import get_space
-from huggingface_hub import HfApi, ModelCard, ModelCardData, get_token
+from huggingface_hub import HfApi, ModelCard, get_token
 from huggingface_hub.utils import HfHubHTTPError
 
 from vae.datasets import get_dataset
-from vae.hub import first_line, push_folder, with_timeout
+from vae.hub import card_data, first_line, push_folder, with_timeout
 from vae.model import VAE
 from webapp.page import architecture
 
@@ -91,9 +91,7 @@ def repo_name_problem(name) -> str | None:
 def model_card(model: VAE, repo_id: str, link: str) -> str:
     """README.md for a page-trained model: the Hub metadata (as the trainer's cards have it) and how to load it."""
     cfg, dataset = model.config, get_dataset(model.config.dataset)
-    data = ModelCardData(license="mit", library_name="pytorch", pipeline_tag="unconditional-image-generation",
-                         tags=["vae", "variational-autoencoder", dataset.name, "latent-space",
-                               "pytorch_model_hub_mixin"], datasets=[dataset.hub_id])
+    data = card_data(dataset)
     settings = "\n".join(f"| {k} | {v} |" for k, v in cfg.to_dict().items())
     return str(ModelCard(f"""---
 {data.to_yaml()}
