@@ -283,7 +283,10 @@ def test_training_starts_before_the_data_file_has_arrived_and_later_runs_read_th
     wait_live(page, "s.arrived === s.n && s.step > arg", partial["step"])
     assert "arrived" not in tab.locator(".vae-lab-readout").inner_text()
     # the file arrived whole: the browser kept it, and a run in the next page reads the kept copy without fetching it
-    # again (the copy outlives the page that kept it, closed at once while its worker trained)
+    # again (the copy outlives the page that kept it, closed at once while its worker trained). Kept means the worker
+    # said so: Cache Storage lists a key while its body is still being stored, and a page closed then loses it
+    assert live(page)["dataFrom"] == "network"
+    wait_live(page, "s.dataKept", timeout=60_000)
     wait_kept(page, 1)
     assert page.errors == []
     page.close()
@@ -292,6 +295,7 @@ def test_training_starts_before_the_data_file_has_arrived_and_later_runs_read_th
     open_train_tab(page)
     page.get_by_role("button", name="Train", exact=True).click()
     wait_live(page, "s.step >= 5 && s.arrived === s.n")
+    assert live(page)["dataFrom"] == "kept copy"
     assert len(requests) == before, requests
     # a kept copy damaged in its last chunk: the run stops with the reader's message and the copy is dropped, so the
     # next run fetches the file again
@@ -306,6 +310,7 @@ def test_training_starts_before_the_data_file_has_arrived_and_later_runs_read_th
     wait_kept(page, 0)
     train_again(page)
     wait_live(page, "s.step >= 5")
+    assert live(page)["dataFrom"] == "network"
     assert len(requests) == before + 1, requests
     assert page.errors == []
     context.close()

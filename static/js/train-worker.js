@@ -8,7 +8,8 @@
 //                  {type: "view", z1, z2, span, grid}                the digit and grid the tab shows
 //                  {type: "weights"}                                 the current weights, for Download model
 //                  {type: "test", count, images}                     the test figure on `count` images (bench/)
-// worker -> page   {type: "ready", labels, classNames, dataset, n, arrived, stepsPerEpoch, totalSteps}
+// worker -> page   {type: "ready", labels, classNames, dataset, n, arrived, stepsPerEpoch, totalSteps, dataFrom}
+//                  {type: "kept"}                                    the training data is now kept in Cache Storage
 //                  {type: "progress", ...}                           see progress() below
 //                  {type: "stopped", reason, message}               finished or diverged (nothing more is drawn)
 //                  {type: "weights", bytes, step}                    model.safetensors (VAE.from_pretrained's)
@@ -36,6 +37,7 @@ let trainer = null, running = false, view = null, viewMoved = false, lastFrame =
 let pending = false;
 let tests = [], losses = [], seen = { images: 0, since: 0 }, imagesPerSecond = 0;
 let dataFailed = false; // the rest of the training data turned out damaged: nothing more is trained
+let dataFrom = null; // where the training data was read from: "kept copy" (Cache Storage) or "network"
 
 async function fetchBuffer(url) {
   const response = await fetch(url, { cache: "force-cache" });
@@ -49,7 +51,9 @@ async function fetchBuffer(url) {
 // file. A kept copy is read whole first (a fraction of a second), so a run from it is the same for the same seed.
 // A kept copy that does not read is dropped, so the next start fetches it again; a damaged rest stops training.
 async function loadData(url) {
-  const { response, fromCache } = await openTrainingData(url);
+  const { response, fromCache, kept } = await openTrainingData(url);
+  dataFrom = fromCache ? "kept copy" : "network";
+  kept.then((stored) => { if (stored) postMessage({ type: "kept" }); });
   const dropKept = async (error) => {
     if (fromCache) await forgetTrainingData(url);
     throw error;
@@ -80,7 +84,7 @@ async function start({ program, data, settings }) {
   postMessage({ type: "ready", labels: dataBuffer.testLabels.slice(0, MAP_POINTS), classNames: dataBuffer.classNames,
                 dataset: dataBuffer.dataset, n: dataBuffer.n, arrived: trainer.arrived,
                 stepsPerEpoch: trainer.stepsPerEpoch,
-                totalSteps: trainer.totalSteps, backend: wasm ? "WebAssembly SIMD" : "JavaScript" });
+                totalSteps: trainer.totalSteps, backend: wasm ? "WebAssembly SIMD" : "JavaScript", dataFrom });
   progress(true);
 }
 

@@ -157,24 +157,48 @@ test("a file fetched once is kept, read from the cache next time, and replaces t
   const fashion = url.replace("mnist-0123456789ab", "fashion-mnist-0123456789ab");
   caches.entries.set(older, new Uint8Array(3));
   caches.entries.set(fashion, new Uint8Array(3));
-  let fetched = 0;
-  const fetcher = async () => { fetched += 1; return new Response(file); };
+  let fetched = 0, held = null;
+  const fetcher = async () => {
+    fetched += 1;
+    held = heldBack(file, chunkEnd(file, 1)); // the header, the test chunk and one training chunk, then the rest
+    return new Response(held.stream);
+  };
   const first = await openTrainingData(url, { fetcher, cacheStorage: caches });
   assert.equal(first.fromCache, false);
+  let stored = null;
+  first.kept.then((value) => { stored = value; });
   const parts = [];
-  for await (const part of trainingChunks(first.response.body)) parts.push(part.header ? "header" : part.split);
-  assert.equal(parts[1], "test");
-  for (let wait = 0; wait < 500 && (!caches.entries.has(url) || caches.entries.has(older)); wait++) {
-    await new Promise((resolve) => setTimeout(resolve, 10)); // the copy is kept in the background
+  for await (const part of trainingChunks(first.response.body)) {
+    parts.push(part.header ? "header" : part.split);
+    if (parts.length === 3) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(stored, null, "not kept while the rest of the file has not arrived");
+      assert.equal(caches.entries.has(url), false);
+      held.release();
+    }
   }
-  assert.ok(caches.entries.has(url) && !caches.entries.has(older), "kept, and the older file dropped");
+  assert.deepEqual(parts.slice(0, 3), ["header", "test", "train"]);
+  assert.equal(await first.kept, true);
+  assert.deepEqual(caches.entries.get(url), file, "kept once kept resolves: the whole file");
+  for (let wait = 0; wait < 500 && caches.entries.has(older); wait++) {
+    await new Promise((resolve) => setTimeout(resolve, 10)); // the older file is dropped after
+  }
+  assert.ok(!caches.entries.has(older), "the older file dropped");
   const again = await openTrainingData(url, { fetcher, cacheStorage: caches });
   assert.equal(again.fromCache, true);
+  assert.equal(await again.kept, true);
   assert.equal(fetched, 1);
   const data = await readTrainingData(await again.response.arrayBuffer());
   assert.equal(data.testN, 2000);
   assert.ok(caches.entries.has(fashion)); // another data set's file stays
   await forgetTrainingData(url, { cacheStorage: caches });
+  assert.equal(caches.entries.has(url), false);
+  // a store that fails: nothing kept, and kept says so
+  const full = { ...caches, open: async () => ({ ...(await caches.open()), put: async () => { throw new Error("quota"); } }) };
+  const refused = await openTrainingData(url, { fetcher, cacheStorage: full });
+  held.release();
+  await refused.response.arrayBuffer();
+  assert.equal(await refused.kept, false);
   assert.equal(caches.entries.has(url), false);
   const missing = async () => new Response("not found", { status: 404 });
   await assert.rejects(openTrainingData(url, { fetcher: missing, cacheStorage: caches }), /HTTP 404/);

@@ -202,9 +202,12 @@ const DIGEST = /-[0-9a-f]{12}\.bin$/;
 // a relative address ("gradio_api/file=...") as Cache Storage keys it: against the page's (or worker's) location
 const absolute = (address) => (globalThis.location ? new URL(address, globalThis.location.href).href : address);
 
-// The training data at `address` -> {response, fromCache}: the copy an earlier visit kept, else the network's response
-// (read it as it streams: receiveTrainingData(response.body)), kept once all of it has been read; older files of the
-// same data set are then deleted. Without Cache Storage (an insecure origin) it is the network's response every time.
+// The training data at `address` -> {response, fromCache, kept}: the copy an earlier visit kept, else the network's
+// response (read it as it streams: receiveTrainingData(response.body)), kept once all of it has been read; older files
+// of the same data set are then deleted. `kept` resolves true once a copy is in Cache Storage (at once for a kept
+// copy; for the network's, only after the whole body has been read and stored: until then, closing the page loses
+// it), false when the store failed; it stays pending while the body has not been read to its end. Without Cache Storage (an insecure origin) it is the network's response every
+// time.
 export async function openTrainingData(address, { fetcher = globalThis.fetch, cacheStorage = globalThis.caches } = {}) {
   const url = absolute(address);
   let cache = null;
@@ -213,8 +216,8 @@ export async function openTrainingData(address, { fetcher = globalThis.fetch, ca
   } catch {
     cache = null; // e.g. storage disabled: fetch every time
   }
-  const kept = cache && (await cache.match(url));
-  if (kept) return { response: kept, fromCache: true };
+  const copy = cache && (await cache.match(url));
+  if (copy) return { response: copy, fromCache: true, kept: Promise.resolve(true) };
   const response = await fetcher(url);
   if (!response.ok) throw new Error(`the training data could not be fetched (HTTP ${response.status} for ${url})`);
   if (cache) {
@@ -228,14 +231,21 @@ export async function openTrainingData(address, { fetcher = globalThis.fetch, ca
     // (it was still unfinished seconds after training started, and lost when the page closed). A copy that could not
     // be kept is fetched again next time.
     const pieces = [];
+    let settle;
+    const kept = new Promise((resolve) => { settle = resolve; });
     const tap = new TransformStream({
       transform(piece, controller) { pieces.push(piece); controller.enqueue(piece); },
-      flush() { cache.put(url, new Response(new Blob(pieces))).then(dropOlder).catch(() => {}); },
+      flush() {
+        cache.put(url, new Response(new Blob(pieces))).then(() => {
+          settle(true);
+          return dropOlder();
+        }).catch(() => settle(false));
+      },
     });
     const read = new Response(response.body.pipeThrough(tap), { status: response.status, headers: response.headers });
-    return { response: read, fromCache: false };
+    return { response: read, fromCache: false, kept };
   }
-  return { response, fromCache: false };
+  return { response, fromCache: false, kept: Promise.resolve(false) };
 }
 
 // Drop a kept copy that turned out damaged (its reading threw), so the next try fetches it again.

@@ -40,6 +40,7 @@ export class TrainTab {
     this.seed = 0;
     this.latestRunning = null; // the curve's last running means {step, bce, kl}
     this.latest = null; // the last progress: {step, epoch, imagesPerSecond, lr, beta, running, test}
+    this.data = { from: null, kept: false }; // the run's training data: read from "network" or the "kept copy"; kept
     this.means = null; this.labels = null; this.pixels = null;
     this.frames = 0; this.raf = 0;
     this.fillControls();
@@ -195,6 +196,7 @@ export class TrainTab {
     this.config = reply.config;
     const worker = new Worker(new URL("../train-worker.js", import.meta.url), { type: "module" });
     this.worker = worker;
+    this.data = { from: null, kept: false };
     worker.onerror = (event) => {
       event.preventDefault();
       if (worker === this.worker) this.fail(`The training worker failed (${event.message || "no message"}).`);
@@ -212,6 +214,8 @@ export class TrainTab {
       this.makeMap(MAP_LIMITS[0]);
       this.backend = message.backend;
       this.totalSteps = message.totalSteps;
+      this.data.from = message.dataFrom;
+      if (message.dataFrom === "kept copy") this.data.kept = true;
       showStatus(this.element, "");
       this.state = "paused";
       if (then === "run") this.run();
@@ -229,6 +233,8 @@ export class TrainTab {
       showStatus(this.element, message.reason === "diverged" ? `${message.message}` : message.message,
                  message.reason === "diverged");
       this.showState();
+    } else if (message.type === "kept") {
+      this.data.kept = true;
     } else if (message.type === "weights") {
       const wanted = this.weightsWanted.shift();
       if (wanted) wanted[0](message.bytes);
@@ -326,7 +332,7 @@ export class TrainTab {
     this.stopWorker();
     this.seed = 1 + Math.floor(Math.random() * 1e6);
     Object.assign(this, { state: "idle", latest: null, latestRunning: null, means: null, pixels: null,
-                          stopped: null });
+                          stopped: null, data: { from: null, kept: false } });
     this.curve.clear();
     showStatus(this.element, `Reset: the next run starts from new initial weights (seed ${this.seed}).`);
     this.showState();
@@ -390,7 +396,7 @@ export class TrainTab {
     return { state: this.state, workerRunning: p ? p.running : false, seed: this.seed, step: p ? p.step : 0,
              epoch: p ? p.epoch : 0, beta: this.beta(), arrived: p ? p.arrived : 0, n: p ? p.n : 0,
              imagesPerSecond: p ? p.imagesPerSecond : 0, running: last, tests: this.curve.tests.slice(),
-             points: this.means ? this.means.length / 2 : 0,
+             points: this.means ? this.means.length / 2 : 0, dataFrom: this.data.from, dataKept: this.data.kept,
              meansFinite: this.means ? this.means.every(Number.isFinite) : null, pixels: this.pixels !== null,
              message: this.element.querySelector(".vae-status").textContent, frames: this.frames };
   }
