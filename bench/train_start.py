@@ -61,7 +61,13 @@ PRESS_AND_WATCH = """async () => {
   }
   return { error: 'no first step within 120 s', summary: live() };
 }""".replace("LIVE", LIVE)
-KEPT = "async () => (await (await caches.open('vae-explorer-training-data')).keys()).length > 0"
+# Kept: what the tab reports (the worker's word that Cache Storage stored all of it: a key is listed while its body
+# is still being written, and a page closed then keeps nothing); a checkout whose tab does not report it: a key
+KEPT = f"""async () => {{
+  const s = {LIVE};
+  if (s && 'dataKept' in s) return s.dataKept;
+  return (await (await caches.open('vae-explorer-training-data')).keys()).length > 0;
+}}"""
 
 
 def start_relay(rate: float) -> ThreadingHTTPServer:
@@ -100,7 +106,7 @@ def press_train(context, url: str, model: str, batch: str) -> dict:
     result = page.evaluate(PRESS_AND_WATCH)
     if "error" in result:
         raise SystemExit(f"Train did not start: {result}")
-    page.wait_for_function(KEPT, timeout=60_000)  # kept in the background once all of it has arrived
+    page.wait_for_function(KEPT, timeout=60_000)  # kept in the background once all of it has arrived and is stored
     page.close()
     return {**result, "fetched": len(fetched)}
 
