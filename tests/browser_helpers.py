@@ -143,18 +143,19 @@ def wait_painted(page):
         return f && f.z1 === s.z1 && f.z2 === s.z2 && f.span === s.span; }""", timeout=15_000)
 
 
-def click_map(page, z1: float, z2: float, tries: int = 3) -> None:
-    """Click the latent map at (z1, z2) and wait until the sliders and the canvases show it. The map is settled in
-    view first, and a click the page read as another point is made again (up to `tries` clicks): on a loaded CI
-    machine a late layout shift of a pixel or two between reading the map's position and clicking moved a click to
-    the next z step (z1 right, z2 one step off). A map that maps points wrongly misses every time and fails."""
+def click_map(page, z1: float, z2: float, tries: int = 3, touch: bool = False) -> None:
+    """Click (or with `touch`, tap) the latent map at (z1, z2) and wait until the sliders and the canvases show it.
+    The map is settled in view first, and a click the page read as another point is made again (up to `tries`
+    clicks): on a loaded CI machine a late layout shift of a pixel or two between reading the map's position and
+    clicking moved a click to the next z step (z1 right, z2 one step off). A map that maps points wrongly misses
+    every time and fails."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     missed = []
     for _ in range(tries):
         settle_in_view(page, page.locator("#vae-explore .vae-main canvas.vae-map"))
         target = page.evaluate(f"window.vaeExplorer.debug.mapPoint({z1}, {z2})")
-        page.mouse.click(target["x"], target["y"])
+        (page.touchscreen.tap if touch else page.mouse.click)(target["x"], target["y"])
         try:
             page.wait_for_function("([a, b]) => { const s = window.vaeExplorer.debug.state;"
                                    " return Math.abs(s.z1 - a) < 1e-9 && Math.abs(s.z2 - b) < 1e-9; }",

@@ -429,11 +429,7 @@ def test_dark_theme_and_a_phone(browser, served):
     assert ink > 10  # the z2 axis's labels, in the map's left margin, are drawn light on dark
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing overflows sideways
     canvas = page.locator("#vae-explore .vae-main canvas.vae-map")
-    settle_in_view(page, canvas)
-    target = page.evaluate("window.vaeExplorer.debug.mapPoint(-1.5, 1.5)")
-    page.touchscreen.tap(target["x"], target["y"])
-    wait_for_state(page, "z1", -1.5)
-    wait_for_state(page, "z2", 1.5)
+    click_map(page, -1.5, 1.5, touch=True)
     # a finger dragged across the map, then along the z1 slider (touch events through the DevTools protocol)
     cdp = page.context.new_cdp_session(page)
 
