@@ -130,10 +130,11 @@ def create_demo() -> gr.Blocks:
     default = ModelEntry.from_folder(source.folder, model, source.describe(relative_to=HERE))
     more = {name: ModelEntry.from_folder(folder) for name, folder in (("reference", REFERENCE), ("fashion", FASHION))
             if (folder / "model.safetensors").is_file()}
-    problem = sign_in_problem(timeout_from_env())
+    timeout = timeout_from_env()
+    problem = sign_in_problem(timeout)
     if problem:
         log.info("Publish to the Hub is off: %s", problem)
-    return build_demo(default, more, Options(hub_timeout=timeout_from_env(), sign_in_problem=problem))
+    return build_demo(default, more, Options(hub_timeout=timeout, sign_in_problem=problem))
 
 
 if not log.handlers:  # the source of the weights is always printed, with or without logging configured

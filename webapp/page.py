@@ -34,9 +34,9 @@ def page_constants(z_step: float, span_range: tuple[float, float]) -> dict:
     MNIST, the data set of every model before Fashion-MNIST): a name per class (the map's key, the live line's
     "mostly 7s nearby") and what one image is."""
     words = class_words(DEFAULT_DATASET)
-    return {"z_limit": Z_LIMIT, "z_step": z_step, "span_min": span_range[0], "span_limit": span_range[1], "grid": GRID_SIZE, "side": 28,
-            "map_margin": MAP_MARGIN, "class_colours": COLOURS[:len(words["names"])], "class_names": words["names"],
-            "noun": words["noun"]}
+    return {"z_limit": Z_LIMIT, "z_step": z_step, "span_min": span_range[0], "span_limit": span_range[1],
+            "grid": GRID_SIZE, "side": 28, "map_margin": MAP_MARGIN, "class_colours": COLOURS[:len(words["names"])],
+            "class_names": words["names"], "noun": words["noun"]}
 
 
 def mount_js(function: str, arguments: str, **options) -> str:

@@ -50,8 +50,7 @@ function sharedPage(constants) {
   if (page) return page;
   const c = constants, config = {
     zLimit: c.z_limit, zStep: c.z_step, spanMin: c.span_min, spanLimit: c.span_limit, grid: c.grid, side: c.side,
-    margin: c.map_margin,
-    colours: c.class_colours, names: c.class_names, noun: c.noun,
+    margin: c.map_margin, colours: c.class_colours, names: c.class_names, noun: c.noun,
   };
   const models = new Map(), replays = new Map(), rows = 1 + config.grid * config.grid;
   // a model's page bundle -> Promise of core/bundles.js's pageModel, fetched once per path

@@ -37,7 +37,6 @@ let trainer = null, running = false, view = null, viewMoved = false, lastFrame =
 let pending = false;
 let tests = [], losses = [], seen = { images: 0, since: 0 }, imagesPerSecond = 0;
 let dataFailed = false; // the rest of the training data turned out damaged: nothing more is trained
-let dataFrom = null; // where the training data was read from: "kept copy" (Cache Storage) or "network"
 
 async function fetchBuffer(url) {
   const response = await fetch(url, { cache: "force-cache" });
@@ -50,9 +49,9 @@ async function fetchBuffer(url) {
 // are in, on the images that have arrived (core/trainer.js says how), so the first step does not wait for the whole
 // file. A kept copy is read whole first (a fraction of a second), so a run from it is the same for the same seed.
 // A kept copy that does not read is dropped, so the next start fetches it again; a damaged rest stops training.
+// -> {data, from: "kept copy" (Cache Storage) or "network"}; "kept" is posted once Cache Storage holds all of it
 async function loadData(url) {
   const { response, fromCache, kept } = await openTrainingData(url);
-  dataFrom = fromCache ? "kept copy" : "network";
   kept.then((stored) => { if (stored) postMessage({ type: "kept" }); });
   const dropKept = async (error) => {
     if (fromCache) await forgetTrainingData(url);
@@ -66,12 +65,12 @@ async function loadData(url) {
     running = false;
     postMessage({ type: "error", message: error.message || String(error) });
   });
-  return data;
+  return { data, from: fromCache ? "kept copy" : "network" };
 }
 
 async function start({ program, data, settings }) {
   const wasmURL = new URL("../linear.wasm", import.meta.url);
-  const [programBuffer, dataBuffer, wasm] = await Promise.all([
+  const [programBuffer, { data: dataBuffer, from: dataFrom }, wasm] = await Promise.all([
     fetchBuffer(program), loadData(data),
     fetchBuffer(wasmURL).then((b) => new WebAssembly.Module(b)).catch(() => null), // no SIMD: JavaScript loops
   ]);

@@ -206,8 +206,8 @@ const absolute = (address) => (globalThis.location ? new URL(address, globalThis
 // response (read it as it streams: receiveTrainingData(response.body)), kept once all of it has been read; older files
 // of the same data set are then deleted. `kept` resolves true once a copy is in Cache Storage (at once for a kept
 // copy; for the network's, only after the whole body has been read and stored: until then, closing the page loses
-// it), false when the store failed; it stays pending while the body has not been read to its end. Without Cache Storage (an insecure origin) it is the network's response every
-// time.
+// it), false when the store failed; it stays pending while the body has not been read to its end. Without Cache
+// Storage (an insecure origin) it is the network's response every time.
 export async function openTrainingData(address, { fetcher = globalThis.fetch, cacheStorage = globalThis.caches } = {}) {
   const url = absolute(address);
   let cache = null;

@@ -215,7 +215,6 @@ export class TrainTab {
       this.backend = message.backend;
       this.totalSteps = message.totalSteps;
       this.data.from = message.dataFrom;
-      if (message.dataFrom === "kept copy") this.data.kept = true;
       showStatus(this.element, "");
       this.state = "paused";
       if (then === "run") this.run();
