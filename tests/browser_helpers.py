@@ -117,6 +117,14 @@ def wait_for_state(page, key: str, expected: float):
                            timeout=15_000)
 
 
+def press_at_once(page, selector: str, keys: list[str]):
+    """Key presses on an element in one task of the page, each before the page has answered the one before (a
+    visitor's fast keys on a busy machine, every time)."""
+    page.evaluate("""([selector, keys]) => { const target = document.querySelector(selector);
+        for (const key of keys) target.dispatchEvent(new KeyboardEvent('keydown', {key, bubbles: true})); }""",
+                  [selector, keys])
+
+
 def settle_in_view(page, locator):
     """Scroll the element to the middle of the viewport and wait until it stops moving (late layout, such as images
     above it loading on a phone, would otherwise shift it between reading its position and touching it)."""

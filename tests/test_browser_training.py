@@ -28,8 +28,8 @@ from vae.latents import load_latents
 from vae.snapshots import SNAPSHOTS_NAME, decode_tensor, load_snapshots
 
 from browser_helpers import browser  # noqa: F401 - the module's Chromium, the same fixture as the other browser tests
-from browser_helpers import (BROWSER_TEST_MARKS, SHOTS, VIEWPORT, away_from_centre_cell, compose, png, sample_canvas,
-                             wait_frames)
+from browser_helpers import (BROWSER_TEST_MARKS, SHOTS, VIEWPORT, away_from_centre_cell, compose, png, press_at_once,
+                             sample_canvas, wait_frames)
 
 pytestmark = BROWSER_TEST_MARKS
 
@@ -336,6 +336,12 @@ def test_the_map_and_the_tabs_sliders_follow_each_other(browser, served):
     page.wait_for_function("window.vaeExplorer.debug.training.view.span === 0.5", timeout=15_000)
     wait_training_painted(page)
     assert page.inner_text("#vae-training .vae-train-span") == "0.50"
+    # the map's arrow keys, faster than the sliders answer: every key counts, the span stays
+    press_at_once(page, MAP_SELECTOR, ["ArrowRight", "ArrowRight", "ArrowUp"])
+    page.wait_for_function("""(want) => { const v = window.vaeExplorer.debug.training.view;
+        return Object.entries(want).every(([k, x]) => Math.abs(v[k] - x) < 1e-9); }""",
+                           arg={"z1": 1.1, "z2": -1.95, "span": 0.5}, timeout=15_000)
+    assert float(page.input_value("#vae-train-z2 input[type=number]")) == -1.95
     assert page.errors == []
     page.close()
 

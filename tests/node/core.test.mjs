@@ -11,7 +11,7 @@ import { test } from "node:test";
 
 import { PAGE_FORMAT, REPLAY_FORMAT, pageModel, replayModel } from "../../static/js/core/bundles.js";
 import { decodeCached, viewPoints } from "../../static/js/core/cellcache.js";
-import { classesOf, describePlace, mapTransform } from "../../static/js/core/latent.js";
+import { AskedViews, classesOf, describePlace, mapTransform } from "../../static/js/core/latent.js";
 import { compileKernel } from "../../static/js/core/program.js";
 import { checkFormat, readSafetensors } from "../../static/js/core/safetensors.js";
 
@@ -142,4 +142,31 @@ test("the map's transform puts z where its limit and margins say, and back", () 
   });
   const [, up] = map.toPixel(0, 1), [, down] = map.toPixel(0, -1);
   assert.ok(up < down, "z2 grows upwards on the screen");
+});
+
+test("keys pressed before the sliders answer move on from the view asked last", () => {
+  const asked = new AskedViews(), shown = { z1: 0, z2: 0, span: 1 };
+  const at = (z1, z2, span = 1) => ({ z1, z2, span });
+  assert.deepEqual(asked.latest(shown), shown); // nothing asked: the view shown
+  asked.ask(at(0.05, 0));
+  asked.ask(at(0.05, 0.5)); // asked before the first came back
+  assert.deepEqual(asked.latest(shown), at(0.05, 0.5));
+  asked.answer(at(0.05, 0)); // the first back: the second is still on its way
+  assert.deepEqual(asked.latest(at(0.05, 0)), at(0.05, 0.5));
+  asked.answer(at(0.05, 0)); // the same view again (a change event per slider): no news
+  assert.deepEqual(asked.latest(at(0.05, 0)), at(0.05, 0.5));
+  asked.answer(at(0.05, 0.5));
+  assert.deepEqual(asked.latest(at(0.05, 0.5)), at(0.05, 0.5));
+  assert.equal(asked.pending.length, 0);
+  // a drag's views come back only in part: the last one back drops those asked before it
+  [0.1, 0.2, 0.3, 0.4].forEach((z1) => asked.ask(at(z1, 0.5)));
+  asked.answer(at(0.3, 0.5));
+  assert.deepEqual(asked.pending, [at(0.4, 0.5)]);
+  // the visitor moves a slider: what was asked is no longer on its way
+  asked.answer(at(-1, 0.5));
+  assert.deepEqual(asked.latest(at(-1, 0.5)), at(-1, 0.5));
+  // a drag that never hears back keeps only the newest views
+  for (let i = 0; i < 100; i++) asked.ask(at(i / 100, 0));
+  assert.equal(asked.pending.length, asked.limit);
+  assert.deepEqual(asked.latest(shown), at(0.99, 0));
 });

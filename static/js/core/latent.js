@@ -21,6 +21,37 @@ export function snapper(zLimit, step) {
   return { clamp, snap: (v) => round2(Math.round(clamp(v) / step) * step) };
 }
 
+// The views a tab asked its sliders for (a map click, an arrow key: view = {z1, z2, span}) that have not come back yet
+// as the sliders' change, so that the next key moves on from the view asked last, not from the one shown: keys pressed
+// faster than the sliders answer all count. A view that comes back drops itself and those asked before it (a drag's
+// views may come back only in part); one that matches none is the sliders' own move, after which nothing asked is on
+// its way. The same view twice in a row (a change event per slider moved) counts once.
+export class AskedViews {
+  constructor(limit = 32) {
+    this.pending = [];
+    this.limit = limit; // views kept, the newest: a drag asks once per pointer move
+    this.arrived = null;
+  }
+
+  ask(view) {
+    this.pending.push({ ...view });
+    if (this.pending.length > this.limit) this.pending.shift();
+  }
+
+  // the sliders' view, as the tab now shows it
+  answer(view) {
+    const same = (a) => a !== null && ["z1", "z2", "span"].every((k) => Math.abs(a[k] - view[k]) < 1e-9);
+    if (same(this.arrived)) return;
+    this.arrived = { ...view };
+    this.pending = this.pending.slice(this.pending.findLastIndex(same) + 1 || this.pending.length);
+  }
+
+  // the view the next move starts from
+  latest(shown) {
+    return this.pending.at(-1) ?? shown;
+  }
+}
+
 // A uniform generator on [0, 1): seeded (mulberry32), so a seed repeats its draws, or Math.random without a seed
 export function uniformGenerator(seed) {
   if (seed === undefined) return Math.random;

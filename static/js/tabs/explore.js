@@ -7,7 +7,7 @@
 // event comes back as setView, the only place the view changes, which paints once per display frame.
 
 import { decodeCached, viewPoints } from "../core/cellcache.js";
-import { classesOf, describePlace, round2 } from "../core/latent.js";
+import { AskedViews, classesOf, describePlace, round2 } from "../core/latent.js";
 import { keep } from "../core/stats.js";
 import { makeCells, onThemeChange, paintCells } from "../widgets/canvas.js";
 import { LatentMap, listenToMap } from "../widgets/latent-map.js";
@@ -39,6 +39,7 @@ export class ExploreTab {
   constructor(element, props, trigger, watch, page, options) {
     Object.assign(this, { element, props, trigger, page, sizes: options });
     this.view = { ...options.view, inputTime: null };
+    this.asked = new AskedViews(); // views asked of the sliders, not yet back
     this.painted = null; this.raf = 0; this.model = null; this.panel = null; this.compare = null;
     this.showPrior = false;
     this.path = new Interpolation(element, page, this);
@@ -57,9 +58,10 @@ export class ExploreTab {
   }
 
   // ask the sliders for a view; it comes back through setView
-  request(z1, z2, span = this.view.span) {
-    const { snap } = this.page;
-    this.props.value = { z1: snap(z1), z2: snap(z2), span };
+  request(z1, z2, span = this.asked.latest(this.view).span) {
+    const { snap } = this.page, view = { z1: snap(z1), z2: snap(z2), span };
+    this.asked.ask(view);
+    this.props.value = view;
     this.trigger("change");
   }
 
@@ -91,7 +93,7 @@ export class ExploreTab {
       const pick = (z1, z2) => this.request(z1, z2), { snap } = this.page;
       listenToMap(main.querySelector("canvas.vae-map"), {
         map: () => this.panel && this.panel.map, pick, step: this.page.config.zStep,
-        at: () => [this.view.z1, this.view.z2],
+        at: () => { const { z1, z2 } = this.asked.latest(this.view); return [z1, z2]; },
         shiftPick: (b1, b2) => this.path.set([this.view.z1, this.view.z2], [snap(b1), snap(b2)]),
       });
       listenToMap(element.querySelector(".vae-side canvas.vae-map"),
@@ -130,6 +132,7 @@ export class ExploreTab {
     if (Number.isFinite(z2)) v.z2 = clamp(z2);
     if (Number.isFinite(span) && span > 0) v.span = span;
     v.inputTime = t;
+    this.asked.answer(v);
     keep(this.page.stats.inputs, { t, z1: v.z1, z2: v.z2, span: v.span });
     this.schedule();
     this.settle();

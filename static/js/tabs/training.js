@@ -7,7 +7,7 @@
 // decoded when that changes. As in Explore, z has one owner, the tab's sliders: the map asks them, setView follows.
 
 import { decodeCached, viewPoints } from "../core/cellcache.js";
-import { classesOf } from "../core/latent.js";
+import { AskedViews, classesOf } from "../core/latent.js";
 import { keep } from "../core/stats.js";
 import { makeCells, onThemeChange, paintCells, unfollowTheme } from "../widgets/canvas.js";
 import { ElboCurve } from "../widgets/elbo-curve.js";
@@ -33,6 +33,7 @@ export class TrainingTab {
     this.target = null; this.speed = 0; this.tick = null; // a glide towards `target` at `speed` snapshots/s
     this.playing = false; this.raf = 0; this.painted = null;
     this.view = { ...options.view };
+    this.asked = new AskedViews(); // views asked of the sliders, not yet back
     this.cells = makeCells(element, { digitPx: options.digit_px, gridPx: options.grid_px, side: config.side,
                                       grid: config.grid });
     this.mapCanvas = element.querySelector("canvas.vae-map");
@@ -56,8 +57,9 @@ export class TrainingTab {
 
   // ask the tab's sliders for z; it comes back through setView
   request(z1, z2) {
-    const { snap } = this.page;
-    this.props.value = { z1: snap(z1), z2: snap(z2), span: this.view.span };
+    const { snap } = this.page, view = { z1: snap(z1), z2: snap(z2), span: this.asked.latest(this.view).span };
+    this.asked.ask(view);
+    this.props.value = view;
     this.trigger("change");
   }
 
@@ -78,8 +80,9 @@ export class TrainingTab {
       this.setSnapshot(Math.max(0, Math.min(last, to)));
     });
     // click or drag on the map, or the arrow keys on it: z moves there, through the tab's sliders
+    const at = () => { const { z1, z2 } = this.asked.latest(this.view); return [z1, z2]; };
     listenToMap(this.mapCanvas, { map: () => this.map, pick: (z1, z2) => this.request(z1, z2),
-                                  step: this.page.config.zStep, at: () => [this.view.z1, this.view.z2] });
+                                  step: this.page.config.zStep, at });
   }
 
   // Show the replay in props.replay_path (fetched now, once), or props.replay_message when there is none
@@ -185,6 +188,7 @@ export class TrainingTab {
     if (Number.isFinite(z1)) v.z1 = clamp(z1);
     if (Number.isFinite(z2)) v.z2 = clamp(z2);
     if (Number.isFinite(span) && span > 0) v.span = span;
+    this.asked.answer(v);
     this.schedule();
   }
 
