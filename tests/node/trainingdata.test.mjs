@@ -194,7 +194,8 @@ test("a file fetched once is kept, read from the cache next time, and replaces t
   await forgetTrainingData(url, { cacheStorage: caches });
   assert.equal(caches.entries.has(url), false);
   // a store that fails: nothing kept, and kept says so
-  const full = { ...caches, open: async () => ({ ...(await caches.open()), put: async () => { throw new Error("quota"); } }) };
+  const refuse = async () => { throw new Error("quota"); };
+  const full = { ...caches, open: async () => ({ ...(await caches.open()), put: refuse }) };
   const refused = await openTrainingData(url, { fetcher, cacheStorage: full });
   held.release();
   await refused.response.arrayBuffer();

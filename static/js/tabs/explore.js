@@ -15,6 +15,16 @@ import { Interpolation } from "./interpolation.js";
 
 const SETTLE_MS = 300; // a view unchanged this long is written to the address and announced
 
+// Ask a tab's sliders for a view (props.value, then gr.HTML's change event, which app.py wires to them); it comes
+// back through the tab's setView. tab: {page, props, trigger, view, asked (core/latent.js's AskedViews)}; the span,
+// unless given: the one asked last
+export function askSliders(tab, z1, z2, span = tab.asked.latest(tab.view).span) {
+  const { snap } = tab.page, view = { z1: snap(z1), z2: snap(z2), span };
+  tab.asked.ask(view);
+  tab.props.value = view;
+  tab.trigger("change");
+}
+
 export function showStatus(element, text, isError) {
   const status = element.querySelector(".vae-status");
   if (!status) return;
@@ -57,14 +67,6 @@ export class ExploreTab {
                              "The API endpoints still work.", true);
   }
 
-  // ask the sliders for a view; it comes back through setView
-  request(z1, z2, span = this.asked.latest(this.view).span) {
-    const { snap } = this.page, view = { z1: snap(z1), z2: snap(z2), span };
-    this.asked.ask(view);
-    this.props.value = view;
-    this.trigger("change");
-  }
-
   // the panel's canvases in `root` for a loaded model, at `scale` of the props' sizes
   makePanel(root, model, scale = 1) {
     const { sizes } = this, { config } = this.page;
@@ -90,10 +92,10 @@ export class ExploreTab {
       this.page.stats.backend = model.decoder.backend;
       // either map: click or drag moves z there; the main one: shift-click sets B (A: the current z), and the arrow
       // keys move z by one slider step (Shift: ten)
-      const pick = (z1, z2) => this.request(z1, z2), { snap } = this.page;
+      const pick = (z1, z2) => askSliders(this, z1, z2), { snap } = this.page;
       listenToMap(main.querySelector("canvas.vae-map"), {
         map: () => this.panel && this.panel.map, pick, step: this.page.config.zStep,
-        at: () => { const { z1, z2 } = this.asked.latest(this.view); return [z1, z2]; },
+        at: () => this.asked.latest(this.view),
         shiftPick: (b1, b2) => this.path.set([this.view.z1, this.view.z2], [snap(b1), snap(b2)]),
       });
       listenToMap(element.querySelector(".vae-side canvas.vae-map"),
@@ -118,7 +120,7 @@ export class ExploreTab {
     const [z1, z2, span] = ["z1", "z2", "span"].map((k) => address.number(k));
     if (z1 !== undefined || z2 !== undefined || span !== undefined) {
       const s = span !== undefined && span > 0 && span <= config.spanLimit ? round2(span) : this.view.span;
-      this.request(z1 ?? this.view.z1, z2 ?? this.view.z2, s);
+      askSliders(this, z1 ?? this.view.z1, z2 ?? this.view.z2, s);
     }
     const [a1, a2, b1, b2] = ["a1", "a2", "b1", "b2"].map((k) => address.number(k));
     if ([a1, a2, b1, b2].every((v) => v !== undefined)) this.path.set([snap(a1), snap(a2)], [snap(b1), snap(b2)]);

@@ -122,7 +122,7 @@ export class TrainTab {
     on("download", "click", () => this.requestWeights().then((bytes) => this.download(bytes), () => {}));
     for (const name of ["z1", "z2", "span"]) on(name, "input", () => this.setView());
     listenToMap(this.mapCanvas, { map: () => this.map, pick: (z1, z2) => this.request(z1, z2),
-                                  step: this.page.config.zStep, at: () => [this.view.z1, this.view.z2] });
+                                  step: this.page.config.zStep, at: () => this.view });
   }
 
   // the model, learning rate and batch size apply to a new run; while one exists, say so

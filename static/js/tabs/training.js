@@ -12,7 +12,7 @@ import { keep } from "../core/stats.js";
 import { makeCells, onThemeChange, paintCells, unfollowTheme } from "../widgets/canvas.js";
 import { ElboCurve } from "../widgets/elbo-curve.js";
 import { LatentMap, listenToMap } from "../widgets/latent-map.js";
-import { showStatus } from "./explore.js";
+import { askSliders, showStatus } from "./explore.js";
 
 const PLAY_SECONDS = 1.2; // per snapshot while playing
 const SNAP_SPEED = 6; // snapshots per second: the glide to the nearest snapshot when the scrubber is let go
@@ -55,14 +55,6 @@ export class TrainingTab {
     if (page.address.tab === "training") this.open();
   }
 
-  // ask the tab's sliders for z; it comes back through setView
-  request(z1, z2) {
-    const { snap } = this.page, view = { z1: snap(z1), z2: snap(z2), span: this.asked.latest(this.view).span };
-    this.asked.ask(view);
-    this.props.value = view;
-    this.trigger("change");
-  }
-
   listen() {
     this.play.addEventListener("click", () => (this.playing ? this.pause() : this.start()));
     // the scrubber: dragged, the points follow it between snapshots; let go, they glide to the nearest snapshot
@@ -80,9 +72,8 @@ export class TrainingTab {
       this.setSnapshot(Math.max(0, Math.min(last, to)));
     });
     // click or drag on the map, or the arrow keys on it: z moves there, through the tab's sliders
-    const at = () => { const { z1, z2 } = this.asked.latest(this.view); return [z1, z2]; };
-    listenToMap(this.mapCanvas, { map: () => this.map, pick: (z1, z2) => this.request(z1, z2),
-                                  step: this.page.config.zStep, at });
+    listenToMap(this.mapCanvas, { map: () => this.map, pick: (z1, z2) => askSliders(this, z1, z2),
+                                  step: this.page.config.zStep, at: () => this.asked.latest(this.view) });
   }
 
   // Show the replay in props.replay_path (fetched now, once), or props.replay_message when there is none

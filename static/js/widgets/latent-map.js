@@ -7,7 +7,7 @@ import { MARK, followTheme, setupCanvas, themeColours } from "./canvas.js";
 
 // A map's pointer and keys, for a tab: a click or drag calls pick(z1, z2) with the z under the pointer (map(): the
 // LatentMap shown now, or null), a shift-click shiftPick(z1, z2) when given; with `step`, the canvas takes focus and
-// the arrow keys call pick with at()'s z moved by one step (Shift: ten)
+// the arrow keys call pick with at()'s {z1, z2} moved by one step (Shift: ten)
 export function listenToMap(canvas, { map, pick, shiftPick = null, step = null, at = null }) {
   let dragging = false;
   const moveTo = (event) => pick(...map().eventLatent(event));
@@ -22,7 +22,7 @@ export function listenToMap(canvas, { map, pick, shiftPick = null, step = null, 
   if (!step) return;
   canvas.tabIndex = 0;
   canvas.addEventListener("keydown", (e) => {
-    const d = (e.shiftKey ? 10 : 1) * step, [z1, z2] = at();
+    const d = (e.shiftKey ? 10 : 1) * step, { z1, z2 } = at();
     const moves = { ArrowLeft: [-d, 0], ArrowRight: [d, 0], ArrowUp: [0, d], ArrowDown: [0, -d] };
     if (!moves[e.key]) return;
     e.preventDefault();
