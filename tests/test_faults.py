@@ -164,6 +164,7 @@ def test_an_unknown_repo_or_revision_falls_back_to_the_bundled_model(tmp_path):
     assert "nobody/no-such-model" in log and "Traceback" not in log
 
 
+@pytest.mark.slow
 def test_the_app_with_corrupt_weights_serves_the_bundled_model_and_says_so(tmp_path, broken_folders):
     app = launch_app(tmp_path / "app", VAE_MODEL_REPO=str(broken_folders["corrupt"]))
     try:
@@ -211,6 +212,7 @@ def tmpfs(folder: Path, size: str):
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_up_mid_run_loses_no_finished_epoch(tmp_path, run_train, tiny_run_args):
     args = [*tiny_run_args, "--epochs", "3", "--train-subset", "2000"]
     with tmpfs(tmp_path / "disk", "1m") as disk:  # checkpoint ~690 kB: one fits, a second (atomic copy) does not

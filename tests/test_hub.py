@@ -255,6 +255,7 @@ def test_publish_refuses_a_folder_that_is_not_a_finished_run(published, tmp_path
     assert f"{run} is not a finished run: it has no {leave_out}" in result.stderr and "--resume" in result.stderr
 
 
+@pytest.mark.slow
 def test_publish_cli_refuses_without_a_traceback_and_has_help(tmp_path):
     def cli(*args):
         return subprocess.run([sys.executable, "-m", "train.publish", *map(str, args)], cwd=REPO, env=cli_env(),

@@ -239,6 +239,7 @@ def rss_mib() -> float:
     raise RuntimeError("no VmRSS")
 
 
+@pytest.mark.slow
 def test_twenty_models_in_turn_keep_memory_and_disk_bounded(served, hub, capsys):
     client, _, demo = served
     from webapp.models import MAX_LOADED

@@ -45,6 +45,7 @@ def served(bundled_model, tmp_path_factory):
     demo.close()
 
 
+@pytest.mark.slow
 def test_concurrent_users_get_every_answer(served, bundled_model):
     """Each caller gets the answer to its own question: its own z's digit and grid, its own picture's posterior."""
     users, calls = 8, 5

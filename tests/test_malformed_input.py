@@ -270,6 +270,7 @@ def test_a_file_over_the_upload_limit_is_refused(app, client, tmp_path):
 # nothing piles up (runs last: the calls above filled the cache)
 
 
+@pytest.mark.slow
 def test_uploads_and_outputs_do_not_pile_up(app, client, corpus):
     for _ in range(3):
         client.predict(handle_file(str(corpus["digit.png"])), api_name="/reconstruct")

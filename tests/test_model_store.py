@@ -95,6 +95,7 @@ def rss_mib() -> float:
     raise RuntimeError("no VmRSS")
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_over_big_models_loaded_in_turn(hub, tmp_path, capsys):
     store = ModelStore({"default": ModelEntry(tiny(0), "test model")}, tmp_path / "bundles", timeout=60)
     for i in range(MAX_LOADED):  # the store full: from here on, each model loaded evicts one

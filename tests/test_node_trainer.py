@@ -57,12 +57,14 @@ def trainer_run(node_executable, mnist_path, tmp_path_factory):
     return folder, done
 
 
+@pytest.mark.slow
 def test_the_page_trainer_learns_follows_beta_stops_on_divergence_and_repeats_a_seed(trainer_run):
     _, done = trainer_run
     assert done.returncode == 0, f"node --test {NODE_TEST} failed:\n{done.stdout[-12000:]}\n{done.stderr[-4000:]}"
     assert "# pass 7" in done.stdout and "# fail 0" in done.stdout, done.stdout[-4000:]
 
 
+@pytest.mark.slow
 @torch.inference_mode()
 def test_pytorch_computes_the_page_trainers_test_figure_from_its_weights(trainer_run, test_tensor):
     """The weights trained in the page load into VAE strictly, and PyTorch's BCE and KL on the test subset agree

@@ -171,6 +171,7 @@ def _diverging_argv() -> list[str]:
     return argv
 
 
+@pytest.mark.slow
 def test_a_diverging_run_stops_with_a_clear_message(tmp_path, run_train, mnist_path):
     out = tmp_path / "model"
     result = run_train("--data-dir", mnist_path, *_diverging_argv(), "--no-progress", "--out-dir", out)
@@ -210,6 +211,7 @@ def test_a_diverging_epoch_leaves_the_last_checkpoint_byte_identical(tmp_path, m
                                        "train_config.json"]
 
 
+@pytest.mark.slow
 def test_resuming_a_finished_run_reuses_its_iwae_bound_and_rewrites_the_card(tmp_path, run_train, tiny_run_args):
     """`--resume` of a finished run (to redo its card with a comparison) trains nothing and keeps every figure."""
     import json

@@ -64,6 +64,7 @@ def assert_serves(client, model, bundled_model, snapshot=None, tolerance=1):
         assert differs(decoded(bundled_model, *z), decoded(model, *z)) > 10  # the check can tell them apart
 
 
+@pytest.mark.slow
 def test_a_private_repo_with_the_spaces_token_is_served_with_its_map_and_replay(hub, tmp_path,
                                                                                         bundled_model):
     app = launch_app(tmp_path / "space", VAE_MODEL_REPO=PRIVATE, HF_ENDPOINT=hub.url, HF_TOKEN=hub.token)
@@ -89,6 +90,7 @@ def test_a_private_repo_with_the_spaces_token_is_served_with_its_map_and_replay(
         app.stop()
 
 
+@pytest.mark.slow
 def test_a_pinned_revision_is_served_though_main_has_moved_on(hub, tmp_path, bundled_model):
     app = launch_app(tmp_path / "space", VAE_MODEL_REPO=PUBLIC, VAE_MODEL_REVISION=hub.pinned_sha,
                      HF_ENDPOINT=hub.url)

@@ -50,6 +50,7 @@ def loop(tmp_path_factory, run_train, mnist_path):
             app.stop()
 
 
+@pytest.mark.slow
 def test_publish_puts_the_run_folder_on_the_hub(loop):
     hub, run, published, _ = loop
     commit = hub.repos[REPO_ID].refs["main"]
@@ -61,6 +62,7 @@ def test_publish_puts_the_run_folder_on_the_hub(loop):
     assert all(hub.token not in text for text in (published.stdout, published.stderr))
 
 
+@pytest.mark.slow
 def test_the_app_opens_the_published_repo_with_the_trained_models_pixels(loop, bundled_model):
     hub, run, _, app = loop
     trained = VAE.from_pretrained(run)

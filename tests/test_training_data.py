@@ -60,6 +60,7 @@ def mnist_file(mnist_path, bundles, monkeypatch_module):
     return training_data_path("mnist", bundles)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
 def test_the_page_reads_the_file_as_the_idx_files_hold_it(name, request, node_executable, tmp_path, bundles,
                                                           monkeypatch):
@@ -130,6 +131,7 @@ def test_without_the_data_set_there_is_no_file_and_a_message(tmp_path, monkeypat
 # served by the launched app
 
 
+@pytest.mark.slow
 def test_the_launched_app_serves_the_file_for_the_browser_to_keep(mnist_path, tmp_path, monkeypatch):
     """`python app.py` as a Space runs it: the file training_data_path writes into the app's bundle folder (its
     default, under the temporary folder) is served at gradio_api/file=, whole and by byte ranges (a resumed
@@ -151,6 +153,7 @@ def test_the_launched_app_serves_the_file_for_the_browser_to_keep(mnist_path, tm
         app.stop()
 
 
+@pytest.mark.slow
 def test_without_the_data_set_the_app_starts_and_serves_its_tabs(tmp_path, monkeypatch):
     """No MNIST_DIR: no file, the message, and every endpoint the other tabs use answers."""
     app = launch_app(tmp_path / "app", MNIST_DIR="", FASHION_MNIST_DIR="")

@@ -137,6 +137,7 @@ def test_offline_mode_does_not_touch_the_network(tmp_path):
         listener.close()
 
 
+@pytest.mark.slow
 def test_unreachable_hub_uses_the_copy_in_the_hub_cache(tmp_path, stalled_hub):
     # the layout huggingface_hub writes: hub/models--org--name/{refs/main, snapshots/<commit>/...}
     commit = "0123456789abcdef0123456789abcdef01234567"
@@ -177,6 +178,7 @@ def test_a_broken_local_folder_is_an_error_not_a_silent_fallback(tmp_path):
         resolve_model(str(folder), bundled=REPO / "pretrained")
 
 
+@pytest.mark.slow
 def test_app_with_an_unreachable_hub_serves_the_bundled_model(tmp_path, stalled_hub):
     """python app.py, Hub configured but stalled: it starts, logs the fallback, and serves."""
     from gradio_client import Client
