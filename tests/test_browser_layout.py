@@ -1,6 +1,7 @@
 """The page as a newcomer meets it, in a real browser (Chromium through Playwright): on a 1366 x 768 laptop screen
 the Explore tab's digit and its whole 10 x 10 grid are on the first screen, without scrolling; on a 390 x 844 phone
-the digit is, and every tab and the Train live tab's settings fit; a path's ends are set by keyboard and by touch
+the digit is, and every tab and the Train live tab's settings fit; at 360 and 390 px no tab overflows and every tap
+target is at least 32 px; Train live's controls have the colours, radii and type of Gradio's own in both themes; a path's ends are set by keyboard and by touch
 ("A = z", "B = z"), not only by shift-click; and the latent map's geometry, checked against positions computed here
 from the map's limit (in the page bundle) and margins (webapp/page.py) rather than through the page's own transform:
 a test digit is drawn in its class's colour where its mean says, ArrowUp raises z2 and moves the marker up, a click
@@ -82,6 +83,100 @@ def test_every_tab_and_the_train_live_controls_fit_a_phone(browser, served):
         assert train == explore, (name, train, explore)
     assert page.errors == []
     page.close()
+
+
+# what a finger can press: Gradio's and the page's controls, except links inside a sentence (WCAG 2.5.8 exempts them)
+# and the hidden copies Gradio measures its tab row with (1 px high); a control inside a <label> is pressed through it
+SMALL_TAP_TARGETS = """(least) => [...document.querySelectorAll(
+    'button, a[href], input:not([type=hidden]), select, summary, textarea, [role=tab], [role=button], [role=slider]')]
+  .flatMap((e) => {
+    const r = e.getBoundingClientRect();
+    if (r.width < 2 || r.height < 2 || getComputedStyle(e).visibility === 'hidden') return [];
+    if (e.tagName === 'A' && e.closest('p, li')) return [];
+    const l = e.closest('label') ? e.closest('label').getBoundingClientRect() : r;
+    const w = Math.max(r.width, l.width), h = Math.max(r.height, l.height);
+    return w >= least && h >= least ? [] : [`${e.tagName} ${e.id || e.className} "${(e.getAttribute('aria-label')
+      || e.textContent).trim().slice(0, 30)}" ${Math.round(w)} x ${Math.round(h)}`];
+  })"""
+
+
+@pytest.mark.parametrize("width", [360, 390])
+def test_no_tab_overflows_a_phone_and_every_tap_target_is_32px(browser, served, width):
+    """At 360 and 390 px (is_mobile, touch): no tab is wider than the screen, the model dropdown and its open list
+    end inside it (its right edge once overflowed by 10 px), and every control is at least 32 x 32 px to tap
+    (Gradio's small buttons, slider number boxes and reset buttons were 22-26 px high, its range tracks 8 px)."""
+    url, _, _ = served
+    page = open_app(browser, url, viewport={"width": width, "height": 800}, is_mobile=True, has_touch=True)
+    page.locator("#vae-model input").click()
+    page.get_by_role("option", name="default", exact=True).wait_for()
+    for part in ("#vae-model .wrap", '[role="listbox"]'):
+        b = box(page, part)
+        assert b["x"] >= 0 and b["x"] + b["width"] <= width, (part, b)
+    page.keyboard.press("Escape")
+    for name in ("Explore", "Reconstruct", "Training", "Train live"):
+        page.get_by_role("tab", name=name).click()
+        if name == "Train live":
+            page.locator("#vae-train .vae-lab-model option").first.wait_for(state="attached")
+        page.wait_for_timeout(500)  # the tab's late layout (images, canvases sized to the width)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, name
+        assert page.evaluate(SMALL_TAP_TARGETS, 32) == [], name
+    assert page.errors == []
+    page.close()
+
+
+# Train live's own controls beside Gradio's on the same page: the look they must share
+LOOKS = """() => {
+  const css = (at, ...names) => { const e = typeof at === 'string' ? document.querySelector(at) : at;
+    const s = getComputedStyle(e);  // 'height': the one drawn
+    return Object.fromEntries(names.map((n) => [n, n === 'height' ? Math.round(e.getBoundingClientRect().height)
+                                                                  : s.getPropertyValue(n)])); };
+  const probe = document.createElement('div');  // the theme's primary button colour, as Gradio would paint it
+  probe.style.background = 'var(--button-primary-background-fill)';
+  document.querySelector('#vae-train').append(probe);
+  const primary = getComputedStyle(probe).backgroundColor; probe.remove();
+  const block = ['background-color', 'border-top-color', 'border-top-width', 'border-radius'];
+  const title = ['color', 'font-size', 'font-weight'];
+  const button = ['background-color', 'color', 'border-top-color', 'border-radius', 'font-size', 'font-weight',
+                  'padding-top', 'padding-left', 'line-height'];
+  return {
+    // Gradio's box: a form's border and corners around the block's fill
+    block: [css('#vae-train .vae-lab-field', ...block), {...css('#vae-train-repo', 'background-color'),
+            ...css(document.querySelector('#vae-train-repo').closest('.form'), ...block.slice(1))}],
+    title: [css('#vae-train .vae-lab-title', ...title), css('#vae-train-repo [data-testid=block-info]', ...title)],
+    input: [css('#vae-train select.vae-lab-lr', 'background-color', 'border-radius', 'color', 'font-size'),
+            {...css('#vae-model .wrap', 'background-color', 'border-radius'),
+             ...css('#vae-model input', 'color', 'font-size')}],
+    button: [css('#vae-train .vae-lab-step', ...button), css('#vae-train-explore', ...button)],
+    primary: [css('#vae-train .vae-lab-train', 'background-color')['background-color'], primary],
+  };
+}"""
+
+
+def test_train_live_follows_the_theme_like_gradios_own_controls(browser, served):
+    """Train live's settings, slider and buttons are drawn with Gradio's theme: in the light and the dark theme each
+    has the colours, radii, type and padding of its Gradio counterpart on the same page (the box Gradio draws around the Hub name, a
+    dropdown, a small secondary button; Train is the primary button), so the dark theme changes them too; every
+    control is named by a visible title, as Gradio's are."""
+    url, _, _ = served
+    seen = {}
+    for theme in ("light", "dark"):
+        page = open_app(browser, url + f"?__theme={theme}")
+        page.get_by_role("tab", name="Train live").click()
+        tab = page.locator("#vae-train")
+        tab.locator(".vae-lab-model option").first.wait_for(state="attached")
+        seen[theme] = page.evaluate(LOOKS)
+        for part, (ours, gradios) in seen[theme].items():
+            assert ours == gradios, (theme, part, ours, gradios)
+        titles = tab.locator(".vae-lab-field").evaluate_all(
+            "fs => fs.map((f) => [f.querySelector('.vae-lab-title').textContent, f.querySelectorAll('select, input').length])")
+        assert [t for t, _ in titles][:6] == ["data set", "preset", "model", "learning rate", "batch size", "epochs"]
+        assert all(n == 1 for _, n in titles), titles  # each title names one control
+        # a slider's track is filled to its thumb, as Gradio's are: β = 1 is the middle of log10 β in [-1, 1]
+        assert tab.locator(".vae-lab-beta").evaluate("e => e.style.getPropertyValue('--range_progress')") == "50%"
+        assert page.errors == []
+        page.close()
+    for part in ("block", "input", "button"):  # the theme did change them
+        assert seen["light"][part][0]["background-color"] != seen["dark"][part][0]["background-color"], part
 
 
 def test_a_paths_ends_by_keyboard_and_by_touch(browser, served):

@@ -18,6 +18,13 @@ import { showStatus } from "./explore.js";
 // beta spreads them); never narrowed during a run, so the picture does not jump back and forth
 const MAP_LIMITS = [4, 6, 10, 16];
 const CURVE_HEIGHT = 200;
+
+// a range filled up to its thumb, as Gradio's sliders are (static/train-tab.html draws --range_progress)
+function fillTrack(range) {
+  const min = Number(range.min), max = Number(range.max);
+  range.style.setProperty("--range_progress", `${(100 * (Number(range.value) - min)) / (max - min)}%`);
+}
+
 const fmt = (v, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : "–");
 
 export class TrainTab {
@@ -104,6 +111,7 @@ export class TrainTab {
   betaChanged() {
     const beta = this.beta();
     this.q("beta-value").textContent = beta.toFixed(2);
+    fillTrack(this.q("beta"));
     if (this.worker) this.worker.postMessage({ type: "beta", beta });
     this.explain();
   }
@@ -145,6 +153,10 @@ export class TrainTab {
     v.z1 = Number(this.q("z1").value); v.z2 = Number(this.q("z2").value); v.span = Number(this.q("span").value);
     this.q("z").textContent = `z = (${v.z1.toFixed(2)}, ${v.z2.toFixed(2)})`;
     this.q("span-value").textContent = v.span.toFixed(2);
+    for (const name of ["z1", "z2", "span"]) {
+      this.q(`${name}-out`).textContent = v[name].toFixed(2);
+      fillTrack(this.q(name));
+    }
     this.postView();
     this.schedule();
   }
