@@ -1,11 +1,11 @@
 """The page as a newcomer meets it, in a real browser (Chromium through Playwright): on a 1366 x 768 laptop screen
 the Explore tab's digit and its whole 10 x 10 grid are on the first screen, without scrolling; on a 390 x 844 phone
 the digit is, and every tab and the Train live tab's settings fit; at 360 and 390 px no tab overflows and every tap
-target is at least 32 px; Train live's controls have the colours, radii and type of Gradio's own in both themes; a path's ends are set by keyboard and by touch
-("A = z", "B = z"), not only by shift-click; and the latent map's geometry, checked against positions computed here
-from the map's limit (in the page bundle) and margins (webapp/page.py) rather than through the page's own transform:
-a test digit is drawn in its class's colour where its mean says, ArrowUp raises z2 and moves the marker up, a click
-at a pixel sets the z that pixel means.
+target is at least 32 px; Train live's controls have the colours, radii and type of Gradio's own in both themes; a
+path's ends are set by keyboard and by touch ("A = z", "B = z"), not only by shift-click; and the latent map's
+geometry, checked against positions computed here from the map's limit (in the page bundle) and margins
+(webapp/page.py) rather than through the page's own transform: a test digit is drawn in its class's colour where
+its mean says, ArrowUp raises z2 and moves the marker up, a click at a pixel sets the z that pixel means.
 
 Needs Chromium (tests/browser_helpers.py says how to get it).
 Run: python -m pytest tests/test_browser_layout.py   (about 2 min on 2 busy cores)
@@ -126,10 +126,10 @@ def test_no_tab_overflows_a_phone_and_every_tap_target_is_32px(browser, served, 
 
 # Train live's own controls beside Gradio's on the same page: the look they must share
 LOOKS = """() => {
-  const css = (at, ...names) => { const e = typeof at === 'string' ? document.querySelector(at) : at;
-    const s = getComputedStyle(e);  // 'height': the one drawn
-    return Object.fromEntries(names.map((n) => [n, n === 'height' ? Math.round(e.getBoundingClientRect().height)
-                                                                  : s.getPropertyValue(n)])); };
+  const css = (at, ...names) => {
+    const s = getComputedStyle(typeof at === 'string' ? document.querySelector(at) : at);
+    return Object.fromEntries(names.map((n) => [n, s.getPropertyValue(n)]));
+  };
   const probe = document.createElement('div');  // the theme's primary button colour, as Gradio would paint it
   probe.style.background = 'var(--button-primary-background-fill)';
   document.querySelector('#vae-train').append(probe);
@@ -154,9 +154,9 @@ LOOKS = """() => {
 
 def test_train_live_follows_the_theme_like_gradios_own_controls(browser, served):
     """Train live's settings, slider and buttons are drawn with Gradio's theme: in the light and the dark theme each
-    has the colours, radii, type and padding of its Gradio counterpart on the same page (the box Gradio draws around the Hub name, a
-    dropdown, a small secondary button; Train is the primary button), so the dark theme changes them too; every
-    control is named by a visible title, as Gradio's are."""
+    has the colours, radii, type and padding of its Gradio counterpart on the same page (the box Gradio draws around
+    the Hub name, a dropdown, a small secondary button; Train is the primary button), so the dark theme changes them
+    too; every control is named by a visible title, as Gradio's are."""
     url, _, _ = served
     seen = {}
     for theme in ("light", "dark"):
@@ -167,8 +167,9 @@ def test_train_live_follows_the_theme_like_gradios_own_controls(browser, served)
         seen[theme] = page.evaluate(LOOKS)
         for part, (ours, gradios) in seen[theme].items():
             assert ours == gradios, (theme, part, ours, gradios)
-        titles = tab.locator(".vae-lab-field").evaluate_all(
-            "fs => fs.map((f) => [f.querySelector('.vae-lab-title').textContent, f.querySelectorAll('select, input').length])")
+        titles = tab.locator(".vae-lab-field").evaluate_all("fs => fs.map((f) => ["
+                                                            "f.querySelector('.vae-lab-title').textContent,"
+                                                            "f.querySelectorAll('select, input').length])")
         assert [t for t, _ in titles][:6] == ["data set", "preset", "model", "learning rate", "batch size", "epochs"]
         assert all(n == 1 for _, n in titles), titles  # each title names one control
         # a slider's track is filled to its thumb, as Gradio's are: β = 1 is the middle of log10 β in [-1, 1]
