@@ -1,0 +1,416 @@
+"""The truth beside the approximation: exact log p(x) and the true posterior p(z|x), by quadrature on the 2-D plane.
+
+With a 2-D latent, p(x) = ∫ p(x|z) N(z; 0, I) dz is a plane integral that a grid computes to any accuracy:
+
+    log p(x) ≈ logsumexp_j [log p(x|z_j) + log N(z_j; 0, I)] + log(h1 h2)     (the trapezoid rule, z_j on a grid)
+
+and p(z|x) is the same grid's weights, normalised. For a smooth integrand that decays fast, the trapezoid rule
+converges faster than any power of the step h: for a Gaussian of width s its error is about 2 exp(-2 pi^2 s^2 / h^2)
+(Trefethen & Weideman, "The exponentially convergent trapezoidal rule", SIAM Review 2014, sec. 5), so a step
+about the posterior's width is enough.
+
+Two grids:
+- `PlaneGrid`: one grid over the whole plane, decoded once, then one matrix product for a whole batch of images:
+  log p(x|z) = x · logit(p) - sum softplus(logit(p))  (= x·(log p - log(1-p)) + sum log(1-p)). For the test split.
+- `exact_posterior`: a grid per image, centred on q(z|x)'s mean and scaled by its width, widened and refined until
+  log p(x) moves by less than `tol` nats. For one upload, with the posterior's mean, covariance and modes.
+
+The inference gaps (Cremer, Li & Duvenaud 2018, "Inference Suboptimality in Variational Autoencoders"):
+approximation gap = log p(x) - ELBO(q*), q* the best full-covariance Gaussian for the image; amortization gap =
+ELBO(q*) - ELBO(q_phi). Both ELBOs by Gauss-Hermite quadrature, so the gaps carry no Monte-Carlo noise.
+ELBO surgery (Hoffman & Johnson 2016, "ELBO surgery"): mean KL(q(z|x) || p(z)) = I(x; z) + KL(q(z) || p(z)), with
+q(z) the aggregate posterior, here integrated on the plane.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vae.model import VAE
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def log_prior(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I), (..., 2) -> (...)."""
+    return -0.5 * (LOG_2PI * z.shape[-1] + z.pow(2).sum(-1))
+
+
+@torch.inference_mode()
+def log_joint(model: VAE, x: torch.Tensor, z: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+    """log p(x|z_j) + log p(z_j) for every image and point: x (B, P) in [0, 1], z (G, 2) -> (B, G), float64.
+
+    The grid is decoded in chunks of `chunk` points; each chunk is one matrix product with all B images."""
+    x = x.reshape(len(x), -1).double()
+    out = []
+    for zc in z.split(chunk):
+        logits = model.decode_logits(zc.float()).double()  # (g, P)
+        out.append(x @ logits.T - F.softplus(logits).sum(-1) + log_prior(zc.double()))  # (B, g)
+    return torch.cat(out, dim=1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One grid over the whole plane, for many images
+
+
+@dataclass(frozen=True)
+class PlaneGrid:
+    """A square grid over [-extent, extent]^2 with spacing `step`: (2 extent / step + 1)^2 points.
+
+    The defaults (step 0.02, extent 6) hold the bundled MNIST models to 0.01 nats of the per-image answer on the
+    test split (bench/exact.py measures it); posteriors of these models are 0.01-0.15 wide, their means within 5."""
+
+    step: float = 0.02
+    extent: float = 6.0
+
+    @property
+    def axis(self) -> torch.Tensor:
+        n = int(round(2 * self.extent / self.step)) + 1
+        return torch.linspace(-self.extent, self.extent, n, dtype=torch.float64)
+
+    @property
+    def points(self) -> torch.Tensor:
+        """(G, 2) grid points, z1 varying fastest."""
+        a = self.axis
+        z2, z1 = torch.meshgrid(a, a, indexing="ij")
+        return torch.stack([z1.reshape(-1), z2.reshape(-1)], dim=1)
+
+    @torch.inference_mode()
+    def log_px(self, model: VAE, x: torch.Tensor, images_per_batch: int = 2000,
+               points_per_chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (N, P) -> (log p(x) (N,), posterior mean (N, 2), posterior covariance (N, 2, 2)), all float64.
+
+        Each chunk of the grid is decoded once for all images; a running log-sum-exp (and the posterior's first
+        and second moments under it) goes over the chunks, so memory is (images x chunk), not (images x grid)."""
+        model.eval()
+        z = self.points
+        log_cell = 2 * math.log(self.step)
+        results = []
+        decoded = [(zc, model.decode_logits(zc.float()).double()) for zc in z.split(points_per_chunk)]
+        for xb in x.reshape(len(x), -1).split(images_per_batch):
+            xb = xb.double()
+            m = torch.full((len(xb),), -math.inf, dtype=torch.float64)
+            s0 = torch.zeros(len(xb), dtype=torch.float64)
+            s1 = torch.zeros(len(xb), 2, dtype=torch.float64)
+            s2 = torch.zeros(len(xb), 2, 2, dtype=torch.float64)
+            for zc, logits in decoded:
+                lj = xb @ logits.T - F.softplus(logits).sum(-1) + log_prior(zc)  # (B, g)
+                m_new = torch.maximum(m, lj.max(1).values)
+                scale = torch.exp(m - m_new)  # rescale what was summed under the old maximum
+                w = torch.exp(lj - m_new[:, None])  # (B, g)
+                s0 = s0 * scale + w.sum(1)
+                s1 = s1 * scale[:, None] + w @ zc
+                s2 = s2 * scale[:, None, None] + torch.einsum("bg,gi,gj->bij", w, zc, zc)
+                m = m_new
+            mean = s1 / s0[:, None]
+            cov = s2 / s0[:, None, None] - mean[:, :, None] * mean[:, None, :]
+            results.append((m + torch.log(s0) + log_cell, mean, cov))
+        log_px, mean, cov = (torch.cat(parts) for parts in zip(*results))
+        return log_px, mean, cov
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A grid per image: a coarse scan of the whole plane, then the cells that hold the mass, refined to a tolerance
+
+
+@dataclass
+class Posterior:
+    """The true posterior p(z|x) of one image, on the grid that computed it."""
+
+    log_px: float  # exact log p(x), nats
+    mean: np.ndarray  # (2,)
+    cov: np.ndarray  # (2, 2)
+    modes: list[tuple[float, float, float]]  # (z1, z2, share of the posterior's mass in its basin), largest first
+    z1: np.ndarray  # (n1,) axes of the fine grid over the box of the cells that hold the mass
+    z2: np.ndarray  # (n2,)
+    density: np.ndarray  # (n2, n1) p(z|x) on that grid (0 outside the cells evaluated); rows over z2
+    points: int  # points decoded for the final answer
+    refinements: int  # subdivisions evaluated to reach the tolerance
+
+
+class CoarseScan:
+    """The whole plane's cells [-extent, extent]^2 of side `cell`, their centres decoded once per model: a scan
+    says, for any image, which cells hold its posterior's mass, wherever q(z|x) put it (a posterior can have a
+    mode that q misses entirely; the test split has them)."""
+
+    def __init__(self, model: VAE, cell: float = 0.1, extent: float = 6.0):
+        self.model, self.cell = model, cell
+        n = int(round(2 * extent / cell))
+        self.axis = (torch.arange(n, dtype=torch.float64) + 0.5) * cell - extent  # cell centres
+        g2, g1 = torch.meshgrid(self.axis, self.axis, indexing="ij")
+        self.centres = torch.stack([g1.reshape(-1), g2.reshape(-1)], 1)  # (n*n, 2), z1 fastest
+        with torch.inference_mode():
+            logits = model.decode_logits(self.centres.float())  # (n*n, P)
+            self.logits = logits
+            self.bias = (log_prior(self.centres) - F.softplus(logits.double()).sum(-1)).float()
+
+    def log_joint(self, x: torch.Tensor) -> np.ndarray:
+        """x (P,) -> log p(x, z) at every cell centre, (n, n)."""
+        n = len(self.axis)
+        with torch.inference_mode():
+            return (self.logits @ x.float() + self.bias).reshape(n, n).double().numpy()
+
+
+def _dilate(mask: np.ndarray) -> np.ndarray:
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    out2 = out.copy()
+    out2[:, 1:] |= out[:, :-1]
+    out2[:, :-1] |= out[:, 1:]
+    return out2
+
+
+def _cell_log_masses(scan: CoarseScan, x: torch.Tensor, cells: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """log of ∫ p(x, z) dz over each of the cells (K, 2) of (row, column) indices by the midpoint rule on m x m
+    sub-points -> (log masses (K,), log joint at the sub-points (K, m, m))."""
+    h = scan.cell
+    offs = (torch.arange(m, dtype=torch.float64) + 0.5) * h / m - h / 2  # (m,)
+    o2, o1 = torch.meshgrid(offs, offs, indexing="ij")
+    c = torch.stack([scan.axis[cells[:, 1]], scan.axis[cells[:, 0]]], 1)  # (K, 2): z1 from column, z2 from row
+    z = (c[:, None, None, :] + torch.stack([o1, o2], -1)[None]).reshape(-1, 2)  # (K*m*m, 2)
+    lj = log_joint(scan.model, x[None], z, chunk=16384)[0].reshape(len(cells), m, m)
+    log_mass = torch.logsumexp(lj.reshape(len(cells), -1), 1) + 2 * math.log(h / m)
+    return log_mass.numpy(), lj.numpy()
+
+
+def _basins(log_mass: np.ndarray) -> np.ndarray:
+    """Each cell's mode: the local maximum that steepest ascent over the 8 neighbours reaches -> (n, n) indices
+    into log_mass.ravel(). Basins on cell masses, not points, so a kinked decoder's ripples are not modes."""
+    n2, n1 = log_mass.shape
+    padded = np.pad(log_mass, 1, constant_values=-np.inf)
+    best = np.arange(n2 * n1).reshape(n2, n1)
+    best_val = log_mass.copy()
+    idx = np.pad(best, 1, constant_values=-1)
+    for d2 in (-1, 0, 1):
+        for d1 in (-1, 0, 1):
+            v = padded[1 + d2:1 + d2 + n2, 1 + d1:1 + d1 + n1]
+            better = v > best_val
+            best_val = np.where(better, v, best_val)
+            best = np.where(better, idx[1 + d2:1 + d2 + n2, 1 + d1:1 + d1 + n1], best)
+    up = best.ravel()
+    while True:  # pointer jumping until every cell points at a local maximum
+        nxt = up[up]
+        if np.array_equal(nxt, up):
+            return up.reshape(n2, n1)
+        up = nxt
+
+
+@torch.inference_mode()
+def exact_posterior(model: VAE, x: torch.Tensor, tol: float = 0.01, scan: CoarseScan | None = None,
+                    max_points: int = 1 << 20, min_mode_share: float = 0.01) -> Posterior:
+    """One image x (P,) or (1, 28, 28) in [0, 1] -> its exact log p(x) and posterior p(z|x).
+
+    A coarse scan of the plane (`scan`: cells of 0.1, decoded once per model; pass one to reuse it) finds the
+    cells within 30 nats of the best; those and their neighbours are split into 4 x 4 sub-points. Cells are then
+    kept while their mass is within 20 nats of the largest cell's, with a ring of neighbours around them, grown
+    until the ring holds nothing; the sub-points per cell are doubled until log p(x) moves by less than `tol`."""
+    model.eval()
+    x = x.reshape(-1).float()
+    scan = scan or CoarseScan(model)
+    n = len(scan.axis)
+    coarse = scan.log_joint(x)
+    region = _dilate(coarse > coarse.max() - 30)
+    m, refinements = 4, 1
+    masses = {}  # (row, col) -> log mass at sub-division m
+
+    def evaluate(cells: np.ndarray) -> None:
+        new = np.array([c for c in map(tuple, cells) if c not in masses], dtype=int).reshape(-1, 2)
+        if len(new):
+            lm, _ = _cell_log_masses(scan, x, new, m)
+            masses.update(zip(map(tuple, new), lm))
+
+    evaluate(np.argwhere(region))
+    while True:  # grow the region until every cell near a cell with mass has been evaluated
+        grid = np.full((n, n), -np.inf)
+        for (r, c), v in masses.items():
+            grid[r, c] = v
+        keep = _dilate(grid > grid.max() - 20)
+        missing = keep & ~np.isfinite(grid)
+        if not missing.any():
+            break
+        evaluate(np.argwhere(missing))
+    cells = np.argwhere(keep & np.isfinite(grid))
+    value = float(np.logaddexp.reduce(grid[cells[:, 0], cells[:, 1]]))
+    while True:
+        if len(cells) * (2 * m) ** 2 > max_points:
+            raise RuntimeError(f"the exact log p(x) did not settle to {tol} nats within {max_points} grid points")
+        m *= 2
+        refinements += 1
+        lm, lj = _cell_log_masses(scan, x, cells, m)
+        finer = float(np.logaddexp.reduce(lm))
+        done = abs(finer - value) < tol
+        value = finer
+        if done:
+            break
+    # the fine grid over the box of the kept cells, for the posterior's moments, its heat map and its modes
+    r0, c0 = cells.min(0)
+    r1, c1 = cells.max(0) + 1
+    fine = np.full(((r1 - r0) * m, (c1 - c0) * m), -np.inf)
+    for (r, c), block in zip(cells, lj):
+        fine[(r - r0) * m:(r - r0 + 1) * m, (c - c0) * m:(c - c0 + 1) * m] = block
+    h = scan.cell / m
+    z1 = scan.axis[c0].item() - scan.cell / 2 + (np.arange(fine.shape[1]) + 0.5) * h
+    z2 = scan.axis[r0].item() - scan.cell / 2 + (np.arange(fine.shape[0]) + 0.5) * h
+    w = np.exp(fine - fine.max())
+    w /= w.sum()
+    g1, g2 = np.meshgrid(z1, z2)
+    mean = np.array([(w * g1).sum(), (w * g2).sum()])
+    d1, d2 = g1 - mean[0], g2 - mean[1]
+    cov = np.array([[(w * d1 * d1).sum(), (w * d1 * d2).sum()], [(w * d1 * d2).sum(), (w * d2 * d2).sum()]])
+    return Posterior(log_px=value, mean=mean, cov=cov, modes=_modes(fine, z1, z2, m, min_mode_share),
+                     z1=z1, z2=z2, density=w / h**2, points=len(cells) * m * m, refinements=refinements)
+
+
+def _modes(fine: np.ndarray, z1: np.ndarray, z2: np.ndarray, m: int, min_share: float):
+    """The posterior's modes: basins of steepest ascent over the cells' masses, each at its highest sub-point, with
+    the share of mass in its basin; basins under `min_share` are left out."""
+    n2, n1 = fine.shape[0] // m, fine.shape[1] // m
+    blocks = fine.reshape(n2, m, n1, m).transpose(0, 2, 1, 3).reshape(n2, n1, m * m)  # (cells, sub-points)
+    top = fine.max()
+    cell_mass = np.exp(blocks - top).sum(-1)  # (n2, n1)
+    with np.errstate(divide="ignore"):
+        basin = _basins(np.log(cell_mass))
+    share = np.bincount(basin.ravel(), weights=cell_mass.ravel(), minlength=n2 * n1) / cell_mass.sum()
+    modes = []
+    for b in np.nonzero(share >= min_share)[0]:
+        in_basin = (basin == b)
+        best = np.where(np.repeat(np.repeat(in_basin, m, 0), m, 1), fine, -np.inf).argmax()
+        i2, i1 = np.unravel_index(best, fine.shape)
+        modes.append((float(z1[i1]), float(z2[i2]), float(share[b])))
+    return sorted(modes, key=lambda mode: -mode[2])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# ELBOs without Monte-Carlo noise, and the inference gaps
+
+
+def _gauss_hermite_2d(order: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nodes t (order^2, 2) and log-weights for E_{N(0, I)}[f(t)] ≈ sum_k exp(logw_k) f(t_k)."""
+    t, w = np.polynomial.hermite_e.hermegauss(order)  # probabilists' Hermite: weight exp(-t^2 / 2)
+    w = w / w.sum()
+    t1, t2 = np.meshgrid(t, t)
+    lw = np.log(np.outer(w, w)).ravel()
+    return torch.tensor(np.stack([t1.ravel(), t2.ravel()], 1)), torch.tensor(lw)
+
+
+def gaussian_elbo(model: VAE, x: torch.Tensor, mean: torch.Tensor, chol: torch.Tensor, order: int = 20) -> torch.Tensor:
+    """ELBO of q = N(mean, chol chol^T) for one image x (P,): E_q[log p(x|z)] by Gauss-Hermite quadrature of
+    `order`^2 nodes, plus the Gaussian's closed-form E_q[log p(z)] and entropy. Differentiable in mean and chol."""
+    t, lw = _gauss_hermite_2d(order)
+    z = mean + t @ chol.T  # (K, 2)
+    logits = model.decode_logits(z.float()).double()
+    log_px_z = logits @ x.double() - F.softplus(logits).sum(-1)  # (K,)
+    expected_ll = (log_px_z * lw.exp()).sum()
+    cov = chol @ chol.T
+    expected_log_prior = -LOG_2PI - 0.5 * (mean.pow(2).sum() + torch.trace(cov))
+    entropy = 1 + LOG_2PI + torch.log(torch.abs(torch.diagonal(chol))).sum()  # 2-D: d/2 (1 + log 2 pi) + log|L|
+    return expected_ll + expected_log_prior + entropy
+
+
+@dataclass
+class Gaps:
+    log_px: float  # exact
+    elbo_encoder: float  # ELBO(q_phi), the encoder's Gaussian
+    elbo_best: float  # ELBO(q*), the best full-covariance Gaussian for this image
+    approximation: float  # log p(x) - ELBO(q*): what no Gaussian can close
+    amortization: float  # ELBO(q*) - ELBO(q_phi): what a better encoder could close
+    best_mean: np.ndarray
+    best_cov: np.ndarray
+
+
+def inference_gaps(model: VAE, x: torch.Tensor, log_px: float, steps: int = 30, order: int = 12) -> Gaps:
+    """Cremer et al. (2018)'s two gaps for one image, given its exact log p(x): q* by L-BFGS from q_phi's
+    Gaussian over (mean, Cholesky factor), the ELBO by Gauss-Hermite quadrature throughout."""
+    model.eval()
+    x = x.reshape(-1).double()
+    with torch.no_grad():
+        mu, logvar = model.encode(x[None].float())
+    mean0 = mu[0].double()
+    chol0 = torch.diag(torch.exp(0.5 * logvar[0].double()))
+    for p in model.parameters():
+        p.requires_grad_(False)
+    with torch.no_grad():
+        elbo_encoder = float(gaussian_elbo(model, x, mean0, chol0, order))
+    mean = mean0.clone().requires_grad_(True)
+    # the Cholesky factor as log-diagonal and the off-diagonal, so it stays a valid factor while optimised
+    log_diag = torch.log(torch.diagonal(chol0)).clone().requires_grad_(True)
+    off = torch.zeros((), dtype=torch.float64, requires_grad=True)
+
+    def chol() -> torch.Tensor:
+        d = log_diag.exp()
+        return torch.stack([torch.stack([d[0], torch.zeros_like(off)]), torch.stack([off, d[1]])])
+
+    opt = torch.optim.LBFGS([mean, log_diag, off], lr=1, max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = -gaussian_elbo(model, x, mean, chol(), order)
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        opt.step(closure)
+    with torch.no_grad():
+        best = float(gaussian_elbo(model, x, mean, chol(), order))
+        best_chol = chol()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    best = max(best, elbo_encoder)  # L-BFGS starts at q_phi, so q* is never worse than it
+    return Gaps(log_px=log_px, elbo_encoder=elbo_encoder, elbo_best=best, approximation=log_px - best,
+                amortization=best - elbo_encoder, best_mean=mean.detach().numpy(),
+                best_cov=(best_chol @ best_chol.T).numpy())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# ELBO surgery: the aggregate posterior q(z) against the prior
+
+
+@dataclass
+class Surgery:
+    mean_kl: float  # mean over images of KL(q(z|x) || p(z))
+    mutual_information: float  # I(x; z) under q = mean KL - KL(q(z) || p(z))
+    marginal_kl: float  # KL(q(z) || p(z))
+    hole_share: float  # the prior's mass where q(z) < 0.1 p(z)
+
+
+@torch.inference_mode()
+def aggregate_log_density(mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """log q(z) = log 1/N sum_n N(z; mu_n, diag(exp(logvar_n))) at points z (G, 2), from (N, 2) means and
+    log-variances -> (G,) float64."""
+    mu, logvar = mu.double(), logvar.double()
+    inv_var = torch.exp(-logvar)  # (N, 2)
+    norm = -0.5 * (LOG_2PI * 2 + logvar.sum(1))  # (N,)
+    out = []
+    for zc in z.double().split(chunk):
+        d2 = ((zc[:, None, :] - mu[None]) ** 2 * inv_var[None]).sum(-1)  # (g, N)
+        out.append(torch.logsumexp(norm[None] - 0.5 * d2, dim=1) - math.log(len(mu)))
+    return torch.cat(out)
+
+
+@torch.inference_mode()
+def elbo_surgery(mu: torch.Tensor, logvar: torch.Tensor, grid: PlaneGrid = PlaneGrid(step=0.02, extent=6.0),
+                 hole_ratio: float = 0.1) -> Surgery:
+    """Hoffman & Johnson (2016) on an encoder's test-set means and log-variances (N, 2): KL(q(z) || p(z)) and the
+    holes by quadrature of q(z) on the grid."""
+    mu, logvar = mu.double(), logvar.double()
+    mean_kl = float((-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean())
+    z = grid.points
+    log_q = aggregate_log_density(mu, logvar, z)
+    log_p = log_prior(z)
+    cell = grid.step ** 2
+    q = torch.exp(log_q) * cell  # mass per cell
+    marginal_kl = float((q * (log_q - log_p)).sum() / q.sum())
+    p = torch.exp(log_p) * cell
+    holes = float(p[log_q < log_p + math.log(hole_ratio)].sum() / p.sum())
+    return Surgery(mean_kl=mean_kl, mutual_information=mean_kl - marginal_kl, marginal_kl=marginal_kl,
+                   hole_share=holes)
+
+
+__all__ = ["PlaneGrid", "CoarseScan", "Posterior", "exact_posterior", "log_joint", "log_prior", "gaussian_elbo", "Gaps",
+           "inference_gaps", "Surgery", "elbo_surgery", "aggregate_log_density"]
