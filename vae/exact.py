@@ -26,14 +26,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vae.evaluate import LOG_2PI
 from vae.model import VAE
-
-LOG_2PI = math.log(2 * math.pi)
+from vae.objective import kl_to_standard_normal
 
 
 def log_prior(z: torch.Tensor) -> torch.Tensor:
@@ -41,17 +42,20 @@ def log_prior(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (LOG_2PI * z.shape[-1] + z.pow(2).sum(-1))
 
 
+def _log_joint_decoded(x: torch.Tensor, logits: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """x (B, P), the decoder's logits (G, P) at points z (G, 2) -> log p(x|z) + log p(z), (B, G):
+    log p(x|z) = x · logit(p) - sum softplus(logit(p)), one matrix product for all images and points."""
+    return x @ logits.T - F.softplus(logits).sum(-1) + log_prior(z)
+
+
 @torch.inference_mode()
 def log_joint(model: VAE, x: torch.Tensor, z: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
     """log p(x|z_j) + log p(z_j) for every image and point: x (B, P) in [0, 1], z (G, 2) -> (B, G), float64.
-
-    The grid is decoded in chunks of `chunk` points; each chunk is one matrix product with all B images."""
+    The points are decoded in chunks of `chunk`."""
     x = x.reshape(len(x), -1).double()
-    out = []
-    for zc in z.split(chunk):
-        logits = model.decode_logits(zc.float()).double()  # (g, P)
-        out.append(x @ logits.T - F.softplus(logits).sum(-1) + log_prior(zc.double()))  # (B, g)
-    return torch.cat(out, dim=1)
+    z = z.double()
+    return torch.cat([_log_joint_decoded(x, model.decode_logits(zc.float()).double(), zc) for zc in z.split(chunk)],
+                     dim=1)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -85,33 +89,29 @@ class PlaneGrid:
                points_per_chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x (N, P) -> (log p(x) (N,), posterior mean (N, 2), posterior covariance (N, 2, 2)), all float64.
 
-        Each chunk of the grid is decoded once for all images; a running log-sum-exp (and the posterior's first
-        and second moments under it) goes over the chunks, so memory is (images x chunk), not (images x grid)."""
+        Each chunk of the grid is decoded once and folded into every image's running log-sum-exp (and the
+        posterior's first and second moments under it), so memory is (images x chunk), not (images x grid)."""
         model.eval()
-        z = self.points
-        log_cell = 2 * math.log(self.step)
-        results = []
-        decoded = [(zc, model.decode_logits(zc.float()).double()) for zc in z.split(points_per_chunk)]
-        for xb in x.reshape(len(x), -1).split(images_per_batch):
-            xb = xb.double()
-            m = torch.full((len(xb),), -math.inf, dtype=torch.float64)
-            s0 = torch.zeros(len(xb), dtype=torch.float64)
-            s1 = torch.zeros(len(xb), 2, dtype=torch.float64)
-            s2 = torch.zeros(len(xb), 2, 2, dtype=torch.float64)
-            for zc, logits in decoded:
-                lj = xb @ logits.T - F.softplus(logits).sum(-1) + log_prior(zc)  # (B, g)
-                m_new = torch.maximum(m, lj.max(1).values)
-                scale = torch.exp(m - m_new)  # rescale what was summed under the old maximum
+        x = x.reshape(len(x), -1).double()
+        m = torch.full((len(x),), -math.inf, dtype=torch.float64)  # running maximum of the log joint
+        s0 = torch.zeros(len(x), dtype=torch.float64)  # sums of exp(log joint - m), and of z, z z^T under it
+        s1 = torch.zeros(len(x), 2, dtype=torch.float64)
+        s2 = torch.zeros(len(x), 2, 2, dtype=torch.float64)
+        for zc in self.points.split(points_per_chunk):
+            logits = model.decode_logits(zc.float()).double()  # (g, P)
+            for b in range(0, len(x), images_per_batch):
+                rows = slice(b, b + images_per_batch)
+                lj = _log_joint_decoded(x[rows], logits, zc)  # (B, g)
+                m_new = torch.maximum(m[rows], lj.max(1).values)
+                scale = torch.exp(m[rows] - m_new)  # rescale what was summed under the old maximum
                 w = torch.exp(lj - m_new[:, None])  # (B, g)
-                s0 = s0 * scale + w.sum(1)
-                s1 = s1 * scale[:, None] + w @ zc
-                s2 = s2 * scale[:, None, None] + torch.einsum("bg,gi,gj->bij", w, zc, zc)
-                m = m_new
-            mean = s1 / s0[:, None]
-            cov = s2 / s0[:, None, None] - mean[:, :, None] * mean[:, None, :]
-            results.append((m + torch.log(s0) + log_cell, mean, cov))
-        log_px, mean, cov = (torch.cat(parts) for parts in zip(*results))
-        return log_px, mean, cov
+                s0[rows] = s0[rows] * scale + w.sum(1)
+                s1[rows] = s1[rows] * scale[:, None] + w @ zc
+                s2[rows] = s2[rows] * scale[:, None, None] + torch.einsum("bg,gi,gj->bij", w, zc, zc)
+                m[rows] = m_new
+        mean = s1 / s0[:, None]
+        cov = s2 / s0[:, None, None] - mean[:, :, None] * mean[:, None, :]
+        return m + torch.log(s0) + 2 * math.log(self.step), mean, cov
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -145,8 +145,7 @@ class CoarseScan:
         g2, g1 = torch.meshgrid(self.axis, self.axis, indexing="ij")
         self.centres = torch.stack([g1.reshape(-1), g2.reshape(-1)], 1)  # (n*n, 2), z1 fastest
         with torch.inference_mode():
-            logits = model.decode_logits(self.centres.float())  # (n*n, P)
-            self.logits = logits
+            self.logits = logits = model.decode_logits(self.centres.float())  # (n*n, P)
             self.bias = (log_prior(self.centres) - F.softplus(logits.double()).sum(-1)).float()
 
     def log_joint(self, x: torch.Tensor) -> np.ndarray:
@@ -290,6 +289,7 @@ def _modes(fine: np.ndarray, z1: np.ndarray, z2: np.ndarray, m: int, min_share: 
 # ELBOs without Monte-Carlo noise, and the inference gaps
 
 
+@lru_cache(maxsize=4)
 def _gauss_hermite_2d(order: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Nodes t (order^2, 2) and log-weights for E_{N(0, I)}[f(t)] ≈ sum_k exp(logw_k) f(t_k)."""
     t, w = np.polynomial.hermite_e.hermegauss(order)  # probabilists' Hermite: weight exp(-t^2 / 2)
@@ -333,8 +333,6 @@ def inference_gaps(model: VAE, x: torch.Tensor, log_px: float, steps: int = 30, 
         mu, logvar = model.encode(x[None].float())
     mean0 = mu[0].double()
     chol0 = torch.diag(torch.exp(0.5 * logvar[0].double()))
-    for p in model.parameters():
-        p.requires_grad_(False)
     with torch.no_grad():
         elbo_encoder = float(gaussian_elbo(model, x, mean0, chol0, order))
     mean = mean0.clone().requires_grad_(True)
@@ -346,12 +344,14 @@ def inference_gaps(model: VAE, x: torch.Tensor, log_px: float, steps: int = 30, 
         d = log_diag.exp()
         return torch.stack([torch.stack([d[0], torch.zeros_like(off)]), torch.stack([off, d[1]])])
 
-    opt = torch.optim.LBFGS([mean, log_diag, off], lr=1, max_iter=steps, line_search_fn="strong_wolfe")
+    variables = [mean, log_diag, off]
+    opt = torch.optim.LBFGS(variables, lr=1, max_iter=steps, line_search_fn="strong_wolfe")
 
     def closure():
-        opt.zero_grad()
         loss = -gaussian_elbo(model, x, mean, chol(), order)
-        loss.backward()
+        # gradients of q's parameters only: the model's weights get none, so a shared model is left untouched
+        for v, g in zip(variables, torch.autograd.grad(loss, variables)):
+            v.grad = g
         return loss
 
     with torch.enable_grad():
@@ -359,8 +359,6 @@ def inference_gaps(model: VAE, x: torch.Tensor, log_px: float, steps: int = 30, 
     with torch.no_grad():
         best = float(gaussian_elbo(model, x, mean, chol(), order))
         best_chol = chol()
-    for p in model.parameters():
-        p.requires_grad_(True)
     best = max(best, elbo_encoder)  # L-BFGS starts at q_phi, so q* is never worse than it
     return Gaps(log_px=log_px, elbo_encoder=elbo_encoder, elbo_best=best, approximation=log_px - best,
                 amortization=best - elbo_encoder, best_mean=mean.detach().numpy(),
@@ -399,7 +397,7 @@ def elbo_surgery(mu: torch.Tensor, logvar: torch.Tensor, grid: PlaneGrid = Plane
     """Hoffman & Johnson (2016) on an encoder's test-set means and log-variances (N, 2): KL(q(z) || p(z)) and the
     holes by quadrature of q(z) on the grid."""
     mu, logvar = mu.double(), logvar.double()
-    mean_kl = float((-0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(1)).mean())
+    mean_kl = float(kl_to_standard_normal(mu, logvar).mean())
     z = grid.points
     log_q = aggregate_log_density(mu, logvar, z)
     log_p = log_prior(z)
