@@ -82,19 +82,7 @@ export class TrainableVAE {
       s.z[i] = mu[i] + s.std[i] * eps[i];
     }
     const logits = this.decodeLogits(s.z, rows);
-
-    // -- the objective and its gradient at the logits, d(mean loss)/dl = (sigmoid(l) - x) / rows
-    let bce = 0, kl = 0;
-    for (let r = 0; r < rows; r++) {
-      let image = 0;
-      for (let p = r * P; p < (r + 1) * P; p++) {
-        const l = logits[p], t = x[p], e = Math.exp(-Math.abs(l)); // sigmoid(l) = 1 / (1 + e) or e / (1 + e)
-        image += Math.max(l, 0) - l * t + Math.log1p(e);
-        s.dLogits[p] = ((l >= 0 ? 1 : e) / (1 + e) - t) / rows;
-      }
-      bce += image;
-      for (let i = r * D; i < (r + 1) * D; i++) kl += -0.5 * (1 + logvar[i] - mu[i] * mu[i] - Math.exp(logvar[i]));
-    }
+    const { bce, kl } = objective(x, logits, mu, logvar, rows, P, D, s.dLogits);
 
     // -- backward: decoder, reparameterisation plus KL, heads, encoder (the data need no gradient)
     const dz = this.decoder.backward(s.dLogits, rows);
@@ -108,6 +96,15 @@ export class TrainableVAE {
     return { loss: (bce + beta * kl) / rows, bce: bce / rows, kl: kl / rows };
   }
 
+  // The ELBO's terms without gradients, summed over the batch: x (rows, pixels), eps (rows, latent) -> {bce, kl};
+  // the test figure's (trainer.js), from the same code as the training loss
+  elboSums(x, eps, rows) {
+    const D = this.latent, z = new Float32Array(rows * D); // not the training scratch, sized for the batch
+    const { mu, logvar } = this.encode(x, rows);
+    for (let i = 0; i < rows * D; i++) z[i] = mu[i] + Math.exp(0.5 * logvar[i]) * eps[i];
+    return objective(x, this.decodeLogits(z, rows), mu, logvar, rows, this.pixels, D, null);
+  }
+
   buffersFor(rows) {
     if (this.scratch.rows !== rows) {
       const D = this.latent, n = rows * D;
@@ -117,4 +114,21 @@ export class TrainableVAE {
     }
     return this.scratch;
   }
+}
+
+// BCE and KL summed over `rows` images (the formulas at the top); dLogits, when given, receives the gradient of the
+// batch's mean loss at the logits, (sigmoid(l) - x) / rows
+function objective(x, logits, mu, logvar, rows, P, D, dLogits) {
+  let bce = 0, kl = 0;
+  for (let r = 0; r < rows; r++) {
+    let image = 0;
+    for (let p = r * P; p < (r + 1) * P; p++) {
+      const l = logits[p], t = x[p], e = Math.exp(-Math.abs(l)); // sigmoid(l) = 1 / (1 + e) or e / (1 + e)
+      image += Math.max(l, 0) - l * t + Math.log1p(e);
+      if (dLogits !== null) dLogits[p] = ((l >= 0 ? 1 : e) / (1 + e) - t) / rows;
+    }
+    bce += image;
+    for (let i = r * D; i < (r + 1) * D; i++) kl += -0.5 * (1 + logvar[i] - mu[i] * mu[i] - Math.exp(logvar[i]));
+  }
+  return { bce, kl };
 }

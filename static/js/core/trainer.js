@@ -160,21 +160,15 @@ export class Trainer {
   testFigure(count = TEST_SUBSET, images = null) {
     const testImages = images ?? this.data.testImages, testN = images ? images.length / this.pixels : this.data.testN;
     const P = this.pixels, D = this.vae.latent, n = Math.min(count, testN);
-    const normal = normalGenerator(0), x = new Float32Array(EVAL_ROWS * P), z = new Float32Array(EVAL_ROWS * D);
+    const normal = normalGenerator(0), x = new Float32Array(EVAL_ROWS * P), eps = new Float32Array(EVAL_ROWS * D);
     let bce = 0, kl = 0;
     for (let start = 0; start < n; start += EVAL_ROWS) {
       const rows = Math.min(EVAL_ROWS, n - start);
       toFloat(testImages, P, rows, x, (r) => start + r);
-      const { mu, logvar } = this.vae.encode(x, rows);
-      for (let i = 0; i < rows * D; i++) {
-        z[i] = mu[i] + Math.exp(0.5 * logvar[i]) * normal();
-        kl += -0.5 * (1 + logvar[i] - mu[i] * mu[i] - Math.exp(logvar[i]));
-      }
-      const logits = this.vae.decodeLogits(z, rows);
-      for (let p = 0; p < rows * P; p++) { // binary_cross_entropy_with_logits, as engine.js computes it
-        const l = logits[p];
-        bce += Math.max(l, 0) - l * x[p] + Math.log1p(Math.exp(-Math.abs(l)));
-      }
+      for (let i = 0; i < rows * D; i++) eps[i] = normal();
+      const sums = this.vae.elboSums(x, eps, rows);
+      bce += sums.bce;
+      kl += sums.kl;
     }
     return { step: this.steps, elbo: (bce + kl) / n, bce: bce / n, kl: kl / n, images: n };
   }
