@@ -54,6 +54,11 @@ def default_note(name: str) -> str:
     return "(" + "; ".join(notes) + ")"
 
 
+def config_option(group, name: str, help: str, **kwargs) -> None:
+    """An option of TrainConfig's field `name`, its help ending in its default and the presets' values."""
+    group.add_argument(option(name), help=f"{help} {default_note(name)}", **kwargs)
+
+
 def build_parser(argument_default=None) -> argparse.ArgumentParser:
     """The options. Those of TrainConfig's fields default to TrainConfig's values; with
     argument_default=argparse.SUPPRESS they are absent from the result unless given (see resolve_config)."""
@@ -64,10 +69,17 @@ def build_parser(argument_default=None) -> argparse.ArgumentParser:
     p.add_argument("--preset", choices=sorted(PRESETS), default="default",
                    help=f"starting values for the options below: 'default' is {PRESET_PURPOSES['default']}; "
                         f"{presets}. Options given explicitly override the preset. (default: default)")
+    for add_group in (data_options, model_options, optimisation_options, machine_options, output_options,
+                      publishing_options):
+        add_group(p)
+    if argument_default is None:
+        p.set_defaults(**asdict(TrainConfig()))
+    return p
 
-    def config_option(group, name: str, help: str, **kwargs) -> None:
-        group.add_argument(option(name), help=f"{help} {default_note(name)}", **kwargs)
 
+# --- the option groups, in the order --help lists them
+
+def data_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     config_option(g, "dataset", "what to train on: handwritten digits, or Fashion-MNIST's 28x28 images of clothing "
                                 "(the same format, 10 classes, harder)", choices=list(DATASETS))
@@ -79,6 +91,8 @@ def build_parser(argument_default=None) -> argparse.ArgumentParser:
     config_option(g, "train_subset", "train on only the first N training images (0 = all 60,000); for quick checks",
                   type=int)
 
+
+def model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     config_option(g, "arch", "'mlp': the spec's reference network; 'resmlp': residual MLP, more capacity per parameter",
                   choices=["mlp", "resmlp"])
@@ -88,6 +102,8 @@ def build_parser(argument_default=None) -> argparse.ArgumentParser:
     config_option(g, "beta", "KL weight: 1 gives the true ELBO; >1 trades reconstruction for a smoother latent space",
                   type=float)
 
+
+def optimisation_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("optimisation")
     config_option(g, "epochs", "passes over the training set", type=int)
     config_option(g, "batch_size", "images per Adam step", type=int)
@@ -99,10 +115,14 @@ def build_parser(argument_default=None) -> argparse.ArgumentParser:
     config_option(g, "grad_clip", "clip the global gradient norm; 0 = off", type=float)
     config_option(g, "seed", "same seed, same machine -> same result", type=int)
 
+
+def machine_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("machine")
     config_option(g, "device", "auto picks CUDA, then MPS, then the CPU", choices=["auto", "cpu", "cuda", "mps"])
     config_option(g, "threads", "CPU threads for torch; 0 = torch's default", type=int)
 
+
+def output_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("output")
     g.add_argument("--out-dir", type=Path, default=Path("runs/default"),
                    help="folder for the model and its card (default: %(default)s)")
@@ -121,6 +141,8 @@ def build_parser(argument_default=None) -> argparse.ArgumentParser:
                    help="add another run's results.json as a row of the model card's table (repeatable)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
 
+
+def publishing_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("publishing (or later, on the finished folder: python -m train.publish)")
     g.add_argument("--push-to-hub", metavar="REPO_ID",
                    help="after the run, upload the folder to this Hub model repo (created if needed) and print the "
@@ -129,9 +151,6 @@ def build_parser(argument_default=None) -> argparse.ArgumentParser:
     g.add_argument("--revision", help="branch to push to, created if needed (default: main)")
     g.add_argument("--commit-message", help="commit message for the upload (default: 'Upload VAE from <out dir's "
                                             "name>')")
-    if argument_default is None:
-        p.set_defaults(**asdict(TrainConfig()))
-    return p
 
 
 def resolve_config(argv: list[str] | None = None) -> tuple[argparse.Namespace, TrainConfig]:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -115,17 +116,8 @@ def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
-
-    # --- data: each split as one float tensor on the device
-    train_images, _ = load_split(cfg.data_dir, "train", cfg.dataset)
-    test_images, test_labels = load_split(cfg.data_dir, "test", cfg.dataset)
-    if cfg.train_subset:
-        train_images = train_images[: cfg.train_subset]
-    x_train = as_tensor(train_images).to(device)  # (N, 784)
-    x_test = as_tensor(test_images).to(device)  # (10000, 784)
-    n = len(x_train)
-    steps_per_epoch = math.ceil(n / cfg.batch_size)
-    total_steps = steps_per_epoch * cfg.epochs
+    x_train, x_test, test_labels = load_data(cfg, device)
+    steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
 
     # --- model and optimiser
     torch.manual_seed(cfg.seed)
@@ -136,19 +128,7 @@ def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool 
     start_epoch = 0
     ckpt = out_dir / CHECKPOINT_NAME
     if resume and ckpt.exists():
-        meta, rng = load_checkpoint(ckpt, model, optimizer)
-        # a checkpoint from before data sets were named trained on MNIST
-        before = {"dataset": DEFAULT_DATASET, **{k: v for k, v in meta["train_config"].items() if k != "snapshots"}}
-        if before != cfg.result_settings():
-            changed = sorted(k for k in cfg.result_settings() if before.get(k) != cfg.result_settings()[k])
-            raise CheckpointError(
-                f"{ckpt} was written with different settings ({', '.join(changed)}); resume with the same options "
-                "or choose another --out-dir")
-        history, start_epoch = meta["history"], meta["epoch"]
-        # clone: a row of the stacked (2, N) tensor is a view at a storage offset, which Generator.set_state reads
-        # from the storage's start (torch 2.13: "Invalid mt19937 state", or a segfault)
-        torch.set_rng_state(rng[0].clone())
-        shuffle.set_state(rng[1].clone())
+        history, start_epoch = resume_from(ckpt, cfg, model, optimizer, shuffle)
         log(f"resuming from {ckpt} after epoch {start_epoch}")
     elif resume:
         log(f"--resume: no checkpoint in {out_dir}, starting from scratch")
@@ -157,50 +137,14 @@ def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool 
     if cfg.snapshots:  # x_train[:10000]: the train -ELBO of a snapshot, on a fixed part of the training set
         recorder = SnapshotRecorder(out_dir / SNAPSHOTS_NAME, cfg.model_config(), steps_per_epoch, cfg.epochs,
                                     x_train[:10000], x_test, test_labels)
-        if start_epoch:
-            recorder.resume(start_epoch * steps_per_epoch)
-            lost = recorder.missing_before(start_epoch * steps_per_epoch)
-            if lost:
-                log(f"{SNAPSHOTS_NAME} lacks the snapshots of steps {lost} (file missing or unreadable); the replay "
-                    "will start later. Train from scratch for a complete one.")
-        log(f"snapshots at steps {recorder.moments} ({steps_per_epoch} steps per epoch) into {SNAPSHOTS_NAME}")
-        if recorder.due(0):
-            recorder.record(model, 0)
+        start_recording(recorder, model, start_epoch, steps_per_epoch, log)
 
+    # --- the epochs
     t0 = time.perf_counter() - (history[-1]["seconds"] if history else 0.0)
     for epoch in range(start_epoch, cfg.epochs):
-        model.train()
-        order = torch.randperm(n, generator=shuffle).to(device)
-        running, seen = 0.0, 0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
-                   leave=False, dynamic_ncols=True, mininterval=0.5)
-        for i in bar:
-            step = epoch * steps_per_epoch + i
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * lr_factor(cfg.schedule, step, total_steps, cfg.warmup)
-            xb = x_train[order[i * cfg.batch_size : (i + 1) * cfg.batch_size]]  # (B, 784)
-            logits, mu, logvar = model(xb)
-            loss = negative_elbo(logits, xb, mu, logvar, cfg.beta).loss.mean()
-            if not torch.isfinite(loss):
-                raise diverged(f"the training loss became {loss.item()} at epoch {epoch + 1}, step {i + 1}", epoch,
-                               out_dir, cfg)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            if recorder is not None and i + 1 < steps_per_epoch and recorder.due(step + 1):  # an epoch's end: below
-                recorder.record(model, step + 1)
-            running += loss.item() * len(xb)
-            seen += len(xb)
-            if i % 50 == 0:
-                bar.set_postfix(loss=f"{running / seen:.2f}")
-        test = evaluate_elbo(model, x_test)
-        if recorder is not None and recorder.due((epoch + 1) * steps_per_epoch):  # with the figures just computed
-            recorder.record(model, (epoch + 1) * steps_per_epoch, test=test)
-        if not all(math.isfinite(v) for v in test.values()):
-            raise diverged(f"the test -ELBO became {test['elbo']} after epoch {epoch + 1}", epoch, out_dir, cfg)
-        record = {"epoch": epoch + 1, "train_loss": running / seen, "test_elbo": test["elbo"], "test_bce": test["bce"],
+        train_loss = train_epoch(cfg, model, optimizer, x_train, shuffle, epoch, recorder, out_dir, progress)
+        test = evaluate_epoch(cfg, model, x_test, recorder, epoch, steps_per_epoch, out_dir)
+        record = {"epoch": epoch + 1, "train_loss": train_loss, "test_elbo": test["elbo"], "test_bce": test["bce"],
                   "test_kl": test["kl"], "test_elbo_at_mu": test["elbo_at_mu"],
                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
         history.append(record)
@@ -213,3 +157,97 @@ def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool 
             break
     model.eval()
     return RunResult(model=model, history=history)
+
+
+def load_data(cfg: TrainConfig, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """The training images (cfg.train_subset of them when set), the test images and labels; the images as one float
+    tensor on the device per split."""
+    train_images, _ = load_split(cfg.data_dir, "train", cfg.dataset)
+    test_images, test_labels = load_split(cfg.data_dir, "test", cfg.dataset)
+    if cfg.train_subset:
+        train_images = train_images[: cfg.train_subset]
+    return as_tensor(train_images).to(device), as_tensor(test_images).to(device), test_labels  # (N, 784), (10000, 784)
+
+
+def resume_from(ckpt: Path, cfg: TrainConfig, model: VAE, optimizer: torch.optim.Optimizer,
+                shuffle: torch.Generator) -> tuple[list[dict], int]:
+    """Load the checkpoint into model, optimizer and both random generators -> (its history, its epoch). Raises
+    CheckpointError when it was written with other result settings than `cfg`."""
+    meta, rng = load_checkpoint(ckpt, model, optimizer)
+    # a checkpoint from before data sets were named trained on MNIST
+    before = {"dataset": DEFAULT_DATASET, **{k: v for k, v in meta["train_config"].items() if k != "snapshots"}}
+    if before != cfg.result_settings():
+        changed = sorted(k for k in cfg.result_settings() if before.get(k) != cfg.result_settings()[k])
+        raise CheckpointError(
+            f"{ckpt} was written with different settings ({', '.join(changed)}); resume with the same options "
+            "or choose another --out-dir")
+    # clone: a row of the stacked (2, N) tensor is a view at a storage offset, which Generator.set_state reads
+    # from the storage's start (torch 2.13: "Invalid mt19937 state", or a segfault)
+    torch.set_rng_state(rng[0].clone())
+    shuffle.set_state(rng[1].clone())
+    return meta["history"], meta["epoch"]
+
+
+def start_recording(recorder: SnapshotRecorder, model: VAE, start_epoch: int, steps_per_epoch: int,
+                    log: Callable[[str], None]) -> None:
+    """The recorder picks up after `start_epoch` (0, or the resumed checkpoint's), saying which snapshots a resumed
+    file lacks; the untrained model is the first snapshot."""
+    step = start_epoch * steps_per_epoch
+    if step:
+        recorder.resume(step)
+        lost = recorder.missing_before(step)
+        if lost:
+            log(f"{SNAPSHOTS_NAME} lacks the snapshots of steps {lost} (file missing or unreadable); the replay "
+                "will start later. Train from scratch for a complete one.")
+    log(f"snapshots at steps {recorder.moments} ({steps_per_epoch} steps per epoch) into {SNAPSHOTS_NAME}")
+    if recorder.due(0):
+        recorder.record(model, 0)
+
+
+def train_epoch(cfg: TrainConfig, model: VAE, optimizer: torch.optim.Optimizer, x_train: torch.Tensor,
+                shuffle: torch.Generator, epoch: int, recorder: SnapshotRecorder | None, out_dir: Path,
+                progress: bool) -> float:
+    """One pass over x_train in shuffled batches, an Adam step each, the learning rate set per step; the snapshots
+    due within the epoch recorded -> the epoch's mean training loss."""
+    model.train()
+    n = len(x_train)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total_steps = steps_per_epoch * cfg.epochs
+    order = torch.randperm(n, generator=shuffle).to(x_train.device)
+    running, seen = 0.0, 0
+    bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not progress,
+               leave=False, dynamic_ncols=True, mininterval=0.5)
+    for i in bar:
+        step = epoch * steps_per_epoch + i
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * lr_factor(cfg.schedule, step, total_steps, cfg.warmup)
+        xb = x_train[order[i * cfg.batch_size : (i + 1) * cfg.batch_size]]  # (B, 784)
+        logits, mu, logvar = model(xb)
+        loss = negative_elbo(logits, xb, mu, logvar, cfg.beta).loss.mean()
+        if not torch.isfinite(loss):
+            raise diverged(f"the training loss became {loss.item()} at epoch {epoch + 1}, step {i + 1}", epoch,
+                           out_dir, cfg)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        if recorder is not None and i + 1 < steps_per_epoch and recorder.due(step + 1):  # an epoch's end: below
+            recorder.record(model, step + 1)
+        running += loss.item() * len(xb)
+        seen += len(xb)
+        if i % 50 == 0:
+            bar.set_postfix(loss=f"{running / seen:.2f}")
+    return running / seen
+
+
+def evaluate_epoch(cfg: TrainConfig, model: VAE, x_test: torch.Tensor, recorder: SnapshotRecorder | None, epoch: int,
+                   steps_per_epoch: int, out_dir: Path) -> dict[str, float]:
+    """The test figures after epoch `epoch` (0-based, evaluate_elbo's), with the epoch's snapshot when one is due;
+    TrainingDiverged when they are not finite."""
+    test = evaluate_elbo(model, x_test)
+    if recorder is not None and recorder.due((epoch + 1) * steps_per_epoch):  # with the figures just computed
+        recorder.record(model, (epoch + 1) * steps_per_epoch, test=test)
+    if not all(math.isfinite(v) for v in test.values()):
+        raise diverged(f"the test -ELBO became {test['elbo']} after epoch {epoch + 1}", epoch, out_dir, cfg)
+    return test
