@@ -17,7 +17,8 @@ import { checkFormat, readSafetensors } from "./core/safetensors.js";
 import { newStats } from "./core/stats.js";
 import { Address, appURL } from "./widgets/address.js";
 import { mountDrawing } from "./widgets/drawing-pad.js";
-import { ExploreTab, showStatus } from "./tabs/explore.js";
+import { showStatus } from "./widgets/status.js";
+import { ExploreTab } from "./tabs/explore.js";
 import { ReconstructTab } from "./tabs/reconstruct.js";
 import { TrainingTab } from "./tabs/training.js";
 

@@ -1,6 +1,7 @@
-// Small pure helpers about the latent plane: the map's transform between z and pixels, snapping z to the sliders'
-// steps, seeded uniform and normal draws (posterior samples, the trainer's batches and noise), and the sentence that
-// says where z is. DOM-free.
+// Small helpers about the latent plane: the map's transform between z and pixels, snapping z to the sliders' steps,
+// the views a tab asked its sliders for and the asking, seeded uniform and normal draws (posterior samples, the
+// trainer's batches and noise), and the sentence that says where z is. DOM-free: the sliders are asked through
+// gr.HTML's props and trigger, which a tab hands over.
 
 // The latent map's transform for a square map of `size` CSS px whose plot area, inside `margin` ({left, right, top,
 // bottom}), shows [-limit, limit] on both axes, z2 upwards -> {toPixel(z1, z2), toLatent(x, y)}
@@ -50,6 +51,16 @@ export class AskedViews {
   latest(shown) {
     return this.pending.at(-1) ?? shown;
   }
+}
+
+// Ask a tab's sliders for a view (props.value, then gr.HTML's change event, which app.py wires to them); it comes
+// back through the tab's setView. tab: {page, props, trigger, view, asked (an AskedViews)}; the span, unless given:
+// the one asked last
+export function askSliders(tab, z1, z2, span = tab.asked.latest(tab.view).span) {
+  const { snap } = tab.page, view = { z1: snap(z1), z2: snap(z2), span };
+  tab.asked.ask(view);
+  tab.props.value = view;
+  tab.trigger("change");
 }
 
 // A uniform generator on [0, 1): seeded (mulberry32), so a seed repeats its draws, or Math.random without a seed

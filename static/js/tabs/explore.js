@@ -7,39 +7,14 @@
 // event comes back as setView, the only place the view changes, which paints once per display frame.
 
 import { decodeCached, viewPoints } from "../core/cellcache.js";
-import { AskedViews, classesOf, describePlace, round2 } from "../core/latent.js";
+import { AskedViews, askSliders, classesOf, describePlace, round2 } from "../core/latent.js";
 import { keep } from "../core/stats.js";
 import { makeCells, onThemeChange, paintCells } from "../widgets/canvas.js";
-import { LatentMap, listenToMap } from "../widgets/latent-map.js";
+import { listenToMap, modelMap } from "../widgets/latent-map.js";
+import { showStatus } from "../widgets/status.js";
 import { Interpolation } from "./interpolation.js";
 
 const SETTLE_MS = 300; // a view unchanged this long is written to the address and announced
-
-// Ask a tab's sliders for a view (props.value, then gr.HTML's change event, which app.py wires to them); it comes
-// back through the tab's setView. tab: {page, props, trigger, view, asked (core/latent.js's AskedViews)}; the span,
-// unless given: the one asked last
-export function askSliders(tab, z1, z2, span = tab.asked.latest(tab.view).span) {
-  const { snap } = tab.page, view = { z1: snap(z1), z2: snap(z2), span };
-  tab.asked.ask(view);
-  tab.props.value = view;
-  tab.trigger("change");
-}
-
-export function showStatus(element, text, isError) {
-  const status = element.querySelector(".vae-status");
-  if (!status) return;
-  status.textContent = text || "";
-  status.style.display = text ? "block" : "none";
-  status.classList.toggle("vae-error", !!isError);
-}
-
-// A map in `root` (.vae-map, .vae-legend) of `size` CSS px for a loaded page model
-export function modelMap(root, model, config, size) {
-  return new LatentMap(root.querySelector("canvas.vae-map"), root.querySelector(".vae-legend"), {
-    data: model.latents, size, limit: model.limit, margin: config.margin, zLimit: config.zLimit,
-    colours: config.colours, names: classesOf(model, config).names,
-  });
-}
 
 export class ExploreTab {
   // element, props, trigger, watch: gr.HTML's (js_on_load); page: main.js's {config, load, stats, address, snap,

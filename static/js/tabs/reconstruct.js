@@ -6,7 +6,7 @@
 
 import { normalGenerator } from "../core/latent.js";
 import { greyToCanvas, onThemeChange, setupCanvas } from "../widgets/canvas.js";
-import { modelMap } from "./explore.js";
+import { modelMap } from "../widgets/latent-map.js";
 
 const SAMPLES = 12;
 const SAMPLE_PX = 48; // CSS px of a sample's digit

@@ -12,7 +12,7 @@ import { appURL } from "../widgets/address.js";
 import { makeCells, onThemeChange, paintCells, unfollowTheme } from "../widgets/canvas.js";
 import { LatentMap, listenToMap } from "../widgets/latent-map.js";
 import { LossCurve } from "../widgets/loss-curve.js";
-import { showStatus } from "./explore.js";
+import { showStatus } from "../widgets/status.js";
 
 // the map's axes: [-4, 4] (the prior's 4 sigma) at first, widened to the next when 2% of the points lie beyond (a low
 // beta spreads them); never narrowed during a run, so the picture does not jump back and forth

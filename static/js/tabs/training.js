@@ -7,12 +7,12 @@
 // decoded when that changes. As in Explore, z has one owner, the tab's sliders: the map asks them, setView follows.
 
 import { decodeCached, viewPoints } from "../core/cellcache.js";
-import { AskedViews, classesOf } from "../core/latent.js";
+import { AskedViews, askSliders, classesOf } from "../core/latent.js";
 import { keep } from "../core/stats.js";
 import { makeCells, onThemeChange, paintCells, unfollowTheme } from "../widgets/canvas.js";
 import { ElboCurve } from "../widgets/elbo-curve.js";
 import { LatentMap, listenToMap } from "../widgets/latent-map.js";
-import { askSliders, showStatus } from "./explore.js";
+import { showStatus } from "../widgets/status.js";
 
 const PLAY_SECONDS = 1.2; // per snapshot while playing
 const SNAP_SPEED = 6; // snapshots per second: the glide to the nearest snapshot when the scrubber is let go

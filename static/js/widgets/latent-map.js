@@ -2,7 +2,7 @@
 // grid's window, the prior, a path, a posterior's ellipse and samples). It takes its data and options as arguments
 // and knows no tab.
 
-import { mapTransform } from "../core/latent.js";
+import { classesOf, mapTransform } from "../core/latent.js";
 import { MARK, followTheme, setupCanvas, themeColours } from "./canvas.js";
 
 // A map's pointer and keys, for a tab: a click or drag calls pick(z1, z2) with the z under the pointer (map(): the
@@ -200,4 +200,13 @@ export class LatentMap {
     const r = this.canvas.getBoundingClientRect(), scale = r.width / this.cssSize, [x, y] = this.toPixel(z1, z2);
     return { x: r.left + x * scale, y: r.top + y * scale };
   }
+}
+
+// A map in `root` (.vae-map, .vae-legend) of `size` CSS px for a loaded page model (core/bundles.js), on the page's
+// config (main.js's: margin, zLimit, colours and the class names when the bundle has none)
+export function modelMap(root, model, config, size) {
+  return new LatentMap(root.querySelector("canvas.vae-map"), root.querySelector(".vae-legend"), {
+    data: model.latents, size, limit: model.limit, margin: config.margin, zLimit: config.zLimit,
+    colours: config.colours, names: classesOf(model, config).names,
+  });
 }
