@@ -37,12 +37,24 @@ def fetch_hub_model(repo: str, revision: str | None, *, timeout: float = DEFAULT
     ModelRequestError). Each network step waits at most `timeout` seconds. Only config.json, model.safetensors and,
     when present, latents.safetensors, results.json and (when at most `max_snapshots_bytes`) the training replay
     snapshots.safetensors are fetched."""
-    from huggingface_hub import HfApi, hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
-
     at = f"{repo}@{revision}" if revision else repo
+    info = hub_model_info(repo, revision, at, timeout)
+    sizes = {s.rfilename: s.size for s in info.siblings or []}
+    check_listed_files(at, sizes, max_weights_bytes)
+    commit = info.sha
+    model, folder = download_model(repo, commit, at, sizes, timeout=timeout, check_config=check_config,
+                                   cache_dir=cache_dir, max_snapshots_bytes=max_snapshots_bytes)
+    return HubModel(model, repo, commit, folder)
+
+
+def hub_model_info(repo: str, revision: str | None, at: str, timeout: float):
+    """The repo's file list with sizes and the commit `revision` names, asked without a token; every failure becomes
+    one ModelRequestError line for the visitor."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
     try:
-        info = with_timeout(lambda: HfApi().model_info(repo, revision=revision, files_metadata=True, token=False,
+        return with_timeout(lambda: HfApi().model_info(repo, revision=revision, files_metadata=True, token=False,
                                                         timeout=client_timeout(timeout)), timeout)
     except RevisionNotFoundError:
         raise ModelRequestError(f"{repo} has no revision {revision!r}: give a branch, a tag or a commit of it "
@@ -54,7 +66,11 @@ def fetch_hub_model(repo: str, revision: str | None, *, timeout: float = DEFAULT
         raise ModelRequestError(f"The Hub did not answer within {timeout:g} s for {at}; try again later.") from None
     except Exception as e:  # noqa: BLE001 - offline, DNS, HTTP errors: the visitor gets one line
         raise ModelRequestError(f"Could not reach the Hub for {at} ({first_line(e)}); try again later.") from None
-    sizes = {s.rfilename: s.size for s in info.siblings or []}
+
+
+def check_listed_files(at: str, sizes: dict[str, int | None], max_weights_bytes: int) -> None:
+    """Refuse, from the file list alone, a repo without config.json and model.safetensors or with weights over
+    `max_weights_bytes`, so nothing is downloaded for it."""
     missing = [name for name in (CONFIG_NAME, WEIGHTS_NAME) if name not in sizes]
     if missing:
         pickles = sorted(n for n in sizes if n.endswith((".bin", ".pt", ".pth", ".ckpt", ".pkl")))
@@ -66,7 +82,14 @@ def fetch_hub_model(repo: str, revision: str | None, *, timeout: float = DEFAULT
     if size is not None and size > max_weights_bytes:
         raise ModelRequestError(f"{at}'s model.safetensors is {size / 2**20:.0f} MB; the app opens models up to "
                                 f"{max_weights_bytes / 2**20:.0f} MB.")
-    commit = info.sha
+
+
+def download_model(repo: str, commit: str, at: str, sizes: dict[str, int | None], *, timeout: float, check_config,
+                   cache_dir: str | os.PathLike | None, max_snapshots_bytes: int) -> tuple[VAE, Path]:
+    """config.json first, checked, then the weights and the optional files, all at `commit`; returns the model and the
+    cache snapshot folder holding them. Every failure becomes one ModelRequestError line for the visitor."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
 
     def download(name: str) -> Path:
         return Path(with_timeout(lambda: hf_hub_download(repo, name, revision=commit, token=False,
@@ -98,7 +121,7 @@ def fetch_hub_model(repo: str, revision: str | None, *, timeout: float = DEFAULT
         raise ModelRequestError(f"{at}'s model.safetensors cannot be loaded: {first_line(e)}") from None
     except Exception as e:  # noqa: BLE001
         raise ModelRequestError(f"Could not download {at} ({first_line(e)}); try again later.") from None
-    return HubModel(model, repo, commit, config_file.parent)
+    return model, config_file.parent
 
 
 def from_pretrained_without_token(repo: str, commit: str, cache_dir, timeout: float) -> VAE:
