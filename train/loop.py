@@ -224,6 +224,11 @@ def train_epoch(cfg: TrainConfig, model: VAE, optimizer: torch.optim.Optimizer, 
         xb = x_train[order[i * cfg.batch_size : (i + 1) * cfg.batch_size]]  # (B, 784)
         logits, mu, logvar = model(xb)
         loss = negative_elbo(logits, xb, mu, logvar, cfg.beta).loss.mean()
+        # The CLI's divergence rule: a non-finite loss here, or non-finite test figures after the epoch. The page's
+        # trainer (static/js/core/trainer.js) also stops on a loss over 5 coin-flip decoders (5 * 784 ln 2 = 2717
+        # nats) or a non-finite gradient, before the update, as its weights in memory are all a visitor has. Here the
+        # last epoch's checkpoint stays on disk untouched for --resume, weights a bad step turned NaN fail the next
+        # check, and a finite loss however high is left to the user watching the log (and to --grad-clip).
         if not torch.isfinite(loss):
             raise diverged(f"the training loss became {loss.item()} at epoch {epoch + 1}, step {i + 1}", epoch,
                            out_dir, cfg)

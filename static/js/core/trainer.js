@@ -110,9 +110,14 @@ export class Trainer {
     }
   }
 
-  // One Adam step on the next batch -> {step, loss, bce, kl} (the batch's means), or null when training has stopped.
-  // A loss or gradient that is not finite, or a loss beyond DIVERGED_FACTOR coin-flip decoders, stops training before
-  // the update, so the weights stay the last finite ones.
+  // One Adam step on the next batch -> {step, loss, bce, kl} (the batch's means), or null when training has stopped. A
+  // loss or gradient that is not finite, or a loss beyond DIVERGED_FACTOR coin-flip decoders, stops training before the
+  // update, so the weights stay the last finite ones: they are all the visitor has (no checkpoint; Download model,
+  // Explore and Publish take them); and with no gradient clipping, a too-high learning rate is stopped once the loss is
+  // past recovering (DIVERGED_FACTOR), not left to run until it overflows while the visitor waits on a picture that no
+  // longer improves. train/loop.py stops only on a non-finite loss or test figure: a CLI run keeps the last epoch's
+  // checkpoint on disk to --resume from, has --grad-clip, and leaves a finite loss, however high, to the user watching
+  // its log.
   step() {
     if (this.stopped) return null;
     if (this.steps >= this.totalSteps) {
