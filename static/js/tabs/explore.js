@@ -27,7 +27,11 @@ export class ExploreTab {
     this.asked = new AskedViews(); // views asked of the sliders, not yet back
     this.painted = null; this.raf = 0; this.model = null; this.panel = null; this.compare = null;
     this.showPrior = false;
-    this.path = new Interpolation(element, page, this);
+    this.path = new Interpolation(element, page, {
+      currentZ: () => [this.view.z1, this.view.z2], currentModel: () => this.model,
+      drawMap: () => { if (this.panel) this.panel.map.draw(this.mapOverlay()); },
+      changed: () => { this.repaint(); this.settle(); },
+    });
     onThemeChange(() => this.repaint());
     this.open(props.bundle_path);
     if (watch) {
@@ -130,10 +134,15 @@ export class ExploreTab {
     return pixels;
   }
 
-  paintPanel(panel, pixels) {
+  // what a map shows over its points: z, the grid's window, the prior when asked, the path and the frame playing
+  mapOverlay() {
     const v = this.view;
+    return { point: [v.z1, v.z2], window: v.span, prior: this.showPrior, path: this.path.overlay() };
+  }
+
+  paintPanel(panel, pixels) {
     paintCells(panel, pixels);
-    panel.map.draw({ point: [v.z1, v.z2], window: v.span, prior: this.showPrior, path: this.path.overlay() });
+    panel.map.draw(this.mapOverlay());
   }
 
   paint(frameStart) {

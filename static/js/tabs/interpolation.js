@@ -11,9 +11,12 @@ const PATH_STEPS = 10, PATH_FRAMES = 90;
 const STRIP_CELL = 56, MOVIE_PX = 112; // CSS px of a strip's digit and of the moving digit
 
 export class Interpolation {
-  // element: the Explore tab's; page: main.js's; tab: the ExploreTab (its model and view)
-  constructor(element, page, tab) {
-    Object.assign(this, { element, page, tab });
+  // element: the Explore tab's; page: main.js's {config, stats}; the tab, known only through callbacks: currentZ() ->
+  // [z1, z2], currentModel() -> the page model shown (null until one has loaded), drawMap() repaints the main map
+  // (whose overlay takes overlay(), the frame playing included), changed(): the path changed (the tab repaints, and
+  // its address takes the ends once the view settles)
+  constructor(element, page, { currentZ, currentModel, drawMap, changed }) {
+    Object.assign(this, { element, page, currentZ, currentModel, drawMap, changed });
     this.path = null; // {a, b, at, frame, raf}
     this.strip = null; // {a, b, pixels}: the strip's decoded digits (for tests, through debug)
     this.marked = { a: null, b: null }; // ends set by the buttons before the path has both
@@ -27,7 +30,7 @@ export class Interpolation {
 
   // one end ("a" or "b") at the current z; the path once both ends are set and differ
   setEnd(end) {
-    const z = [this.tab.view.z1, this.tab.view.z2];
+    const z = this.currentZ();
     const ends = { ...(this.path ? { a: this.path.a, b: this.path.b } : this.marked), [end]: z };
     const { a, b } = ends, note = this.element.querySelector(".vae-path-marked");
     if (a && b && (a[0] !== b[0] || a[1] !== b[1])) {
@@ -42,7 +45,7 @@ export class Interpolation {
 
   // the path from a to b ([z1, z2] each), or none (a or b null)
   set(a, b) {
-    const root = this.element, tab = this.tab, side = this.page.config.side;
+    const root = this.element, model = this.currentModel(), side = this.page.config.side;
     cancelAnimationFrame(this.path?.raf || 0);
     this.path = a && b ? { a, b, at: null, frame: 0, raf: 0 } : null;
     this.strip = null;
@@ -51,11 +54,11 @@ export class Interpolation {
     if (note) note.textContent = "";
     const box = root.querySelector(".vae-path");
     if (box) box.classList.toggle("vae-path-on", !!this.path);
-    if (this.path && tab.model) {
+    if (this.path && model) {
       const strip = root.querySelector("canvas.vae-strip"), movie = root.querySelector("canvas.vae-movie");
       root.querySelector(".vae-path-ends").textContent =
         `A = (${a[0].toFixed(2)}, ${a[1].toFixed(2)}) → B = (${b[0].toFixed(2)}, ${b[1].toFixed(2)})`;
-      const pixels = tab.model.decoder.decode(pathPoints(a, b, PATH_STEPS), PATH_STEPS).slice();
+      const pixels = model.decoder.decode(pathPoints(a, b, PATH_STEPS), PATH_STEPS).slice();
       const ctx = setupCanvas(strip, PATH_STEPS * STRIP_CELL, STRIP_CELL), tile = document.createElement("canvas");
       tile.width = tile.height = side;
       for (let i = 0; i < PATH_STEPS; i++) {
@@ -69,21 +72,18 @@ export class Interpolation {
       this.path.tile = tile;
       this.path.raf = requestAnimationFrame((t) => this.play(t));
     }
-    tab.repaint(); tab.settle();
+    this.changed();
   }
 
   play(time) {
-    const path = this.path, tab = this.tab, side = this.page.config.side;
-    if (!path || !tab.model) return;
+    const path = this.path, model = this.currentModel(), side = this.page.config.side;
+    if (!path || !model) return;
     const t = (path.frame % PATH_FRAMES) / (PATH_FRAMES - 1);
     path.at = [(1 - t) * path.a[0] + t * path.b[0], (1 - t) * path.a[1] + t * path.b[1]];
-    const pixels = tab.model.decoder.decode(new Float32Array(path.at), 1);
+    const pixels = model.decoder.decode(new Float32Array(path.at), 1);
     greyToCanvas(pixels, 0, side, side, path.tile);
     path.movieCtx.drawImage(path.tile, 0, 0, path.movieCtx.canvas.width, path.movieCtx.canvas.height);
-    if (tab.panel) {
-      const v = tab.view;
-      tab.panel.map.draw({ point: [v.z1, v.z2], window: v.span, prior: tab.showPrior, path });
-    }
+    this.drawMap();
     keep(this.page.stats.pathFrames, time);
     path.frame++;
     path.raf = requestAnimationFrame((t) => this.play(t));
