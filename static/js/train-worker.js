@@ -33,10 +33,19 @@ const VIEW_MS = 33; // the decoded digit and grid at most this often (about 30 p
 const MEANS_MS = 250; // the map's 2,000 posterior means at most this often (an encoder pass over them)
 const TEST_EVERY = 200; // steps between test figures
 
-let trainer = null, running = false, view = null, viewMoved = false, lastFrame = 0, lastView = 0, lastMeans = 0;
-let pending = false;
-let tests = [], losses = [], seen = { images: 0, since: 0 }, imagesPerSecond = 0;
-let dataFailed = false; // the rest of the training data turned out damaged: nothing more is trained
+// All the worker's mutable state: the handlers below, the slices and the data's arrival read and change it here
+const session = {
+  trainer: null, // built by "start"
+  running: false, // slices follow one another until a pause, a stop or an error
+  pending: false, // a slice is scheduled and has not run yet
+  dataFailed: false, // the rest of the training data turned out damaged: nothing more is trained
+  view: null, // the tab's last "view": the digit and grid to decode
+  viewMoved: false, // z moved since the view was last decoded: decode it at the next post, whatever VIEW_MS says
+  lastFrame: 0, lastView: 0, lastMeans: 0, // performance.now() of the last progress, decoded view and map's means
+  losses: [], tests: [], // the running losses per step and the test figures since the last progress
+  seen: { images: 0, since: 0 }, // images trained on since performance.now() was `since`, for imagesPerSecond
+  imagesPerSecond: 0,
+};
 
 async function fetchBuffer(url) {
   const response = await fetch(url, { cache: "force-cache" });
@@ -60,9 +69,9 @@ async function loadData(url) {
   const { data, complete } = await receiveTrainingData(response.body).catch(dropKept);
   const whole = complete.catch(dropKept);
   if (fromCache) await whole;
-  whole.then(() => { if (trainer && !running) progress(true); }, (error) => {
-    dataFailed = true;
-    running = false;
+  whole.then(() => { if (session.trainer && !session.running) progress(true); }, (error) => {
+    session.dataFailed = true;
+    session.running = false;
     postMessage({ type: "error", message: error.message || String(error) });
   });
   return { data, from: fromCache ? "kept copy" : "network" };
@@ -75,11 +84,12 @@ async function start({ program, data, settings }) {
     fetchBuffer(wasmURL).then((b) => new WebAssembly.Module(b)).catch(() => null), // no SIMD: JavaScript loops
   ]);
   const file = checkFormat(readSafetensors(programBuffer), TRAINING_FORMAT, program);
-  if (dataFailed) return; // said already
-  trainer = new Trainer({ program: JSON.parse(file.metadata.program), tensors: file.tensors, data: dataBuffer,
-                          settings, kernel: wasm ? wasmKernel(wasm) : javascriptKernel(), adamWasm: wasm });
-  tests = [trainer.testFigure()];
-  losses = [];
+  if (session.dataFailed) return; // said already
+  const trainer = new Trainer({ program: JSON.parse(file.metadata.program), tensors: file.tensors, data: dataBuffer,
+                                settings, kernel: wasm ? wasmKernel(wasm) : javascriptKernel(), adamWasm: wasm });
+  session.trainer = trainer;
+  session.tests = [trainer.testFigure()];
+  session.losses = [];
   postMessage({ type: "ready", labels: dataBuffer.testLabels.slice(0, MAP_POINTS), classNames: dataBuffer.classNames,
                 dataset: dataBuffer.dataset, n: dataBuffer.n, arrived: trainer.arrived,
                 stepsPerEpoch: trainer.stepsPerEpoch,
@@ -89,31 +99,34 @@ async function start({ program, data, settings }) {
 
 // One batch; a stop (finished, diverged) is posted once
 function step() {
-  const record = trainer.step();
+  const trainer = session.trainer, record = trainer.step();
   if (!record) {
-    running = false;
+    session.running = false;
     progress(true); // the last steps' losses, and the digit, grid and map of the weights training ends with
     postMessage({ type: "stopped", ...trainer.stopped });
     return false;
   }
-  seen.images += record.rows;
-  losses.push({ step: record.step, ...trainer.running });
-  if (record.step % TEST_EVERY === 0) tests.push(trainer.testFigure());
+  session.seen.images += record.rows;
+  session.losses.push({ step: record.step, ...trainer.running });
+  if (record.step % TEST_EVERY === 0) session.tests.push(trainer.testFigure());
   return true;
 }
 
 function slice() {
-  pending = false;
-  if (!running || !trainer) return;
+  session.pending = false;
+  if (!session.running || !session.trainer) return;
   const t0 = performance.now();
   let t = t0, stepMs = 0;
   do { // one step at least; no step that would end the slice past SLICE_MS
     if (!step()) break;
     stepMs = performance.now() - t;
     t += stepMs;
-  } while (running && t - t0 + stepMs <= SLICE_MS);
-  const now = performance.now(), elapsed = (now - seen.since) / 1000;
-  if (elapsed >= 1) { imagesPerSecond = seen.images / elapsed; seen = { images: 0, since: now }; }
+  } while (session.running && t - t0 + stepMs <= SLICE_MS);
+  const now = performance.now(), elapsed = (now - session.seen.since) / 1000;
+  if (elapsed >= 1) {
+    session.imagesPerSecond = session.seen.images / elapsed;
+    session.seen = { images: 0, since: now };
+  }
   progress(false);
   schedule();
 }
@@ -122,30 +135,31 @@ function slice() {
 const channel = new MessageChannel();
 channel.port1.onmessage = slice;
 function schedule() {
-  if (running && !pending) { pending = true; channel.port2.postMessage(null); }
+  if (session.running && !session.pending) { session.pending = true; channel.port2.postMessage(null); }
 }
 
 // What the tab paints: the losses and test figures since the last post, the decoded view, the map's means when due
 function progress(force) {
-  const now = performance.now();
-  if (!force && now - lastFrame < FRAME_MS) return;
-  lastFrame = now;
+  const now = performance.now(), trainer = session.trainer, view = session.view;
+  if (!force && now - session.lastFrame < FRAME_MS) return;
+  session.lastFrame = now;
   const message = { type: "progress", step: trainer.steps, epoch: trainer.epoch, lr: trainer.lr, beta: trainer.beta,
-                    running, imagesPerSecond, arrived: trainer.arrived, n: trainer.data.n, losses, tests, view: null,
-                    pixels: null, means: null };
-  losses = []; tests = [];
+                    running: session.running, imagesPerSecond: session.imagesPerSecond, arrived: trainer.arrived,
+                    n: trainer.data.n, losses: session.losses, tests: session.tests, view: null, pixels: null,
+                    means: null };
+  session.losses = []; session.tests = [];
   const transfer = [];
-  if (view && (force || viewMoved || now - lastView >= VIEW_MS)) {
-    lastView = now;
-    viewMoved = false;
+  if (view && (force || session.viewMoved || now - session.lastView >= VIEW_MS)) {
+    session.lastView = now;
+    session.viewMoved = false;
     const rows = 1 + view.grid * view.grid;
     const points = Float32Array.from(viewPoints(view.z1, view.z2, view.span, view.grid));
     message.pixels = trainer.decode(points, rows);
     message.view = view;
     transfer.push(message.pixels.buffer);
   }
-  if (force || now - lastMeans >= MEANS_MS) {
-    lastMeans = now;
+  if (force || now - session.lastMeans >= MEANS_MS) {
+    session.lastMeans = now;
     message.means = trainer.latentMeans();
     transfer.push(message.means.buffer);
   }
@@ -155,20 +169,22 @@ function progress(force) {
 const handlers = {
   start: (m) => start(m),
   run() {
-    if (!trainer || trainer.stopped || dataFailed) return;
-    running = true;
-    seen = { images: 0, since: performance.now() };
+    if (!session.trainer || session.trainer.stopped || session.dataFailed) return;
+    session.running = true;
+    session.seen = { images: 0, since: performance.now() };
     schedule();
   },
-  pause() { running = false; progress(true); },
-  step() { running = false; if (trainer && !dataFailed && step()) progress(true); },
-  beta(m) { if (trainer) { trainer.setBeta(m.beta); if (!running) progress(true); } },
-  view(m) { view = m; viewMoved = true; if (trainer && !running) progress(true); },
-  test(m) { if (trainer) postMessage({ type: "test", ...trainer.testFigure(m.count, m.images ?? null) }); },
+  pause() { session.running = false; progress(true); },
+  step() { session.running = false; if (session.trainer && !session.dataFailed && step()) progress(true); },
+  beta(m) { if (session.trainer) { session.trainer.setBeta(m.beta); if (!session.running) progress(true); } },
+  view(m) { session.view = m; session.viewMoved = true; if (session.trainer && !session.running) progress(true); },
+  test(m) {
+    if (session.trainer) postMessage({ type: "test", ...session.trainer.testFigure(m.count, m.images ?? null) });
+  },
   weights() {
-    if (!trainer) return;
-    const bytes = writeSafetensors(trainer.vae.parameters);
-    postMessage({ type: "weights", bytes, step: trainer.steps }, [bytes.buffer]);
+    if (!session.trainer) return;
+    const bytes = writeSafetensors(session.trainer.vae.parameters);
+    postMessage({ type: "weights", bytes, step: session.trainer.steps }, [bytes.buffer]);
   },
 };
 
@@ -176,7 +192,7 @@ onmessage = async ({ data }) => {
   try {
     await handlers[data.type](data);
   } catch (error) {
-    running = false;
+    session.running = false;
     postMessage({ type: "error", message: error.message || String(error) });
   }
 };
