@@ -28,18 +28,22 @@ import torch
 from starlette.middleware import Middleware
 
 from vae.hub import DEFAULT_TIMEOUT
+from webapp.across_tabs import follow_data_set, wire_tab_choice
 from webapp.api import ExplorerAPI
 from webapp.choice import ModelChoice, bundle_url, footer, intro
 from webapp.compress import PageCompression
+from webapp.explore_tab import explore_tab
 from webapp.live_training import LiveTraining
+from webapp.model_row import model_row
 from webapp.models import ModelEntry, ModelStore
 from webapp.page import STATIC, template
 from webapp.publish import NOT_SET_UP, sign_in_problem
 from webapp.reconstruct import ReconstructTab
+from webapp.reconstruct_tab import reconstruct_tab
 from webapp.settings import resolve_from_env, timeout_from_env
-from webapp.tabs import (explore_tab, follow_data_set, model_row, reconstruct_tab, train_tab, training_tab,
-                         wire_tab_choice)
+from webapp.train_tab import train_tab
 from webapp.training_data import missing_message, training_data_path
+from webapp.training_tab import training_tab
 
 HERE = Path(__file__).resolve().parent
 BUNDLED = HERE / "pretrained"  # the model shipped with the code

@@ -217,7 +217,7 @@ def map_geometry(page) -> dict:
     """The Explore map's limit (from the page bundle the page fetched), margins and CSS size (webapp/), and where
     its canvas is: everything needed to place a latent point without the page's transform."""
     from webapp.page import MAP_MARGIN
-    from webapp.tabs import VIEW
+    from webapp.view_controls import VIEW
 
     address = page.evaluate("document.querySelector('#vae-explore [data-bundle]').dataset.bundle")
     with safe_open(address.split("file=", 1)[1], "numpy") as f:

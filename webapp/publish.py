@@ -11,6 +11,9 @@ Who may publish, and with which token:
 - Running locally, Gradio's LoginButton signs in as the machine's own Hugging Face login (HF_TOKEN or `hf auth
   login`), so Publish pushes with that token, to its owner's namespace.
 Not signed in: a message, nothing pushed.
+
+The Train live tab's Publish button (webapp/train_tab.py) is TrainedModelPublish.publish: the checks in that order
+(sign-in, the repo name, the model), the push, and the link that opens the published model in this app (app_link).
 """
 
 from __future__ import annotations
@@ -19,8 +22,13 @@ import importlib.util
 import os
 import re
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
+import gradio as gr
+from gradio.route_utils import get_root_url
 from gradio.utils import get_space
 from huggingface_hub import HfApi, ModelCard, get_token
 from huggingface_hub.utils import HfHubHTTPError
@@ -28,7 +36,10 @@ from huggingface_hub.utils import HfHubHTTPError
 from vae.datasets import get_dataset
 from vae.hub import card_data, first_line, push_folder, with_timeout
 from vae.model import VAE
+from webapp.hub_fetch import ModelRequestError
+from webapp.models import ModelStore
 from webapp.page import architecture
+from webapp.uploads import UPLOAD_NAME
 
 OAUTH_SCOPE = "contribute-repos"  # what README.md's front matter asks a visitor's sign-in for, beyond their profile
 REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")  # a Hub repo name: letters, digits, -, _, .
@@ -132,3 +143,49 @@ def publish_model(model: VAE, repo_id: str, token: str, link: str) -> str:
             raise ValueError(f"The Hub refused to publish to {repo_id} ({first_line(e)}). Nothing else was "
                              "changed; check the repo name and that your sign-in may create repos, then try "
                              "again.") from None
+
+
+def app_link(request: gr.Request | None) -> str:
+    """The address that opens this app for anyone: the Space's page on a Space, else the address it was reached at."""
+    space = os.environ.get("SPACE_ID")
+    if on_space() and space:
+        return f"https://huggingface.co/spaces/{space}"
+    if request is None:
+        return ""
+    return get_root_url(request.request, request.request.url.path, None) + "/"
+
+
+@dataclass(frozen=True)
+class TrainedModelPublish:
+    """The Publish button's handler (publish), for one app."""
+
+    sign_in_problem: str | None  # None when visitors can sign in (sign_in_problem above), else what Publish says
+    receive: Callable[[object], str]  # the page's upload -> the name the app serves it under; ValueError says why not
+    store: ModelStore  # the models the app serves, by name
+
+    def publish(self, sent, repo_name, current, request: gr.Request, profile: gr.OAuthProfile | None,
+                token: gr.OAuthToken | None) -> str:
+        """Publish: the page's model (else the visitor's chosen model, if it was sent from a browser) to
+        <visitor>/<repo_name> with the visitor's own token; then the ?model= link that opens it."""
+        if self.sign_in_problem:
+            return f"⚠️ {self.sign_in_problem}"
+        secret = visitor_token(profile, token)
+        if secret is None:
+            return f"⚠️ {SIGN_IN_FIRST}"
+        if problem := repo_name_problem(repo_name):
+            return f"⚠️ {problem}"
+        try:
+            name = self.receive(sent)
+        except ValueError as e:
+            page_sent = isinstance(sent, dict) and sent.get("path")
+            if page_sent or not (isinstance(current, str) and UPLOAD_NAME.fullmatch(current)):
+                return f"⚠️ {e}"
+            name = current  # signing in reloaded the page, which came back with the model sent before
+        repo_id = f"{profile.username}/{repo_name.strip()}"
+        link = f"{app_link(request)}?model={quote(repo_id)}"
+        try:
+            commit = publish_model(self.store.get(name).model, repo_id, secret, link)
+        except (ValueError, ModelRequestError) as e:
+            return f"⚠️ {e}"
+        return (f"✓ Published to [{repo_id}](https://huggingface.co/{repo_id}) (commit `{commit[:12]}`). "
+                f"Anyone can open it here: [{link}]({link})")
