@@ -22,7 +22,7 @@ def test_plane_grid_and_per_image_grid_agree_and_bound_the_elbo_and_iwae(bundled
     plane, mean, _ = PlaneGrid().log_px(bundled_model, x)
     for i in range(len(x)):
         post = exact_posterior(bundled_model, x[i], scan=scan)
-        assert abs(post.log_px - float(plane[i])) < 0.02
+        assert abs(post.log_px - float(plane[i])) < 0.01 and post.error < 0.01  # the tolerance it was asked for
         assert torch.allclose(torch.tensor(post.mean), mean[i], atol=1e-3)
     # ELBO <= IWAE-5000 <= exact, on the mean over the images (IWAE is a lower bound in expectation)
     iwae = iwae_log_likelihood(bundled_model, x, k=5000).mean()
