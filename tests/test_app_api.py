@@ -30,7 +30,8 @@ from conftest import PRETRAINED, png
 pytestmark = pytest.mark.filterwarnings(  # raised inside gradio's queue by pandas 3, not by this app
     "ignore:'future.no_silent_downcasting' is deprecated", "ignore:The copy keyword is deprecated")
 
-PUBLIC = {"/generate", "/grid", "/interpolate", "/encode", "/reconstruct", "/models", "/replay", "/upload_model"}
+PUBLIC = {"/generate", "/grid", "/interpolate", "/encode", "/reconstruct", "/likelihood", "/models", "/replay",
+          "/upload_model"}
 MNIST_SAMPLE = [0, 1, 2, 3, 4, 7, 8, 11, 18, 61]  # one of each digit
 
 
@@ -235,7 +236,7 @@ def test_bad_uploads_get_a_clear_message(served, tmp_path):
     truncated = tmp_path / "cut.png"
     Image.new("L", (300, 300), 128).save(tmp_path / "whole.png")
     truncated.write_bytes((tmp_path / "whole.png").read_bytes()[:60])
-    for endpoint in ("/encode", "/reconstruct"):
+    for endpoint in ("/encode", "/reconstruct", "/likelihood"):
         with pytest.raises(AppError, match="No image given"):
             client.predict(None, api_name=endpoint)
         with pytest.raises(AppError, match="'notes.txt' is not an image"):

@@ -64,7 +64,8 @@ def test_the_endpoints_are_tools_described_by_their_docstrings(mcp_url):
         return (await session.list_tools()).tools
 
     tools = {t.name: t for t in session_run(mcp_url, work)}
-    assert set(tools) == {"generate", "grid", "interpolate", "encode", "reconstruct", "models", "replay", "upload_model"}
+    assert set(tools) == {"generate", "grid", "interpolate", "encode", "reconstruct", "likelihood", "models", "replay",
+                          "upload_model"}
     assert tools["generate"].description.startswith("The decoded digit at (z1, z2)")
     assert set(tools["grid"].inputSchema["properties"]) == {"z1", "z2", "span", "model", "snapshot"}
     assert "Hub model id" in json.dumps(tools["encode"].inputSchema)  # the arguments' docs reach the agent

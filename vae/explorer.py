@@ -1,6 +1,6 @@
 """What the explorer app asks of a model, on numpy arrays: the digit at z, the 10x10 grid around z, the digits along
-the straight path between two points, the posterior of an image, and its reconstruction with its -ELBO. No Gradio
-here: a benchmark or a notebook uses it as it is.
+the straight path between two points, the posterior of an image, its reconstruction with its -ELBO, and its exact
+-log p(x) beside the bounds. No Gradio here: a benchmark or a notebook uses it as it is.
 
     from vae import VAE
     from vae.explorer import Explorer
@@ -10,10 +10,13 @@ here: a benchmark or a notebook uses it as it is.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import torch
 
 from vae.evaluate import evaluate_elbo
+from vae.exact import CoarseScan, ImageLikelihood, image_likelihood
 from vae.imaging import DEFAULT_SPAN, GRID_SIZE, grid_image, latent_grid, latent_path, to_uint8
 from vae.model import VAE
 
@@ -62,3 +65,13 @@ class Explorer:
         copies = torch.as_tensor(x, dtype=torch.float32).reshape(1, -1).expand(ELBO_SAMPLES, -1)  # (S, 784)
         figures = evaluate_elbo(self.model, copies, batch_size=ELBO_SAMPLES, seed=0)
         return recon, {"mu": mu, "sigma": sigma, "elbo": figures["elbo"], "bce": figures["bce"], "kl": figures["kl"]}
+
+    @cached_property
+    def scan(self) -> CoarseScan:
+        """The plane's coarse scan for exact likelihoods: decoded once per model, on the first image asked about."""
+        return CoarseScan(self.model)
+
+    def likelihood(self, x: np.ndarray) -> ImageLikelihood:
+        """x float (28, 28) in [0, 1] -> its -ELBO, IWAE-1000 bound and exact -log p(x), the inference gaps and the
+        true posterior (vae/exact.py)."""
+        return image_likelihood(self.model, torch.as_tensor(x, dtype=torch.float32), scan=self.scan)

@@ -9,7 +9,9 @@ from gradio.data_classes import FileData
 
 from vae.explorer import Explorer
 from vae.imaging import DEFAULT_SPAN, to_uint8
+from vae.posterior_map import posterior_heat_map
 from webapp.hub_fetch import ModelRequestError
+from webapp.likelihood import likelihood_figures
 from webapp.inputs import (bad_input, digit_from_file, grid_span, interpolation_steps, latent_coordinate,
                            snapshot_index, uploaded_path)
 from webapp.models import ModelEntry, ModelStore, check_browser_fit
@@ -27,8 +29,8 @@ class ExplorerAPI:
         self.cache = cache
 
     def endpoints(self) -> list:
-        return [self.generate, self.grid, self.interpolate, self.encode, self.reconstruct, self.models, self.replay,
-                self.upload_model]
+        return [self.generate, self.grid, self.interpolate, self.encode, self.reconstruct, self.likelihood,
+                self.models, self.replay, self.upload_model]
 
     def explorer(self, model, snapshot=None) -> Explorer:
         """The model's views; with a snapshot index, those of that training snapshot's decoder."""
@@ -141,6 +143,26 @@ class ExplorerAPI:
         x = digit_from_file(image, self.cache, explorer.model.config.dataset)
         recon, stats = explorer.reconstruct(x)
         return png_file(to_uint8(x), "preprocessed", self.cache), png_file(recon, "reconstruction", self.cache), stats
+
+    def likelihood(self, image: FileData, model: str = "default") -> tuple[FileData, dict]:
+        """The truth beside the bounds for one image, prepared as /reconstruct prepares it: a heat map of the true
+        posterior p(z|x) with q(z|x)'s 1σ and 2σ ellipses and mean (orange) and the posterior's modes (blue crosses),
+        as a 280x280 PNG, and {"exact": -log p(x) by quadrature on the 2-D plane, "elbo": -ELBO of q(z|x) (no sampling
+        noise), "iwae": the IWAE-1000 bound, "approximation_gap": log p(x) - the best Gaussian's ELBO,
+        "amortization_gap": that ELBO - q(z|x)'s, "posterior": {"mean", "cov", "modes": [{"z", "share"}]},
+        "q": {"mu", "sigma"}, "best_gaussian": {"mean", "cov"}, "quadrature": {"points", "error"}, "window":
+        [z1 low, z1 high, z2 low, z2 high] of the heat map}; figures in nats, -ELBO >= IWAE >= exact up to the
+        IWAE's sampling noise.
+
+        Args:
+            image: a picture of one digit, or of one piece of clothing for a Fashion-MNIST model (PNG, JPEG, WebP, BMP
+                or GIF; at most 10 MB and 64 megapixels)
+            model: a name from /models, or a Hub model id "user/repo" or "user/repo@revision"
+        """
+        explorer = self.explorer(model)
+        account = explorer.likelihood(digit_from_file(image, self.cache, explorer.model.config.dataset))
+        picture, window = posterior_heat_map(account.posterior, account.q_mean, account.q_sigma)
+        return png_file(picture, "posterior", self.cache), likelihood_figures(account, window)
 
     def upload_model(self, weights: FileData, config: str = "", latents: FileData | None = None) -> dict:
         """Send a 2-D VAE (one trained in the page, or written by VAE.save_pretrained) to explore it: checked as a Hub
