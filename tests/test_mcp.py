@@ -1,7 +1,7 @@
 """The API as MCP tools, for LLM agents: the launched app's MCP server (Gradio's, streamable HTTP at
 /gradio_api/mcp/) listed and called through the `mcp` package's own client. Each tool is described by its
-endpoint's docstring; all seven answer with the bundled model's own values (pixels, posterior, figures, the replay's
-frames), computed here; images come back as images.
+endpoint's docstring; all but /upload_model answer with the bundled model's own values (pixels, posterior, figures, the
+exact likelihood, the replay's frames), computed here; images come back as images.
 
 Run: python -m pytest tests/test_mcp.py   (about 15 s)
 """
@@ -26,6 +26,7 @@ from conftest import PRETRAINED, REPO
 from hub_repos import differs
 from vae.explorer import Explorer
 from vae.imaging import to_uint8
+from vae.posterior_map import posterior_heat_map
 from vae.preprocess import load_image, preprocess_digit
 from webapp.replay import replay_for, snapshot_count
 
@@ -95,11 +96,12 @@ def value_of(result):
     return ast.literal_eval(" ".join(c.text for c in result.content if c.type == "text"))
 
 
-def test_all_seven_tools_answer_with_the_models_values(mcp_url, bundled_model, tmp_path):
+def test_every_tool_answers_with_the_models_values(mcp_url, bundled_model, tmp_path):
     picture = "data:image/png;base64," + base64.b64encode(EXAMPLE.read_bytes()).decode()
     calls = {"generate": {"z1": 0.5, "z2": -1.0}, "grid": {"z1": 0.5, "z2": -1.0, "span": 1.0},
              "interpolate": {"z1_a": -1.0, "z2_a": 0.5, "z1_b": 1.0, "z2_b": -0.5, "steps": 5},
-             "encode": {"image": picture}, "reconstruct": {"image": picture}, "models": {},
+             "encode": {"image": picture}, "reconstruct": {"image": picture}, "likelihood": {"image": picture},
+             "models": {},
              "replay": {"z1": 0.25, "z2": -0.25, "span": 1.0}}
 
     async def work(session):
@@ -125,6 +127,12 @@ def test_all_seven_tools_answer_with_the_models_values(mcp_url, bundled_model, t
     for name in expected:
         np.testing.assert_allclose(stats[name], expected[name], rtol=1e-6, atol=1e-6, err_msg=name)
     assert differs(png_at(pre["url"]), to_uint8(x)) == 0 and differs(png_at(rec["url"]), recon) <= 1
+    heat, figures = value_of(got["likelihood"])
+    account = explorer.likelihood(x)
+    for name in ("exact", "elbo", "iwae"):
+        assert figures[name] == pytest.approx(getattr(account, name), abs=1e-6), name
+    picture, _ = posterior_heat_map(account.posterior, account.q_mean, account.q_sigma)
+    assert differs(png_at(heat["url"]), picture) == 0
 
     stated = json.loads((PRETRAINED / "results.json").read_text())["elbo"]
     assert value_of(got["models"]) == [{"name": "default", "arch": bundled_model.config.arch, "dataset": "mnist",
