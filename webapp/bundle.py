@@ -1,8 +1,10 @@
 """The page bundle: the one file the browser decoder (static/js/core/bundles.js) needs, written from the model.
 
-A safetensors file holding the decoder's tensors, the test set's latent means for the map, and in its metadata an
-explicit program: the ordered operations of `model.decode`, each naming the tensors it uses. The page executes
-that list and knows no layer names, so any decoder built from the modules below runs in the browser unchanged.
+A safetensors file holding the decoder's tensors, the test set's latent means for the map (latents.mu, latents.labels)
+and, when the latents file has them, the encoder's standard deviations (latents.sigma: the Explore tab's aggregate
+posterior q(z) against the prior, static/js/core/aggregate.js), and in its metadata an explicit program: the ordered
+operations of `model.decode`, each naming the tensors it uses. The page executes that list and knows no layer
+names, so any decoder built from the modules below runs in the browser unchanged.
 
     format   "vae-explorer-page/2"
     program  JSON list of operations, executed in order on a (rows, width) activation:
@@ -116,15 +118,17 @@ def compact_weights(model: VAE, program: list[dict]) -> tuple[dict[str, np.ndarr
 
 
 def write_page_bundle(model: VAE, latents: dict | None, folder: str | Path) -> Path:
-    """Write the bundle for `model` (and `latents` {'mu', 'labels'}, or None: a map without points) into `folder`,
-    named by the float32 model and latents it stands for, so a browser cache never serves stale weights and a bundle
-    written before is not encoded again; returns its path."""
+    """Write the bundle for `model` (and `latents` {'mu', 'labels'} and optionally 'sigma', or None: a map without
+    points) into `folder`, named by the float32 model and latents it stands for, so a browser cache never serves
+    stale weights and a bundle written before is not encoded again; returns its path."""
     program = decoder_program(model)
     state = model.state_dict()
     tensors = {}
     if latents is not None:
         tensors["latents.mu"] = np.ascontiguousarray(latents["mu"][:, :2], np.float32)  # (N, 2)
         tensors["latents.labels"] = np.ascontiguousarray(latents["labels"], np.uint8)  # (N,)
+        if latents.get("sigma") is not None:  # vae/latents.py's files have it; a bundle without it has no q(z)
+            tensors["latents.sigma"] = np.ascontiguousarray(latents["sigma"][:, :2], np.float32)  # (N, 2)
     metadata = {"format": FORMAT, **decoder_metadata(model), "config": json.dumps(model.config.to_dict()),
                 "map_limit": json.dumps(map_limit(tensors["latents.mu"] if latents is not None else np.zeros((0, 2))))}
     digest = hashlib.sha256(json.dumps({**metadata, "encoding": PAGE_ENCODING}, sort_keys=True).encode())

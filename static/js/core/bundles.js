@@ -20,15 +20,16 @@ function classWords(metadata) {
   return metadata.classes === undefined ? null : field(metadata, "classes");
 }
 
-// A page bundle -> {decoder, latents: {mu, labels} | null, limit, cache}. Its weights are float32, or compact with
-// an encoding per tensor in metadata.encodings (dequantised as the replay's); limit: the map's half-width, which
-// webapp/bundle.py computes from the latents. options: Decoder's {maxRows, kernel}
+// A page bundle -> {decoder, latents: {mu, labels, sigma (null in a bundle without it)} | null, limit, cache}. Its
+// weights are float32, or compact with an encoding per tensor in metadata.encodings (dequantised as the replay's);
+// limit: the map's half-width, which webapp/bundle.py computes from the latents. options: Decoder's {maxRows, kernel}
 export function pageModel({ metadata, tensors }, options) {
   const program = field(metadata, "program");
   const weights = metadata.encodings ? dequantize(tensors, "", field(metadata, "encodings")) : tensors;
   const decoder = new Decoder(program, weights, field(metadata, "input"), field(metadata, "output"), options);
   const latents = tensors["latents.mu"]
-    ? { mu: tensors["latents.mu"].data, labels: tensors["latents.labels"].data } : null;
+    ? { mu: tensors["latents.mu"].data, labels: tensors["latents.labels"].data,
+        sigma: tensors["latents.sigma"] ? tensors["latents.sigma"].data : null } : null;
   return { decoder, latents, limit: field(metadata, "map_limit"), words: classWords(metadata), cache: new Map() };
 }
 
