@@ -1,7 +1,9 @@
 """The Reconstruct tab in a real browser (Chromium through Playwright): an upload, an MNIST example and a drawing on
 the pad show their reconstruction (Clear empties the pad), a broken upload a clear message; "explore from here"; the
-posterior's samples decoded in the page equal /generate, the prior's circles and the explanations. Screenshots go to
-artifacts/browser/.
+posterior's samples decoded in the page equal /generate, the prior's circles and the explanations; "the truth beside
+the approximation": after the reconstruction, the heat map of p(z|x) and the exact figures of vae.explorer's
+Explorer.likelihood for a test digit whose posterior has two modes far from q(z|x), and for a noisy JPEG photo on a
+360 px phone; nothing but a prompt before any input and after a broken one. Screenshots go to artifacts/browser/.
 
 Needs Chromium (tests/browser_helpers.py says how to get it).
 Run: python -m pytest tests/test_browser_reconstruct.py   (about 2 min on 2 busy cores)
@@ -12,17 +14,26 @@ from __future__ import annotations
 import base64
 import io
 import json
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from gradio_client import handle_file
-from PIL import Image
+from PIL import Image, ImageFilter
+
+from vae.explorer import Explorer
+from vae.posterior_map import HEAT_MAP_SIZE, posterior_heat_map
+from vae.preprocess import load_image, preprocessor
+from webapp.likelihood import second_mode
+from webapp.reconstruct import TRUTH_ASK
 
 from browser_helpers import browser, served  # noqa: F401 - fixtures: the module's Chromium, the bundled model's app
 from browser_helpers import BROWSER_TEST_MARKS, SHOTS, open_app, png, sample_canvas, wait_for_state, wait_painted
 from conftest import REPO
 
 pytestmark = BROWSER_TEST_MARKS
+
+TWO_MODES = 7  # a test digit whose posterior's mass lies far from q(z|x)'s mean, in two basins (tests/test_exact.py)
 
 
 def test_an_upload_shows_its_reconstruction_and_explore_from_here(browser, served, mnist_test, tmp_path):
@@ -134,10 +145,17 @@ def test_an_mnist_example_and_a_broken_upload(browser, served, tmp_path):
     # a file that only claims to be an image: a clear message where the figures were, no bare "Error"
     fake = tmp_path / "holiday.png"
     fake.write_text("not really a picture")
+    page.wait_for_selector("#vae-heat-map img", timeout=60_000)  # the example's truth, before the broken upload
     page.set_input_files("#vae-upload input[type=file]", str(fake))
     page.wait_for_function("document.querySelector('#vae-status').innerText.includes('not an image')", timeout=30_000)
     assert "'holiday.png' is not an image this app can read" in page.inner_text("#vae-status")
     assert page.inner_text("#vae-figures").strip() == ""
+    # and the truth panel has nothing to show but its prompt: no heat map, no figures, no error
+    page.wait_for_function("(ask) => document.querySelector('#vae-likelihood').innerText.includes(ask)", arg=TRUTH_ASK,
+                           timeout=30_000)
+    assert not page.is_visible("#vae-heat-map") and page.locator("#vae-likelihood table").count() == 0
+    assert page.inner_text("#vae-heat-map-caption").strip() == ""
+    assert "Error" not in page.inner_text("#vae-truth")
     page.close()
 
 
@@ -182,5 +200,122 @@ def test_posterior_samples_the_prior_circles_and_how_it_works(browser, served, m
     figures = client.predict(handle_file(str(digit)), api_name="/reconstruct")[2]
     assert f"= {figures['elbo']:.1f} nats" in how and f"BCE ({figures['bce']:.1f})" in how  # the digit's own figures
     assert all(len(p.split()) <= 80 for p in how.split("\n") if p.strip())  # each part at most 80 words
+    assert page.errors == []
+    page.close()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the truth beside the approximation
+
+# in the page, from the upload's change event (ms): when the reconstruction's figures show, whether the truth panel
+# showed its own progress after that, and when its heat map and table arrive
+TRUTH_TIMING = """() => {
+  const t = window.vaeTruthTiming = {reconstruction: null, progress: false, truth: null};
+  let start = null;
+  document.addEventListener('change', (e) => {
+    if (e.target.matches('#vae-upload input[type=file]')) start = performance.now(); }, true);
+  const tick = () => {
+    if (start !== null) {
+      const at = performance.now() - start;
+      if (t.reconstruction === null && document.querySelector('#vae-figures').innerText.includes('μ')) {
+        t.reconstruction = at; }
+      if (t.reconstruction !== null
+          && document.querySelector('#vae-likelihood [data-testid=status-tracker]:not(.hide)')) t.progress = true;
+      if (document.querySelector('#vae-heat-map img[src]') && document.querySelector('#vae-likelihood table')) {
+        t.truth = at; return; }
+    }
+    requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+}"""
+
+
+@dataclass
+class Truth:
+    timing: dict  # TRUTH_TIMING's
+    heat_map: np.ndarray  # the picture shown, uint8 (280, 280, 3)
+    rows: list  # the figures' table: [name, nats, sentence] per row
+    text: str  # the panel's figures and sentences
+    bold: list  # its bold parts
+    caption: str
+
+
+def upload_for_the_truth(page, picture) -> Truth:
+    """Upload `picture` on the Reconstruct tab and wait for the truth panel to fill."""
+    page.get_by_role("tab", name="Reconstruct").click()
+    page.get_by_role("tab", name="Upload").click()
+    assert not page.is_visible("#vae-heat-map") and TRUTH_ASK in page.inner_text("#vae-likelihood")  # before any input
+    page.evaluate(TRUTH_TIMING)
+    page.set_input_files("#vae-upload input[type=file]", str(picture))
+    page.wait_for_function("window.vaeTruthTiming.truth !== null", timeout=60_000)
+    page.locator("#vae-heat-map img").scroll_into_view_if_needed()  # Gradio's <img loading=lazy> loads in view
+    page.wait_for_function("document.querySelector('#vae-heat-map img').naturalWidth > 0", timeout=15_000)
+    src = page.get_attribute("#vae-heat-map img", "src")
+    heat_map = np.asarray(Image.open(io.BytesIO(page.request.get(src).body())).convert("RGB"))
+    rows = page.evaluate("[...document.querySelectorAll('#vae-likelihood tbody tr')]"
+                         ".map((r) => [...r.cells].map((c) => c.innerText.trim()))")
+    bold = page.evaluate("[...document.querySelectorAll('#vae-likelihood strong')].map((b) => b.innerText)")
+    return Truth(page.evaluate("window.vaeTruthTiming"), heat_map, rows, page.inner_text("#vae-likelihood"), bold,
+                 page.inner_text("#vae-heat-map-caption"))
+
+
+def check_the_truth(shown: Truth, model, x: np.ndarray) -> None:
+    """The panel shows what Explorer(model).likelihood(x) computes here: the heat map, the five figures, the caption's
+    window, and the two-modes callout exactly when the posterior has a second mode."""
+    account = Explorer(model).likelihood(x)
+    picture, window = posterior_heat_map(account.posterior, account.q_mean, account.q_sigma)
+    assert shown.heat_map.shape == (HEAT_MAP_SIZE, HEAT_MAP_SIZE, 3)
+    assert np.abs(shown.heat_map.astype(int) - picture).max() <= 1  # PNG: the picture itself
+    gaps = account.gaps
+    expected = [("−ELBO", account.elbo), (f"IWAE-{account.iwae_k}", account.iwae),
+                ("exact −log p(x)", account.exact), ("approximation gap", gaps.approximation),
+                ("amortization gap", gaps.amortization)]
+    assert [row[:2] for row in shown.rows] == [[name, f"{value:.2f}"] for name, value in expected]
+    assert all(len(row) == 3 and row[2].endswith(".") for row in shown.rows)  # a whole sentence each
+    assert "encoder's guess q(z|x)" in shown.rows[0][2]  # the "|" of q(z|x) does not end the cell
+    assert f"z1 from {window[0]:.2f} to {window[1]:.2f} and z2 from {window[2]:.2f} to {window[3]:.2f}" in shown.caption
+    assert all(part in shown.caption for part in ("Colour:", "Orange:", "Blue crosses:", "q(z|x)", "p(z|x)"))
+    other = second_mode(account)
+    assert ("The posterior has two modes:" in shown.bold) == (other is not None)
+    if other:
+        assert f"the second, at ({other[0]:.2f}, {other[1]:.2f}), holds {100 * other[2]:.0f} % of the mass" in shown.text
+    timing = shown.timing  # the reconstruction first, then the panel, under its own progress meanwhile
+    assert timing["reconstruction"] is not None and timing["reconstruction"] < timing["truth"] and timing["progress"]
+    print(f"reconstruction after {timing['reconstruction']:.0f} ms, the truth panel after {timing['truth']:.0f} ms")
+
+
+def test_the_truth_beside_the_approximation_for_a_digit_with_two_modes(browser, served, mnist_test, tmp_path):
+    """Test digit 7: q(z|x) sits far from a posterior with two modes, and the panel says so."""
+    url, _, model = served
+    images, _ = mnist_test
+    digit = tmp_path / "two-modes.png"
+    Image.fromarray(images[TWO_MODES]).save(digit)
+    page = open_app(browser, url)
+    shown = upload_for_the_truth(page, digit)
+    page.screenshot(path=SHOTS / "reconstruct-truth.png", full_page=True)
+    check_the_truth(shown, model, images[TWO_MODES].astype(np.float32) / 255)  # an MNIST digit passes unchanged
+    assert "The posterior has two modes:" in shown.bold
+    assert page.errors == []
+    page.close()
+
+
+def test_the_truth_for_a_noisy_jpeg_photo_on_a_phone(browser, served, mnist_test, tmp_path):
+    """A test digit printed, photographed (blur, sensor noise, JPEG 90) and uploaded on a 360 px phone: the panel
+    shows the figures of the input as the server prepared it, and nothing in it overflows the screen."""
+    url, _, model = served
+    images, _ = mnist_test
+    paper = Image.fromarray(255 - images[3]).resize((336, 336), Image.NEAREST)  # ink on paper
+    rng = np.random.default_rng(0)
+    noisy = np.clip(np.asarray(paper.filter(ImageFilter.GaussianBlur(1)), float) + rng.normal(0, 2, (336, 336)), 0, 255)
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(noisy.astype(np.uint8)).convert("RGB").save(photo, format="JPEG", quality=90)
+    page = open_app(browser, url, viewport={"width": 360, "height": 800}, is_mobile=True, has_touch=True)
+    shown = upload_for_the_truth(page, photo)
+    page.locator("#vae-likelihood").scroll_into_view_if_needed()
+    page.screenshot(path=SHOTS / "reconstruct-truth-phone.png", full_page=True)
+    check_the_truth(shown, model, preprocessor("mnist")(load_image(photo)))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    for part in ("#vae-heat-map", "#vae-heat-map-caption", "#vae-likelihood", "#vae-likelihood table"):
+        assert page.evaluate("(sel) => document.querySelector(sel).getBoundingClientRect().right", part) <= 360, part
     assert page.errors == []
     page.close()
