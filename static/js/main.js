@@ -99,7 +99,7 @@ export function mountTraining(element, props, trigger, watch, options) {
   tabs.training = new TrainingTab(element, props, trigger, watch, sharedPage(options.constants), options);
 }
 
-// the Train tab: server holds gr.HTML's server functions (webapp/tabs.py's train_tab: train_options and
+// the Train tab: server holds gr.HTML's server functions (webapp/train_tab.py's train_tab: train_options and
 // training_program), upload its upload function (a file to Gradio's upload route, for Explore this model and Publish).
 // Its markup (static/train-tab.html), choices and module are fetched now, when the tab is first shown.
 export async function mountTrain(element, props, trigger, watch, server, upload, options) {
@@ -154,8 +154,8 @@ window.vaeExplorer = {
       return `Copy [this link](${link}) (the browser kept the clipboard closed).`;
     }
   },
-  // the Train tab's "Explore this model" and "Publish to the Hub" buttons (webapp/tabs.py's TrainUI): the model the
-  // page trains now, sent to the server -> {path, config} for the button's server event, or {error}
+  // the Train tab's "Explore this model" and "Publish to the Hub" buttons (webapp/train_tab.py's TrainUI): the model
+  // the page trains now, sent to the server -> {path, config} for the button's server event, or {error}
   sendTrainedModel() {
     return tabs.train ? tabs.train.sendModel() : { error: "Open the Train live tab and train a model first." };
   },

@@ -291,7 +291,7 @@ export class TrainTab {
     return { ...this.config, beta: Number(this.beta().toFixed(4)) };
   }
 
-  // Explore this model and Publish (webapp/tabs.py's TrainUI): the current weights to Gradio's upload route ->
+  // Explore this model and Publish (webapp/train_tab.py's TrainUI): the current weights to Gradio's upload route ->
   // {path, config: config.json's text} for the button's server event, which checks them as /upload_model does; or
   // {error} saying why nothing was sent
   async sendModel() {
