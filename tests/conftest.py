@@ -187,7 +187,7 @@ def node_test(node_executable: str, *files, timeout: int = 600, **env: str) -> s
 
 # a model and an evaluation small enough for a 2-core machine: seconds per run, not minutes
 TINY_RUN = ["--arch", "resmlp", "--hidden", "32", "--blocks", "1", "--device", "cpu", "--threads", "1",
-            "--no-progress", "--iwae-k", "50", "--iwae-images", "100"]
+            "--no-progress", "--iwae-k", "50", "--iwae-images", "100", "--exact-images", "100"]
 
 
 def cli_env(**extra: str) -> dict[str, str]:

@@ -46,7 +46,7 @@ def test_the_subset_is_fixed_and_spans_the_test_set():
 def run(tmp_path_factory, run_train, tiny_run_args):
     out = tmp_path_factory.mktemp("snapshots") / "model"
     result = run_train(*tiny_run_args, "--epochs", EPOCHS, "--train-subset", SUBSET, "--batch-size", BATCH,
-                       "--iwae-k", "0", "--out-dir", out)
+                       "--iwae-k", "0", "--no-exact", "--out-dir", out)
     assert result.returncode == 0, result.stderr[-3000:]
     return out, result.stdout
 

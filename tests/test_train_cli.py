@@ -28,6 +28,7 @@ from safetensors.torch import load_file
 
 from conftest import REPO, cli_env
 from vae import VAE, VAEConfig, evaluate_elbo, iwae_bound
+from vae.exact import CoarseScan, exact_posterior
 from vae.latents import load_latents
 
 EPOCHS, SUBSET, SEED = 3, 2000, 7
@@ -128,6 +129,14 @@ def test_results_are_the_models_figures(run, test_tensor):
     assert results["elbo"] == pytest.approx(history[-1]["test_elbo"], abs=1e-9)
     assert (results["iwae_k"], results["iwae_images"], results["epochs"]) == (50, 100, EPOCHS)
     assert results["iwae"] == pytest.approx(iwae_bound(model, test_tensor[:100], k=50), abs=1e-3)
+    # the exact -log p(x) against each image's own adaptive grid (another quadrature than the trainer's plane grids)
+    scan = CoarseScan(model)
+    exact = -np.mean([exact_posterior(model, x, scan=scan).log_px for x in test_tensor[:100]])
+    assert results["exact_images"] == 100 and results["exact"] == pytest.approx(exact, abs=0.01)
+    assert results["elbo"] > results["exact"] and history[-1]["test_exact"] == results["exact"]
+    card = ModelCard.load(out / "README.md")
+    assert {r.metric_type: r.metric_value for r in card.data.eval_results}["neg_log_likelihood"] == pytest.approx(
+        exact, abs=0.015)
 
 
 @pytest.mark.slow
@@ -192,7 +201,7 @@ def test_same_seed_same_run(run, run_train, tiny_run_args, tmp_path):
     assert _without_timing(_json(again / "metrics.json")) == _without_timing(_json(out / "metrics.json"))
     assert (again / "model.safetensors").read_bytes() == (out / "model.safetensors").read_bytes()
     assert (again / "latents.safetensors").read_bytes() == (out / "latents.safetensors").read_bytes()
-    drop = lambda r: {k: v for k, v in r.items() if k != "train_seconds"}  # noqa: E731
+    drop = lambda r: {k: v for k, v in r.items() if k not in ("train_seconds", "exact_seconds")}  # noqa: E731
     assert drop(_json(again / "results.json")) == drop(_json(out / "results.json"))
 
 
@@ -203,7 +212,7 @@ OPTIONS = ["--preset", "--dataset", "--data-dir", "--download", "--train-subset"
            "--latent-dim",
            "--beta", "--epochs", "--batch-size", "--lr", "--schedule", "--warmup", "--weight-decay", "--grad-clip",
            "--seed", "--device", "--threads", "--out-dir", "--snapshots", "--no-snapshots", "--resume", "--iwae-k",
-           "--iwae-images", "--compare",
+           "--iwae-images", "--exact", "--no-exact", "--exact-images", "--compare",
            "--no-progress", "--push-to-hub", "--private", "--revision", "--commit-message"]
 
 
@@ -335,7 +344,7 @@ def test_the_model_cards_command_trains_the_same_model_on_a_fresh_clone(argv):
     _, preset = resolve_config(["--preset", args.preset])
     for flag in words[6::2]:  # the options after --download --data-dir data/mnist: only those that differ
         name = flag.removeprefix("--").replace("-", "_")
-        assert flag in ("--preset", "--iwae-k", "--iwae-images") or getattr(cfg, name) != getattr(preset, name), flag
+        assert flag in ("--preset", "--iwae-k", "--iwae-images", "--exact-images") or getattr(cfg, name) != getattr(preset, name), flag
     if argv == []:
         assert command == "python -m train --download --data-dir data/mnist"
 
@@ -351,7 +360,7 @@ def test_iwae_k_0_skips_the_iwae_bound(run_train, tiny_run_args, tmp_path):
     results = _json(out / "results.json")
     assert "iwae" not in results and "iwae_k" not in results
     card = ModelCard.load(out / "README.md")
-    assert {r.metric_type for r in card.data.eval_results} == {"neg_elbo"}
+    assert {r.metric_type for r in card.data.eval_results} == {"neg_elbo", "neg_log_likelihood"}
     row = f"| **{results['elbo']:.2f}** | {results['bce']:.2f} | {results['kl']:.2f} | {results['elbo_at_mu']:.2f} | — |"
     assert row in card.text
     assert "--iwae-k 0" in card.text
@@ -368,3 +377,26 @@ def test_the_iwae_bound_with_a_time_estimate_is_iwae_bound_to_the_bit(test_tenso
         got = iwae_with_estimate(model, x, k=1000)
     assert got == iwae_bound(model, x, k=1000)
     assert stdout.getvalue().startswith("IWAE bound, K=1000 on 120 test images: about ")
+
+
+@pytest.mark.slow
+def test_resume_of_a_published_folder_reports_it_again_without_training(run, run_train, tiny_run_args, tmp_path):
+    # a bundled or published folder leaves the checkpoint out: --resume adds the figures it lacks and redoes the card
+    import shutil
+
+    out, _ = run
+    copy = tmp_path / "published"
+    shutil.copytree(out, copy)
+    (copy / "checkpoint.safetensors").unlink()
+    results = _json(copy / "results.json")
+    for key in ("exact", "exact_seconds", "exact_refined"):
+        del results[key]
+    (copy / "results.json").write_text(json.dumps(results))
+    weights = (copy / "model.safetensors").read_bytes()
+    result = _train(run_train, [*tiny_run_args, "--resume"], copy)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "reporting it again" in result.stdout and "epoch " not in result.stdout.split("reporting it again")[1]
+    assert (copy / "model.safetensors").read_bytes() == weights  # not trained again
+    again = _json(copy / "results.json")
+    assert again["exact"] == pytest.approx(_json(out / "results.json")["exact"], abs=1e-9)
+    assert again["iwae"] == results["iwae"] and "reusing its IWAE bound" in result.stdout

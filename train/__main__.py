@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from train.loop import TrainConfig, TrainingDiverged, pick_device, train
+from train.loop import METRICS_NAME, TrainConfig, TrainingDiverged, pick_device, train
 from train.checkpoint import CheckpointError
 from vae.datasets import DATASETS, DEFAULT_DATASET, get_dataset
 from vae.presets import PRESET_PURPOSES, PRESETS
@@ -137,6 +137,12 @@ def output_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--iwae-images", type=int, default=0,
                    help="test images used for the IWAE bound: 0 = all 10,000, fewer for quick checks "
                         "(default: %(default)s)")
+    g.add_argument("--exact", action=argparse.BooleanOptionalAction, default=True,
+                   help="the exact test -log p(x), by quadrature on the 2-D plane (vae/exact.py; about 5 minutes on "
+                        "one core): --no-exact skips it (default: on)")
+    g.add_argument("--exact-images", type=int, default=0,
+                   help="test images used for the exact -log p(x): 0 = all 10,000, fewer for quick checks "
+                        "(default: %(default)s)")
     g.add_argument("--compare", action="append", default=[], metavar="LABEL=RESULTS_JSON",
                    help="add another run's results.json as a row of the model card's table (repeatable)")
     g.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
@@ -163,7 +169,8 @@ def resolve_config(argv: list[str] | None = None) -> tuple[argparse.Namespace, T
     return args, TrainConfig(**values)
 
 
-def training_command(cfg: TrainConfig, preset: str = "default", iwae_k: int = 1000, iwae_images: int = 0) -> str:
+def training_command(cfg: TrainConfig, preset: str = "default", iwae_k: int = 1000, iwae_images: int = 0,
+                     exact: bool = True, exact_images: int = 0) -> str:
     """The command that trains this model again on a fresh clone, for the model card: the data set (named when not
     MNIST) downloaded into data/<its name>, the preset, and each option whose value differs from the preset's."""
     dataset = get_dataset(cfg.dataset)
@@ -175,9 +182,10 @@ def training_command(cfg: TrainConfig, preset: str = "default", iwae_k: int = 10
         if name not in ("data_dir", "dataset") and value != base[name]:
             argv += [option(name), str(value)]
     defaults = build_parser()
-    for name, value in (("iwae_k", iwae_k), ("iwae_images", iwae_images)):
+    for name, value in (("iwae_k", iwae_k), ("iwae_images", iwae_images), ("exact_images", exact_images)):
         if value != defaults.get_default(name):
             argv += [option(name), str(value)]
+    argv += [] if exact else ["--no-exact"]
     return "python -m train " + shlex.join(argv)
 
 
@@ -205,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     from vae.datasets import DataSetError, download, resolve_data_dir
 
     try:
-        if args.iwae_k < 0 or args.iwae_images < 0:
-            raise ValueError("--iwae-k and --iwae-images must be >= 0 (--iwae-k 0 skips the IWAE bound)")
+        if args.iwae_k < 0 or args.iwae_images < 0 or args.exact_images < 0:
+            raise ValueError("--iwae-k, --iwae-images and --exact-images must be >= 0 (--iwae-k 0 skips the IWAE "
+                             "bound, --no-exact the exact -log p(x))")
         cfg.model_config()  # validates arch, sizes, beta before any work
         device = pick_device(cfg.device)
         data_dir = (download(cfg.data_dir, cfg.dataset) if args.download
@@ -266,39 +275,15 @@ def finish(args: argparse.Namespace, cfg: TrainConfig, run, device) -> None:
     from train.report import (LATENT_SCATTER, LOSS_CURVE, SAMPLES, plot_latent_scatter, plot_loss_curve,
                               plot_samples, replay_summary, write_model_card)
     from vae.snapshots import SNAPSHOTS_NAME
-    from vae import evaluate_elbo
     from vae.atomic import atomic_write, atomic_write_text
     from vae.datasets import as_tensor, load_split
-    from vae.evaluate import pixel_entropy
     from vae.latents import LATENTS_NAME, encode_dataset, save_latents
     from vae.model import RESULTS_NAME
 
-    out, model, dataset = args.out_dir, run.model, get_dataset(cfg.dataset)
+    out, model, dataset = args.out_dir, run.model.cpu(), get_dataset(cfg.dataset)
     images, labels = load_split(cfg.data_dir, "test", dataset)
     x_test = as_tensor(images)
-    model = model.cpu()
-    t0 = time.perf_counter()
-    # the test split's pixel entropy: the BCE of a perfect reconstruction, the floor under each data set's figures
-    results = {"dataset": dataset.name, **evaluate_elbo(model, x_test), "pixel_entropy": pixel_entropy(x_test)}
-    results.update(epochs=len(run.history), train_seconds=run.history[-1]["seconds"] if run.history else 0.0)
-    if args.iwae_k:
-        iwae_x = x_test[: args.iwae_images] if args.iwae_images else x_test
-        results.update(iwae_k=args.iwae_k, iwae_images=len(iwae_x))
-        earlier = json.loads((out / RESULTS_NAME).read_text()) if (out / RESULTS_NAME).is_file() else {}
-        # the model's figures decide (results.json from before data sets were named lacks the other two)
-        same = [k for k in results if k not in ("train_seconds", "dataset", "pixel_entropy")]
-        if all(earlier.get(k) == results[k] for k in same) and "iwae" in earlier:
-            # `--resume` of a finished run (to redo its card, or add a --compare row), or a rerun that reproduced it:
-            # the same weights give the same seeded -ELBO to the last bit, so the IWAE bound computed then still
-            # holds; minutes saved.
-            results["iwae"] = earlier["iwae"]
-            print(f"same model as {out / RESULTS_NAME}: reusing its IWAE bound")
-        else:
-            results["iwae"] = iwae_with_estimate(model, iwae_x, args.iwae_k)
-    iwae = f", IWAE-{args.iwae_k} bound {results['iwae']:.2f}" if "iwae" in results else " (IWAE bound skipped)"
-    print(f"test -ELBO {results['elbo']:.2f} (BCE {results['bce']:.2f} + KL {results['kl']:.2f}){iwae} nats/image  "
-          f"[{time.perf_counter() - t0:.0f} s]")
-
+    results = final_figures(args, run, model, x_test)
     model.save_pretrained(out)  # model.safetensors + config.json (atomic)
     mu, sigma = encode_dataset(model, x_test)
     atomic_write(out / LATENTS_NAME, lambda tmp: save_latents(tmp, mu, sigma, labels))
@@ -307,18 +292,76 @@ def finish(args: argparse.Namespace, cfg: TrainConfig, run, device) -> None:
                        (LATENT_SCATTER, lambda p: plot_latent_scatter(mu, labels, p, dataset))):
         atomic_write(out / name, draw)
     atomic_write_text(out / RESULTS_NAME, json.dumps(results, indent=2) + "\n")
-    comparisons = []
-    for item in args.compare:
-        label, _, path = item.partition("=")
-        other = json.loads(Path(path).read_text())
-        comparisons.append(dict(name=label, elbo=other["elbo"], bce=f"{other['bce']:.2f}", kl=f"{other['kl']:.2f}",
-                                elbo_at_mu=f"{other['elbo_at_mu']:.2f}",
-                                iwae=f"{other['iwae']:.2f}" if "iwae" in other else "—"))
+    if "exact" in results and run.history:  # the history's last epoch carries it too, as its test figures
+        run.history[-1]["test_exact"] = results["exact"]
+        atomic_write_text(out / METRICS_NAME, json.dumps(run.history, indent=2) + "\n")
     write_model_card(out, model=model, results=results, history=run.history, train_config=asdict(cfg),
-                     command=training_command(cfg, args.preset, args.iwae_k, args.iwae_images), device=str(device),
-                     comparisons=comparisons, repo_hint=args.push_to_hub or str(out),
+                     command=training_command(cfg, args.preset, args.iwae_k, args.iwae_images, args.exact,
+                                              args.exact_images),
+                     device=str(device), comparisons=comparison_rows(args.compare),
+                     repo_hint=args.push_to_hub or str(out),
                      replay=replay_summary(out / SNAPSHOTS_NAME) if cfg.snapshots else None)
     print(f"wrote {out}/: model.safetensors, config.json, {LATENTS_NAME}, README.md, figures, {RESULTS_NAME}")
+
+
+def final_figures(args: argparse.Namespace, run, model, x_test: torch.Tensor) -> dict:
+    """The test split's -ELBO (BCE, KL, at z = mu), pixel entropy, IWAE bound and exact -log p(x), the last two
+    reused from the folder's results.json when it holds the same model (see below)."""
+    from vae import evaluate_elbo
+    from vae.evaluate import pixel_entropy
+    from vae.model import RESULTS_NAME
+
+    t0 = time.perf_counter()
+    # the test split's pixel entropy: the BCE of a perfect reconstruction, the floor under each data set's figures
+    results = {"dataset": get_dataset(model.config.dataset).name, **evaluate_elbo(model, x_test),
+               "pixel_entropy": pixel_entropy(x_test)}
+    results.update(epochs=len(run.history), train_seconds=run.history[-1]["seconds"] if run.history else 0.0)
+    earlier = json.loads((args.out_dir / RESULTS_NAME).read_text()) if (args.out_dir / RESULTS_NAME).is_file() else {}
+    # the model's figures decide (results.json from before data sets were named lacks the other two): the same
+    # weights give the same seeded -ELBO to the last bit, so a `--resume` of a finished run (to redo its card, or add
+    # a --compare row), or a rerun that reproduced it, keeps the bounds computed then; minutes saved.
+    same = all(earlier.get(k) == results[k] for k in results if k not in ("train_seconds", "dataset", "pixel_entropy"))
+    if args.iwae_k:
+        iwae_x = x_test[: args.iwae_images] if args.iwae_images else x_test
+        results.update(iwae_k=args.iwae_k, iwae_images=len(iwae_x))
+        if same and "iwae" in earlier and earlier.get("iwae_k") == args.iwae_k:
+            results["iwae"] = earlier["iwae"]
+            print(f"same model as {args.out_dir / RESULTS_NAME}: reusing its IWAE bound")
+        else:
+            results["iwae"] = iwae_with_estimate(model, iwae_x, args.iwae_k)
+    if args.exact:
+        exact_x = x_test[: args.exact_images] if args.exact_images else x_test
+        results["exact_images"] = len(exact_x)
+        keys = ("exact", "exact_seconds", "exact_refined")
+        if same and all(k in earlier for k in keys) and earlier.get("exact_images") == len(exact_x):
+            results.update({k: earlier[k] for k in keys})
+            print(f"same model as {args.out_dir / RESULTS_NAME}: reusing its exact -log p(x)")
+        else:
+            from vae.exact import dataset_log_px
+
+            print(f"exact -log p(x) on {len(exact_x)} test images, by quadrature on the plane: ", end="", flush=True)
+            split = dataset_log_px(model, exact_x.reshape(len(exact_x), -1))
+            results.update(exact=float(-split.log_px.mean()), exact_seconds=split.seconds,
+                           exact_refined=len(split.refined))
+            print(f"{results['exact']:.2f} nats ({split.seconds:.0f} s)", flush=True)
+    iwae = f", IWAE-{args.iwae_k} bound {results['iwae']:.2f}" if "iwae" in results else " (IWAE bound skipped)"
+    exact = f", exact -log p(x) {results['exact']:.2f}" if "exact" in results else ""
+    print(f"test -ELBO {results['elbo']:.2f} (BCE {results['bce']:.2f} + KL {results['kl']:.2f}){iwae}{exact} "
+          f"nats/image  [{time.perf_counter() - t0:.0f} s]")
+    return results
+
+
+def comparison_rows(compare: list[str]) -> list[dict]:
+    """--compare LABEL=results.json items -> the card's extra table rows."""
+    rows = []
+    for item in compare:
+        label, _, path = item.partition("=")
+        other = json.loads(Path(path).read_text())
+        rows.append(dict(name=label, elbo=other["elbo"], bce=f"{other['bce']:.2f}", kl=f"{other['kl']:.2f}",
+                         elbo_at_mu=f"{other['elbo_at_mu']:.2f}",
+                         iwae=f"{other['iwae']:.2f}" if "iwae" in other else "—",
+                         exact=f"{other['exact']:.2f}" if "exact" in other else "—"))
+    return rows
 
 
 if __name__ == "__main__":

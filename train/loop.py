@@ -130,6 +130,9 @@ def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool 
     if resume and ckpt.exists():
         history, start_epoch = resume_from(ckpt, cfg, model, optimizer, shuffle)
         log(f"resuming from {ckpt} after epoch {start_epoch}")
+    elif resume and (history := finished_run(out_dir, cfg, model)):
+        log(f"{out_dir} holds this run, finished, without its checkpoint (a published folder): reporting it again")
+        return RunResult(model=model.eval(), history=history)
     elif resume:
         log(f"--resume: no checkpoint in {out_dir}, starting from scratch")
     atomic_write_text(out_dir / TRAIN_CONFIG_NAME, json.dumps(asdict(cfg), indent=2) + "\n")
@@ -186,6 +189,23 @@ def resume_from(ckpt: Path, cfg: TrainConfig, model: VAE, optimizer: torch.optim
     torch.set_rng_state(rng[0].clone())
     shuffle.set_state(rng[1].clone())
     return meta["history"], meta["epoch"]
+
+
+def finished_run(out_dir: Path, cfg: TrainConfig, model: VAE) -> list[dict] | None:
+    """A run folder without its checkpoint (a published or bundled model, which leave it out) whose train_config.json
+    has `cfg`'s result settings and whose metrics.json has all cfg.epochs: its weights loaded into `model` -> its
+    history; else None. So `--resume` redoes a published run's final figures and card (a new figure, a --compare
+    row) without training it again."""
+    weights, metrics, settings = (out_dir / name for name in ("model.safetensors", METRICS_NAME, TRAIN_CONFIG_NAME))
+    if not (weights.is_file() and metrics.is_file() and settings.is_file()):
+        return None
+    saved = {"dataset": DEFAULT_DATASET, **json.loads(settings.read_text())}
+    history = json.loads(metrics.read_text())
+    if TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__}).result_settings() \
+            != cfg.result_settings() or len(history) != cfg.epochs:
+        return None
+    model.load_weights(weights)
+    return history
 
 
 def start_recording(recorder: SnapshotRecorder, model: VAE, start_epoch: int, steps_per_epoch: int,
