@@ -151,10 +151,11 @@ def test_an_mnist_example_and_a_broken_upload(browser, served, tmp_path):
     assert "'holiday.png' is not an image this app can read" in page.inner_text("#vae-status")
     assert page.inner_text("#vae-figures").strip() == ""
     # and the truth panel has nothing to show but its prompt: no heat map, no figures, no error
-    page.wait_for_function("(ask) => document.querySelector('#vae-likelihood').innerText.includes(ask)", arg=TRUTH_ASK,
+    page.wait_for_function("""(ask) => document.querySelector('#vae-likelihood').innerText.includes(ask)
+        && !document.querySelector('#vae-truth [data-testid=status-tracker]:not(.hide)')""", arg=TRUTH_ASK,
                            timeout=30_000)
     assert not page.is_visible("#vae-heat-map") and page.locator("#vae-likelihood table").count() == 0
-    assert page.inner_text("#vae-heat-map-caption").strip() == ""
+    assert page.inner_text("#vae-heat-map-caption [data-testid=markdown]").strip() == ""
     assert "Error" not in page.inner_text("#vae-truth")
     page.close()
 
@@ -255,8 +256,9 @@ def upload_for_the_truth(page, picture) -> Truth:
     rows = page.evaluate("[...document.querySelectorAll('#vae-likelihood tbody tr')]"
                          ".map((r) => [...r.cells].map((c) => c.innerText.trim()))")
     bold = page.evaluate("[...document.querySelectorAll('#vae-likelihood strong')].map((b) => b.innerText)")
-    return Truth(page.evaluate("window.vaeTruthTiming"), heat_map, rows, page.inner_text("#vae-likelihood"), bold,
-                 page.inner_text("#vae-heat-map-caption"))
+    return Truth(page.evaluate("window.vaeTruthTiming"), heat_map, rows,
+                 page.inner_text("#vae-likelihood [data-testid=markdown]"), bold,
+                 page.inner_text("#vae-heat-map-caption [data-testid=markdown]"))
 
 
 def check_the_truth(shown: Truth, model, x: np.ndarray) -> None:
