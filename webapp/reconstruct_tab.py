@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import gradio as gr
 
 from vae.datasets import get_dataset
+from vae.posterior_map import HEAT_MAP_SIZE
 from webapp.explore_tab import ExploreUI
 from webapp.page import mount_js, template
-from vae.posterior_map import HEAT_MAP_SIZE
 from webapp.reconstruct import TRUTH_ASK, ReconstructTab, example_images, examples_label
 from webapp.view_controls import CONSTANTS
 
