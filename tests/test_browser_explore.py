@@ -3,7 +3,8 @@ in-browser decoder (WebAssembly SIMD and plain JavaScript, both architectures, c
 server's /generate and /grid within 1/255; dragging a slider repaints the digit and the grid with the right pixels;
 clicking the latent map moves the sliders; the random button; the same page behind Gradio's SSR proxy, as Hugging
 Face Spaces serve it; the model picker, ?model= and the compare view; the view in the address and the keyboard; a
-path from A to B; the dark theme and a phone; the order of the controls for the Tab key. Screenshots go to
+path from A to B; q(z) against the prior, its holes and ELBO surgery's figures; the dark theme and a phone; the order
+of the controls for the Tab key. Screenshots go to
 artifacts/browser/ (and, with VAE_UPDATE_SCREENSHOT=1, the README's docs/screenshot*.png).
 
 Needs Chromium (tests/browser_helpers.py says how to get it).
@@ -13,6 +14,8 @@ Run: python -m pytest tests/test_browser_explore.py   (about 4 min on 2 busy cor
 from __future__ import annotations
 
 import base64
+import json
+import math
 import os
 import re
 import shutil
@@ -22,16 +25,18 @@ import pytest
 import torch
 from gradio_client import Client
 from PIL import Image
+from safetensors import safe_open
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from vae import VAE, VAEConfig
+from vae.exact import PlaneGrid, aggregate_log_density, elbo_surgery, log_prior
 from vae.latents import load_latents
 
 from app_server import launch_app
 from browser_helpers import browser, served  # noqa: F401 - fixtures: the module's Chromium, the bundled model's app
 from browser_helpers import (BROWSER_TEST_MARKS, SHOTS, VIEWPORT, away_from_centre_cell, browser_view, click_map,
                              compose, launch, open_app, painted_digit, painted_grid, png, press_at_once, sample_canvas,
-                             settle_in_view, wait_for_state, wait_painted)
+                             settle_in_view, wait_for_state, wait_frames, wait_painted)
 from conftest import PRETRAINED, REPO, unavailable
 
 pytestmark = BROWSER_TEST_MARKS
@@ -408,6 +413,92 @@ def test_a_path_from_a_to_b_its_strip_animation_and_gif(browser, served, tmp_pat
     assert len(got_frames) == 30 and all(np.array_equal(g, w) for g, w in zip(got_frames, want_frames))
     page.click("#vae-explore .vae-path-clear")
     page.wait_for_function("() => !location.search.includes('b1=')")
+    assert page.errors == []
+    page.close()
+
+
+def map_blocks(page, points: list[tuple[float, float]], half: int) -> np.ndarray:
+    """The main map's canvas pixels in a (2 half + 1)-pixel square around each latent point -> uint8 (n, side, side,
+    4), sent as base64."""
+    data = page.evaluate("""([points, half]) => {
+        const c = document.querySelector('#vae-explore .vae-main canvas.vae-map'), r = c.getBoundingClientRect();
+        const ctx = c.getContext('2d'), side = 2 * half + 1; let s = '';
+        for (const [z1, z2] of points) {
+            const at = window.vaeExplorer.debug.mapPoint(z1, z2);
+            const x = Math.round((at.x - r.left) * c.width / r.width);
+            const y = Math.round((at.y - r.top) * c.height / r.height);
+            for (const v of ctx.getImageData(x - half, y - half, side, side).data) s += String.fromCharCode(v);
+        }
+        return btoa(s); }""", [points, half])
+    side = 2 * half + 1
+    return np.frombuffer(base64.b64decode(data), np.uint8).reshape(len(points), side, side, 4)
+
+
+def whole_map(page) -> bytes:
+    return base64.b64decode(page.evaluate("""() => {
+        const c = document.querySelector('#vae-explore .vae-main canvas.vae-map');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let s = ''; for (const v of d) s += String.fromCharCode(v); return btoa(s); }"""))
+
+
+def test_q_of_z_against_the_prior_hatches_its_holes_and_says_elbo_surgerys_figures(browser, served):
+    """Ticking "show q(z) against the prior" changes the map's pixels in its holes (points where vae/exact.py's
+    aggregate_log_density says q(z) < 0.1 p(z), well under it there and around), hatched in the ink's colour, and
+    shows the legend and the sentences, whose figures are elbo_surgery's on the page's grid from the same means and
+    sigmas (the bundled latents), as the page rounds them; unticked, the map is as before and the sentences go."""
+    url, _, _ = served
+    page = open_app(browser, url)
+    address = page.evaluate("document.querySelector('#vae-explore [data-bundle]').dataset.bundle")
+    with safe_open(address.split("file=", 1)[1], "numpy") as f:
+        limit = json.loads(f.metadata()["map_limit"])
+    latents = load_latents(PRETRAINED / "latents.safetensors")
+    mu = torch.from_numpy(latents["mu"]).double()
+    logvar = 2 * torch.log(torch.from_numpy(latents["sigma"]).double())
+    # points in holes by a margin (q < 0.005 p) at the point and a cell of the page's view grid around it
+    axis = torch.arange(-limit + 0.25, limit - 0.2, 0.25, dtype=torch.float64)
+    z2, z1 = torch.meshgrid(axis, axis, indexing="ij")
+    centres = torch.stack([z1.reshape(-1), z2.reshape(-1)], 1)
+    offsets = torch.tensor([[0, 0], [0.08, 0.08], [-0.08, 0.08], [0.08, -0.08], [-0.08, -0.08]], dtype=torch.float64)
+    z = (centres[:, None] + offsets[None]).reshape(-1, 2)
+    ratio = (aggregate_log_density(mu, logvar, z) - log_prior(z)).reshape(len(centres), len(offsets))
+    holes = [tuple(c) for c in centres[(ratio < math.log(0.1) - 3).all(1)].tolist()]
+    assert len(holes) > 50, len(holes)
+
+    toggle = page.locator("#vae-explore .vae-aggregate-toggle")
+    about = page.locator("#vae-explore .vae-aggregate-about")
+    assert about.is_hidden()
+    before, blocks_before = whole_map(page), map_blocks(page, holes, 3)
+    toggle.check()
+    page.wait_for_function("document.querySelector('#vae-explore .vae-aggregate-figures').dataset.figures")
+    wait_frames(page, 3)
+    blocks_on = map_blocks(page, holes, 3)
+    changed = (blocks_on != blocks_before).any(axis=(1, 2, 3))
+    assert changed.mean() >= 0.95, f"{changed.sum()} of {len(holes)} holes changed"
+    darker = blocks_before[..., :3].astype(int).min(-1) - blocks_on[..., :3].astype(int).max(-1)  # grey ink on white
+    hatched = (darker > 50).any(axis=(1, 2))
+    assert hatched.mean() >= 0.9, f"{hatched.sum()} of {len(holes)} holes show the hatching's ink"
+    assert about.is_visible()
+    page.screenshot(path=SHOTS / "explore-aggregate.png", full_page=True)
+
+    figures = page.locator("#vae-explore .vae-aggregate-figures")
+    grid = json.loads(figures.get_attribute("data-grid"))
+    surgery = elbo_surgery(mu, logvar, PlaneGrid(step=grid["step"], extent=grid["extent"]))
+    shown = json.loads(figures.get_attribute("data-figures"))
+    for key, want in [("meanKL", surgery.mean_kl), ("mutualInformation", surgery.mutual_information),
+                      ("marginalKL", surgery.marginal_kl), ("holeShare", surgery.hole_share)]:
+        assert abs(shown[key] - want) < 1e-6, (key, shown[key], want)  # tests/test_node_aggregate.py: 1e-14 apart
+    text = figures.inner_text()
+    expected = (f"KL(q(z)‖p(z)) = {surgery.marginal_kl:.2f} nats, I(x;z) = {surgery.mutual_information:.2f} nats "
+                f"of the mean KL {surgery.mean_kl:.2f} nats")
+    assert text.startswith(expected), (text, expected)
+    assert f"; {100 * surgery.hole_share:.1f}% of the prior's mass lies in holes, where q(z) < 0.1 p(z): decoding " \
+           "there gives digits no test image encodes to." in text, text
+    print(text, surgery)
+
+    toggle.uncheck()
+    about.wait_for(state="hidden")
+    wait_frames(page, 3)
+    assert whole_map(page) == before  # the map as it was
     assert page.errors == []
     page.close()
 

@@ -17,6 +17,9 @@
 export const SURGERY_GRID = { step: 0.05, extent: 6 }; // PlaneGrid(step=0.05, extent=6): 241 x 241 points
 export const HOLE_RATIO = 0.1; // a hole: q(z) < HOLE_RATIO p(z)
 const REACH = 12; // sigmas each way a component is summed over
+// a shade of log q(z): full at this quantile of the view's cells (the narrow posteriors' spikes above it are not
+// what the eye should compare) and none SHADE_NATS below it, a factor of e^8 = 3,000 in density
+const SHADE_TOP = 0.99, SHADE_NATS = 8;
 const LOG_2PI = Math.log(2 * Math.PI);
 
 // The points start + i * step, i < count, of one axis of a grid
@@ -91,18 +94,33 @@ export function elboSurgery(mu, sigma, grid = SURGERY_GRID, holeRatio = HOLE_RAT
   return { meanKL: kl, mutualInformation: kl - marginalKL, marginalKL, holeShare: pHoles / pSum };
 }
 
-// q(z) over a map's view, [-limit, limit]^2 in `cells` x `cells` cells -> {axis, logQ (Float64Array, cells^2, rows
-// over z2 from -limit up; -Infinity where no component reaches), holes (Uint8Array, 1 where q < holeRatio p)}
+// q(z) over a map's view, [-limit, limit]^2 in `cells` x `cells` cells -> {cells, axis, logQ (Float64Array, cells^2,
+// rows over z2 from -limit up; -Infinity where no component reaches), holes (Uint8Array, 1 where q < holeRatio p),
+// level (Float32Array: log q on a shade's scale, 1 at the view's SHADE_TOP quantile of log q, 0 SHADE_NATS under),
+// prior (Float32Array: sqrt(p(z) / p(0)), 1 at the origin, 0.01 at 3 sigmas: how much a hole there weighs)}
 export function aggregateView(mu, sigma, limit, cells, holeRatio = HOLE_RATIO) {
   const axis = viewAxis(limit, cells), q = aggregateDensity(mu, sigma, axis, axis);
-  const logQ = new Float64Array(q.length), holes = new Uint8Array(q.length), logRatio = Math.log(holeRatio);
+  const logQ = new Float64Array(q.length), holes = new Uint8Array(q.length), prior = new Float32Array(q.length);
+  const logRatio = Math.log(holeRatio);
   for (let j = 0; j < cells; j++) {
     const z2 = axisPoint(axis, j);
     for (let i = 0; i < cells; i++) {
-      const k = j * cells + i;
+      const k = j * cells + i, lp = logPrior(axisPoint(axis, i), z2);
       logQ[k] = Math.log(q[k]);
-      holes[k] = logQ[k] < logPrior(axisPoint(axis, i), z2) + logRatio ? 1 : 0;
+      holes[k] = logQ[k] < lp + logRatio ? 1 : 0;
+      prior[k] = Math.exp(0.5 * (lp + LOG_2PI));
     }
   }
-  return { axis, logQ, holes };
+  const finite = logQ.filter(Number.isFinite).sort(), level = new Float32Array(q.length);
+  const top = finite.length ? finite[Math.min(finite.length - 1, Math.floor(SHADE_TOP * finite.length))] : 0;
+  for (let k = 0; k < q.length; k++) level[k] = Math.min(1, Math.max(0, 1 + (logQ[k] - top) / SHADE_NATS));
+  return { cells, axis, logQ, holes, level, prior };
+}
+
+// The sentences under the map for elboSurgery's figures; noun: what one image is ("digit")
+export function surgerySentences({ meanKL, mutualInformation, marginalKL, holeShare }, noun = "digit") {
+  return `KL(q(z)‖p(z)) = ${marginalKL.toFixed(2)} nats, I(x;z) = ${mutualInformation.toFixed(2)} nats of the mean ` +
+    `KL ${meanKL.toFixed(2)} nats (mean KL = I(x;z) + KL(q(z)‖p(z))); ${(100 * holeShare).toFixed(1)}% of the ` +
+    `prior's mass lies in holes, where q(z) < ${HOLE_RATIO} p(z): decoding there gives ${noun}s no test image ` +
+    "encodes to.";
 }

@@ -1,11 +1,13 @@
 // The Explore tab: the digit at z, the grid around it and the latent map, decoded in the browser from the model's
 // page bundle for every slider position (no server round trip), optionally beside a second model at the same z; a
-// path from A to B (interpolation.js); the view kept in the page's address and said aloud for screen readers.
+// path from A to B (interpolation.js); the aggregate posterior q(z) against the prior on the map, with its holes and
+// ELBO surgery's figures (core/aggregate.js); the view kept in the page's address and said aloud for screen readers.
 //
 // z has one owner: the tab's sliders. A click or drag on a map, an arrow key, a link's view or "Random" asks the
 // sliders to move (props.value, then gr.HTML's change event, which app.py wires to them), and the sliders' change
 // event comes back as setView, the only place the view changes, which paints once per display frame.
 
+import { SURGERY_GRID, aggregateView, elboSurgery, surgerySentences } from "../core/aggregate.js";
 import { decodeCached, viewPoints } from "../core/cellcache.js";
 import { AskedViews, askSliders, classesOf, describePlace, round2 } from "../core/latent.js";
 import { keep } from "../core/stats.js";
@@ -15,6 +17,21 @@ import { showStatus } from "../widgets/status.js";
 import { Interpolation } from "./interpolation.js";
 
 const SETTLE_MS = 300; // a view unchanged this long is written to the address and announced
+const AGGREGATE_CELLS = 150; // q(z)'s cells per side of a map's view: about 2 CSS px each on the 340-px map
+
+// A page model's aggregate posterior (computed when first shown, then kept with the model): {view (aggregateView's,
+// over the map's [-limit, limit]^2), surgery (elboSurgery's figures)}, or null for a map without sigmas. About
+// 0.1 s for the bundled MNIST model's 10,000 test images (tests/node/aggregate.test.mjs times it)
+function aggregateOf(model) {
+  if (model.aggregate === undefined) {
+    const latents = model.latents, sigma = latents && latents.sigma;
+    model.aggregate = sigma && sigma.every((s) => s > 0 && Number.isFinite(s))
+      ? { view: aggregateView(latents.mu, sigma, model.limit, AGGREGATE_CELLS),
+          surgery: elboSurgery(latents.mu, sigma, SURGERY_GRID) }
+      : null;
+  }
+  return model.aggregate;
+}
 
 export class ExploreTab {
   // element, props, trigger, watch: gr.HTML's (js_on_load); page: main.js's {config, load, stats, address, snap,
@@ -26,7 +43,7 @@ export class ExploreTab {
     this.view = { ...options.view, inputTime: null };
     this.asked = new AskedViews(); // views asked of the sliders, not yet back
     this.painted = null; this.raf = 0; this.model = null; this.panel = null; this.compare = null;
-    this.showPrior = false;
+    this.showPrior = false; this.showAggregate = false;
     this.path = new Interpolation(element, page, {
       currentZ: () => [this.view.z1, this.view.z2], currentModel: () => this.model,
       drawMap: () => { if (this.panel) this.panel.map.draw(this.mapOverlay()); },
@@ -82,6 +99,14 @@ export class ExploreTab {
       this.live = element.querySelector(".vae-live");
       const prior = element.querySelector(".vae-prior-toggle");
       if (prior) prior.addEventListener("change", () => { this.showPrior = prior.checked; this.repaint(); });
+      const aggregate = element.querySelector(".vae-aggregate-toggle");
+      if (aggregate) {
+        aggregate.addEventListener("change", () => {
+          this.showAggregate = aggregate.checked;
+          this.describeAggregate();
+          this.repaint();
+        });
+      }
       this.applyAddress();
       showStatus(element, "");
       element.dataset.ready = "true";
@@ -134,15 +159,32 @@ export class ExploreTab {
     return pixels;
   }
 
-  // what a map shows over its points: z, the grid's window, the prior when asked, the path and the frame playing
-  mapOverlay() {
-    const v = this.view;
-    return { point: [v.z1, v.z2], window: v.span, prior: this.showPrior, path: this.path.overlay() };
+  // what the map of `model` shows over its points: z, the grid's window, the prior and q(z) when asked, the path and
+  // the frame playing
+  mapOverlay(model = this.model) {
+    const v = this.view, aggregate = this.showAggregate && model ? aggregateOf(model) : null;
+    return { point: [v.z1, v.z2], window: v.span, prior: this.showPrior, aggregate: aggregate && aggregate.view,
+             path: this.path.overlay() };
   }
 
   paintPanel(panel, pixels) {
     paintCells(panel, pixels);
-    panel.map.draw(this.mapOverlay());
+    panel.map.draw(this.mapOverlay(panel.model));
+  }
+
+  // the legend and the sentences under the main map, for its model, while q(z) is shown; data-figures holds the
+  // figures and data-grid the plane grid they were summed on (tests/test_browser_explore.py reads them)
+  describeAggregate() {
+    const box = this.element.querySelector(".vae-aggregate-about");
+    if (!box || !this.model) return;
+    const figures = box.querySelector(".vae-aggregate-figures");
+    box.hidden = !this.showAggregate;
+    if (!this.showAggregate) return;
+    const aggregate = aggregateOf(this.model), words = classesOf(this.model, this.page.config);
+    figures.textContent = aggregate ? surgerySentences(aggregate.surgery, words.noun)
+      : "This model's latent map has the test set's means but not their σ: q(z) needs both.";
+    figures.dataset.figures = aggregate ? JSON.stringify(aggregate.surgery) : "";
+    figures.dataset.grid = JSON.stringify(SURGERY_GRID);
   }
 
   paint(frameStart) {
@@ -198,6 +240,7 @@ export class ExploreTab {
       this.panel.model = model;
       this.panel.map = modelMap(this.element.querySelector(".vae-main"), model, this.page.config, this.sizes.map_px);
       this.element.dataset.bundle = path;
+      this.describeAggregate();
       showStatus(this.element, "");
       this.repaint();
     }).catch((e) => this.failed(e));

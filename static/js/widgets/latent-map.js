@@ -1,9 +1,16 @@
 // The latent map: the test digits' latent means coloured by class, the axes, and the overlays a tab asks for (z, the
-// grid's window, the prior, a path, a posterior's ellipse and samples). It takes its data and options as arguments
-// and knows no tab.
+// grid's window, the prior, the aggregate posterior q(z) with its holes, a path, a posterior's ellipse and samples).
+// It takes its data and options as arguments and knows no tab.
 
 import { classesOf, mapTransform } from "../core/latent.js";
 import { MARK, followTheme, setupCanvas, themeColours } from "./canvas.js";
+
+// q(z)'s shade (rgb, the most opaque alpha) under the points, and the holes' hatching: lines in the ink's colour,
+// HATCH_WIDTH of every HATCH_PERIOD CSS px along the diagonal (static/page.css's legend swatches draw the same), from
+// HATCH_ALPHA's first opacity where the prior has next to no mass to its second at the origin: the holes that hold
+// the prior's mass stand out, not the plane's far corners
+const SHADE = { light: [40, 60, 130], dark: [150, 180, 255], alpha: 0.4 };
+const HATCH_PERIOD = 6, HATCH_WIDTH = 1.5, HATCH_ALPHA = [0.3, 0.8];
 
 // A map's pointer and keys, for a tab: a click or drag calls pick(z1, z2) with the z under the pointer (map(): the
 // LatentMap shown now, or null), a shift-click shiftPick(z1, z2) when given; with `step`, the canvas takes focus and
@@ -56,6 +63,7 @@ export class LatentMap {
   restyle() {
     this.colours = themeColours(this.canvas);
     this.base = this.drawBase();
+    this.aggregateBase = null; // drawn again, in the new colours, when next asked for
   }
 
   // where a pointer event is on the map, in latent coordinates (CSS may have shrunk the canvas)
@@ -64,7 +72,9 @@ export class LatentMap {
     return this.toLatent((event.clientX - r.left) * scale, (event.clientY - r.top) * scale);
   }
 
-  drawBase() {
+  // the map's background, points and axes; with `aggregate` (core/aggregate.js's aggregateView), q(z) shaded and its
+  // holes hatched between the background and the points
+  drawBase(aggregate = null) {
     const base = document.createElement("canvas");
     base.width = this.canvas.width;
     base.height = this.canvas.height;
@@ -77,6 +87,7 @@ export class LatentMap {
     const [x0, y0] = this.toPixel(-L, L), [x1, y1] = this.toPixel(L, -L);
     ctx.save();
     ctx.beginPath(); ctx.rect(x0, y0, x1 - x0, y1 - y0); ctx.clip();
+    if (aggregate) ctx.drawImage(this.aggregateLayer(aggregate, x1 - x0, y1 - y0), x0, y0, x1 - x0, y1 - y0);
     if (this.data && !this.moving) this.drawPoints(ctx, this.data);
     // the sliders' range
     const [r0, q0] = this.toPixel(-Z, Z), [r1, q1] = this.toPixel(Z, -Z);
@@ -106,6 +117,29 @@ export class LatentMap {
     return base;
   }
 
+  // aggregateView's {cells, level, holes, prior} as an image of the plot area (w x h CSS px) at the canvas's
+  // resolution: each pixel takes its cell's shade, or in a hole the hatching's colour on the hatching's lines
+  aggregateLayer({ cells, level, holes, prior }, w, h) {
+    const dpr = this.dpr, width = Math.round(w * dpr), height = Math.round(h * dpr);
+    const layer = Object.assign(document.createElement("canvas"), { width, height });
+    const image = layer.getContext("2d").createImageData(width, height), px = image.data;
+    const dark = this.colours.dark, [sr, sg, sb] = dark ? SHADE.dark : SHADE.light, hatch = dark ? 255 : 0;
+    const period = HATCH_PERIOD * dpr, line = HATCH_WIDTH * dpr, [faint, strong] = HATCH_ALPHA;
+    for (let y = 0; y < height; y++) {
+      const row = (cells - 1 - Math.floor((y * cells) / height)) * cells; // z2 upwards
+      for (let x = 0; x < width; x++) {
+        const k = row + Math.floor((x * cells) / width), o = 4 * (y * width + x);
+        if (holes[k] && (x + y) % period < line) {
+          px[o] = px[o + 1] = px[o + 2] = hatch; px[o + 3] = 255 * (faint + (strong - faint) * prior[k]);
+        } else if (level[k] > 0) {
+          px[o] = sr; px[o + 1] = sg; px[o + 2] = sb; px[o + 3] = 255 * SHADE.alpha * level[k];
+        }
+      }
+    }
+    layer.getContext("2d").putImageData(image, 0, 0);
+    return layer;
+  }
+
   // each latent mean (mu: (N * 2), labels: (N,)) as a 2-px square in its class's colour
   drawPoints(ctx, { mu, labels }) {
     const colours = this.classColours;
@@ -118,18 +152,19 @@ export class LatentMap {
     ctx.globalAlpha = 1;
   }
 
-  // overlay: {cloud: {mu, labels}, point: [z1, z2], window: span, prior, path: {a, b, at}, ellipse: {mu, sigma},
-  // samples: [[z1, z2], ...]}
+  // overlay: {cloud: {mu, labels}, point: [z1, z2], window: span, prior, aggregate: aggregateView's {cells, level,
+  // holes, prior} (q(z) under the points, its holes hatched, and the prior's circles), path: {a, b, at}, ellipse:
+  // {mu, sigma}, samples: [[z1, z2], ...]}
   draw(overlay) {
     const ctx = this.ctx;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.drawImage(this.base, 0, 0);
+    ctx.drawImage(overlay.aggregate ? this.baseWith(overlay.aggregate) : this.base, 0, 0);
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     const m = this.margin, s = this.cssSize;
     ctx.save();
     ctx.beginPath(); ctx.rect(m.left, m.top, s - m.left - m.right, s - m.top - m.bottom); ctx.clip();
     if (overlay.cloud) this.drawPoints(ctx, overlay.cloud); // the replay's points, where they are this frame
-    if (overlay.prior) this.drawPrior(ctx);
+    if (overlay.prior || overlay.aggregate) this.drawPrior(ctx);
     if (overlay.path) this.drawPath(ctx, overlay.path);
     if (overlay.window !== undefined && overlay.point) {
       const [z1, z2] = overlay.point, span = overlay.window;
@@ -152,6 +187,14 @@ export class LatentMap {
       ctx.beginPath(); ctx.arc(px, py, 2, 0, 2 * Math.PI); ctx.fillStyle = MARK; ctx.fill();
     }
     ctx.restore();
+  }
+
+  // the base with q(z) under the points: drawn once per aggregateView and theme
+  baseWith(aggregate) {
+    if (!this.aggregateBase || this.aggregateBase.aggregate !== aggregate) {
+      this.aggregateBase = { aggregate, base: this.drawBase(aggregate) };
+    }
+    return this.aggregateBase.base;
   }
 
   drawPrior(ctx) { // the prior N(0, I): circles of radius 1, 2, 3 around the origin
