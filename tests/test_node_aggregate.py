@@ -11,7 +11,7 @@ of q there, relative) and under -39 (or -inf) elsewhere; the holes the same at e
 within 1e-9, except at points whose q / p is within 1e-6 of the threshold, where rounding may decide, whose prior
 mass the tolerance then adds.
 
-    python -m pytest tests/test_node_aggregate.py   (about 30 s on 2 busy cores; needs Node.js 18+)
+    python -m pytest tests/test_node_aggregate.py   (about 45 s on 2 busy cores; needs Node.js 18+)
 """
 
 from __future__ import annotations
