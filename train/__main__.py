@@ -317,10 +317,12 @@ def final_figures(args: argparse.Namespace, run, model, x_test: torch.Tensor) ->
                "pixel_entropy": pixel_entropy(x_test)}
     results.update(epochs=len(run.history), train_seconds=run.history[-1]["seconds"] if run.history else 0.0)
     earlier = json.loads((args.out_dir / RESULTS_NAME).read_text()) if (args.out_dir / RESULTS_NAME).is_file() else {}
-    # the model's figures decide (results.json from before data sets were named lacks the other two): the same
-    # weights give the same seeded -ELBO to the last bit, so a `--resume` of a finished run (to redo its card, or add
-    # a --compare row), or a rerun that reproduced it, keeps the bounds computed then; minutes saved.
-    same = all(earlier.get(k) == results[k] for k in results if k not in ("train_seconds", "dataset", "pixel_entropy"))
+    # the same model keeps the bounds computed before; minutes saved. A published folder reported again holds its own
+    # weights; otherwise the figures decide (results.json from before data sets were named lacks the other two): the
+    # same weights give the same seeded -ELBO to the last bit on the same machine, so a `--resume` of a finished run
+    # (to redo its card, or add a --compare row), or a rerun that reproduced it, is recognised.
+    same = run.published or all(earlier.get(k) == results[k] for k in results
+                                if k not in ("train_seconds", "dataset", "pixel_entropy"))
     if args.iwae_k:
         iwae_x = x_test[: args.iwae_images] if args.iwae_images else x_test
         results.update(iwae_k=args.iwae_k, iwae_images=len(iwae_x))

@@ -105,6 +105,7 @@ def lr_factor(schedule: str, step: int, total: int, warmup: float) -> float:
 class RunResult:
     model: VAE
     history: list[dict] = field(default_factory=list)  # one dict per finished epoch (with its "seconds")
+    published: bool = False  # a finished folder's own weights, reported again (finished_run): nothing was trained
 
 
 def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool = True,
@@ -132,7 +133,7 @@ def train(cfg: TrainConfig, out_dir: Path, resume: bool = False, progress: bool 
         log(f"resuming from {ckpt} after epoch {start_epoch}")
     elif resume and (history := finished_run(out_dir, cfg, model)):
         log(f"{out_dir} holds this run, finished, without its checkpoint (a published folder): reporting it again")
-        return RunResult(model=model.eval(), history=history)
+        return RunResult(model=model.eval(), history=history, published=True)
     elif resume:
         log(f"--resume: no checkpoint in {out_dir}, starting from scratch")
     atomic_write_text(out_dir / TRAIN_CONFIG_NAME, json.dumps(asdict(cfg), indent=2) + "\n")
