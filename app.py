@@ -11,7 +11,7 @@ GRADIO_SERVER_NAME / GRADIO_SERVER_PORT (where to listen).
 Explore runs in the browser (static/js/ decodes what webapp/bundle.py writes); Reconstruct encodes on the
 server (webapp/reconstruct.py); Training replays the model's snapshots.safetensors in the browser (webapp/replay.py);
 the API for gradio_client and MCP clients is webapp/api.py: /generate, /grid, /interpolate, /encode, /reconstruct,
-/models, /replay, each with an optional model (webapp/models.py).
+/likelihood, /models, /replay, each with an optional model (webapp/models.py).
 """
 
 from __future__ import annotations

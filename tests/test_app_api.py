@@ -81,7 +81,8 @@ def test_only_the_api_endpoints_are_public(served):
     params = {name: [p["parameter_name"] for p in ep["parameters"]] for name, ep in api["named_endpoints"].items()}
     assert params == {"/generate": ["z1", "z2", "model", "snapshot"], "/grid": ["z1", "z2", "span", "model", "snapshot"],
                       "/interpolate": ["z1_a", "z2_a", "z1_b", "z2_b", "steps", "model"],
-                      "/encode": ["image", "model"], "/reconstruct": ["image", "model"], "/models": [],
+                      "/encode": ["image", "model"], "/reconstruct": ["image", "model"],
+                      "/likelihood": ["image", "model"], "/models": [],
                       "/replay": ["model", "z1", "z2", "span"], "/upload_model": ["weights", "config", "latents"]}
     span = api["named_endpoints"]["/grid"]["parameters"][2]
     assert span["parameter_has_default"] and span["parameter_default"] == 1.5

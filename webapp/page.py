@@ -76,5 +76,5 @@ def model_footer(name: str, source: str, config, test_elbo: float | None) -> str
     when its trainer wrote results.json, its test −ELBO."""
     elbo = f" · test −ELBO {test_elbo:.2f} nats" if test_elbo is not None else ""
     return (f"<small>Model **{name}** · weights: {source} · architecture: {architecture(config)}{elbo} · "
-            "API: /generate, /grid, /interpolate, /encode, /reconstruct, /models, /replay (see “Use via API” below)"
-            "</small>")
+            "API: /generate, /grid, /interpolate, /encode, /reconstruct, /likelihood, /models, /replay (see “Use via "
+            "API” below)</small>")
