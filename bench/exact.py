@@ -5,6 +5,7 @@ split's exact -log p(x) against IWAE-1000 on the same images in the same run, th
     python bench/exact.py pretrained --data-dir data/mnist                 # all four parts
     python bench/exact.py pretrained/fashion --data-dir data/fashion-mnist --parts grid split gaps
     python bench/exact.py pretrained --data-dir data/mnist --parts latency --rounds 40
+    python bench/exact.py pretrained --data-dir data/mnist --parts picture   # the README's docs/posterior.png
 
   grid     PlaneGrid at steps 0.08, 0.04, 0.02 on the first --grid-images test images against each image's own
            adaptive grid (exact_posterior at tol 0.001): the largest and median error per image, and the time
@@ -14,6 +15,8 @@ split's exact -log p(x) against IWAE-1000 on the same images in the same run, th
            no sampling noise), exact -log p(x), approximation and amortization gaps, and the time per image
   latency  `python app.py` serving the model; --rounds rounds, each one /likelihood and one /reconstruct call on a
            test image sent as a PNG file (shuffled order), median and p90 of each and their ratio
+  picture  the heat maps of test digits 3 (q(z|x) on the posterior) and 7 (q misses it) side by side, with their
+           figures, into docs/posterior.png
 Writes artifacts/bench/exact-<model folder name>.json.
 """
 
@@ -116,12 +119,36 @@ def latency(model_dir: Path, images: np.ndarray, rounds: int) -> dict:
     return out
 
 
+def picture(model: VAE, x: torch.Tensor, out: Path) -> dict:
+    from PIL import Image, ImageDraw
+
+    from vae.posterior_map import HEAT_MAP_SIZE, posterior_heat_map
+
+    scan, figures = CoarseScan(model), {}
+    sheet = Image.new("RGB", (2 * HEAT_MAP_SIZE + 10, HEAT_MAP_SIZE + 34), "white")
+    draw = ImageDraw.Draw(sheet)
+    for k, i in enumerate((3, 7)):
+        a = image_likelihood(model, x[i], scan=scan)
+        heat, _ = posterior_heat_map(a.posterior, a.q_mean, a.q_sigma)
+        sheet.paste(Image.fromarray(heat), (k * (HEAT_MAP_SIZE + 10), 0))
+        draw.text((k * (HEAT_MAP_SIZE + 10) + 4, HEAT_MAP_SIZE + 4),
+                  f"test {i}: -ELBO {a.elbo:.1f}, IWAE {a.iwae:.1f}, exact {a.exact:.1f}", fill="black")
+        draw.text((k * (HEAT_MAP_SIZE + 10) + 4, HEAT_MAP_SIZE + 18),
+                  f"gaps: approximation {a.gaps.approximation:.2f}, amortization {a.gaps.amortization:.2f}",
+                  fill="black")
+        figures[i] = dict(elbo=a.elbo, iwae=a.iwae, exact=a.exact, approximation=a.gaps.approximation,
+                          amortization=a.gaps.amortization, modes=a.posterior.modes)
+    sheet.save(out, optimize=True)
+    print(f"  wrote {out}: {figures}", flush=True)
+    return figures
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("model", type=Path, help="a model folder (config.json + model.safetensors)")
     p.add_argument("--data-dir", default=None, help="the test split's folder (default $MNIST_DIR / $FASHION_MNIST_DIR)")
     p.add_argument("--parts", nargs="+", default=["grid", "split", "gaps", "latency"],
-                   choices=["grid", "split", "gaps", "latency"])
+                   choices=["grid", "split", "gaps", "latency", "picture"])
     p.add_argument("--grid-images", type=int, default=300)
     p.add_argument("--gap-images", type=int, default=300)
     p.add_argument("--step", type=float, default=PlaneGrid().step, help="the plane grid's step for the whole split")
@@ -141,6 +168,8 @@ def main() -> None:
             result["split"] = whole_split(model, x, args.step)
         elif part == "gaps":
             result["gaps"] = gaps(model, x[: args.gap_images])
+        elif part == "picture":
+            result["picture"] = picture(model, x, Path(__file__).resolve().parent.parent / "docs" / "posterior.png")
         else:
             result["latency"] = latency(args.model, images, args.rounds)
     result["machine_after"] = machine()
