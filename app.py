@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -28,6 +29,7 @@ import torch
 from starlette.middleware import Middleware
 
 from vae.hub import DEFAULT_TIMEOUT
+from vae.preprocess import load_image, preprocessor
 from webapp.across_tabs import follow_data_set, wire_tab_choice
 from webapp.api import ExplorerAPI
 from webapp.choice import ModelChoice, bundle_url, footer, intro
@@ -38,7 +40,8 @@ from webapp.model_row import model_row
 from webapp.models import ModelEntry, ModelStore
 from webapp.page import STATIC, template
 from webapp.publish import NOT_SET_UP, sign_in_problem
-from webapp.reconstruct import ReconstructTab
+from webapp.likelihood import warm_up
+from webapp.reconstruct import ReconstructTab, example_images
 from webapp.reconstruct_tab import reconstruct_tab
 from webapp.settings import resolve_from_env, timeout_from_env
 from webapp.train_tab import train_tab
@@ -82,6 +85,7 @@ class Options:
     queue_size: int | None = QUEUE_SIZE
     hub_timeout: float = DEFAULT_TIMEOUT  # seconds a visitor's Hub model may take
     sign_in_problem: str | None = NOT_SET_UP  # None: the Train tab signs visitors in to publish (webapp/publish.py)
+    warm_up: bool = False  # compute one exact likelihood in the background at start (webapp/likelihood.py warm_up)
 
 
 def build_demo(default: ModelEntry, more_models: dict[str, ModelEntry] | None = None,
@@ -123,6 +127,10 @@ def build_demo(default: ModelEntry, more_models: dict[str, ModelEntry] | None = 
         for endpoint in api.endpoints():  # the public API, for gradio_client and MCP clients
             gr.api(endpoint, api_name=endpoint.__name__)
     demo.queue(default_concurrency_limit=options.concurrency, max_size=options.queue_size)
+    if options.warm_up:  # the first visitor's exact likelihood as fast as the next one's
+        dataset = default.model.config.dataset
+        example = preprocessor(dataset)(load_image(example_images()[dataset][0]))
+        threading.Thread(target=warm_up, args=(served.explorer, example), daemon=True).start()
     return demo
 
 
@@ -138,7 +146,7 @@ def create_demo() -> gr.Blocks:
     problem = sign_in_problem(timeout)
     if problem:
         log.info("Publish to the Hub is off: %s", problem)
-    return build_demo(default, more, Options(hub_timeout=timeout, sign_in_problem=problem))
+    return build_demo(default, more, Options(hub_timeout=timeout, sign_in_problem=problem, warm_up=True))
 
 
 if not log.handlers:  # the source of the weights is always printed, with or without logging configured
