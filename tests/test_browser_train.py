@@ -1,6 +1,7 @@
 """The Train live tab in a real browser (Chromium through Playwright), training on real MNIST in the page's Web
 Worker: pressing Train puts the 2,000 test images' posterior means on the map and the running loss falls over a few
-hundred steps, with test figures on the curve; raising beta while it trains makes KL fall; Pause holds the step,
+hundred steps, with test figures on the curve, and the exact -log p(x) of 200 test images under their -ELBO, drawn
+beside it with the gap in the readout; raising beta while it trains makes KL fall; Pause holds the step,
 Download model gives model.safetensors and config.json that VAE.from_pretrained loads strictly and PyTorch finds
 trained; Step adds one, Train resumes; a learning rate of 1 stops training with the divergence message and nothing
 non-finite drawn, and Reset offers a new seed; a model the server does not offer is refused in the tab; training
@@ -16,6 +17,7 @@ Run: python -m pytest tests/test_browser_train.py   (one to three minutes on 2 b
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import threading
@@ -160,6 +162,41 @@ def test_train_watch_the_loss_fall_raise_beta_pause_download_step_and_resume(bro
     frames = page.evaluate("window.vaeExplorer.debug.stats.frames.length")
     page.locator("#vae-random").click()
     page.wait_for_function("(n) => window.vaeExplorer.debug.stats.frames.length > n", arg=frames, timeout=30_000)
+    assert page.errors == []
+
+
+def test_the_exact_log_likelihood_is_drawn_beside_the_elbo_with_its_gap(browser, served):
+    """The quick preset trains; at its first exact figure (core/exact.js, the worker's 200 test images) the figure is
+    finite and under the -ELBO of its own images and under the 1,000-image test -ELBO of the same step, the curve
+    holds it and draws its diamonds, and the readout names the gap."""
+    page = open_app(browser, served)
+    page.get_by_role("tab", name="Train live").click()
+    wait_live(page, "s.state === 'idle'", timeout=30_000)
+    tab = page.locator("#vae-train")
+    assert tab.locator(".vae-lab-preset").input_value() == "quick"
+    page.get_by_role("button", name="Train", exact=True).click()
+    wait_live(page, "s.exact && s.exact.step > 0")
+    s = live(page)
+    e = s["exact"]
+    assert e["images"] == 200 and math.isfinite(e["exact"]) and math.isfinite(e["elbo"]), e
+    assert 0 < e["exact"] < e["elbo"], e  # -log p(x) < -ELBO: the ELBO is a lower bound
+    shown = [t for t in s["tests"] if t["step"] == e["step"]]
+    assert shown and e["exact"] < shown[0]["elbo"], (e, shown)
+    assert s["exacts"] and s["exacts"][-1] == e, s["exacts"]  # the curve's series
+    print(f"exact figure at step {e['step']}: {e['exact']:.2f} nats, -ELBO {e['elbo']:.2f}, {e['ms']:.0f} ms; "
+          f"{s['imagesPerSecond']:.0f} images/s")
+    page.wait_for_function("(e) => document.querySelector('#vae-train .vae-lab-readout').textContent"
+                           ".includes(`${(e.elbo - e.exact).toFixed(2)} under their −ELBO`)", arg=e, timeout=30_000)
+    assert "exact −log p(x)" in tab.locator(".vae-lab-readout").inner_text()
+    assert "exact" in tab.locator("figcaption:has(.vae-lab-exact)").inner_text()
+    exact_pixels = page.evaluate("""() => { const c = document.querySelector('#vae-train canvas.vae-lab-curve');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) {  // LOSS_COLOURS.exact, #9467bd
+            if (Math.abs(d[i] - 148) + Math.abs(d[i + 1] - 103) + Math.abs(d[i + 2] - 189) < 30) n++; }
+        return n; }""")
+    assert exact_pixels > 20, exact_pixels
+    tab.screenshot(path=str(SHOTS / "train-live-exact.png"))
+    page.get_by_role("button", name="Pause").click()
     assert page.errors == []
 
 

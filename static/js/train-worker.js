@@ -10,13 +10,14 @@
 //                  {type: "test", count, images}                     the test figure on `count` images (bench/)
 // worker -> page   {type: "ready", labels, classNames, dataset, n, arrived, stepsPerEpoch, totalSteps, dataFrom}
 //                  {type: "kept"}                                    the training data is now kept in Cache Storage
-//                  {type: "progress", ...}                           see progress() below
+//                  {type: "progress", ...}                           see progress() below (exact: the exact figures)
 //                  {type: "stopped", reason, message}               finished or diverged (nothing more is drawn)
 //                  {type: "weights", bytes, step}                    model.safetensors (VAE.from_pretrained's)
 //                  {type: "test", step, elbo, bce, kl, images}       the answer to "test"
 //                  {type: "error", message}                          anything that went wrong here
 
 import { viewPoints } from "./core/cellcache.js";
+import { LikelihoodSample } from "./core/exact.js";
 import { wasmKernel, javascriptKernel } from "./core/kernels.js";
 import { checkFormat, readSafetensors, writeSafetensors } from "./core/safetensors.js";
 import { TRAINING_FORMAT } from "./core/engine.js";
@@ -32,6 +33,13 @@ const FRAME_MS = 16; // progress at most this often (about 60 per second)
 const VIEW_MS = 33; // the decoded digit and grid at most this often (about 30 per second)
 const MEANS_MS = 250; // the map's 2,000 posterior means at most this often (an encoder pass over them)
 const TEST_EVERY = 200; // steps between test figures
+// steps between exact figures: -log p(x) of the first EXACT_IMAGES test images by quadrature (core/exact.js), beside
+// their -ELBO. One cost 0.47 s for the quick preset's model in Chromium on 2 busy cores (0.75 s under Node, where a
+// step took 13 ms: 60 steps' worth), so every 600 steps is at most a tenth of the training time (2% in that
+// Chromium run, 24 steps/s); the cost and a step's both grow with the model (tests/test_browser_train.py prints
+// both). A multiple of TEST_EVERY, so the curve has a test -ELBO at each exact figure's step
+const EXACT_EVERY = 600;
+const EXACT_IMAGES = 200;
 
 // All the worker's mutable state: the handlers below, the slices and the data's arrival read and change it here
 const session = {
@@ -42,7 +50,8 @@ const session = {
   view: null, // the tab's last "view": the digit and grid to decode
   viewMoved: false, // z moved since the view was last decoded: decode it at the next post, whatever VIEW_MS says
   lastFrame: 0, lastView: 0, lastMeans: 0, // performance.now() of the last progress, decoded view and map's means
-  losses: [], tests: [], // the running losses per step and the test figures since the last progress
+  losses: [], tests: [], exact: [], // the running losses per step, the test and exact figures since the last progress
+  kernel: null, sample: null, lastExact: -1, // the trainer's matrix products, and the exact figure's images (core/exact.js)
   seen: { images: 0, since: 0 }, // images trained on since performance.now() was `since`, for imagesPerSecond
   imagesPerSecond: 0,
 };
@@ -85,11 +94,15 @@ async function start({ program, data, settings }) {
   ]);
   const file = checkFormat(readSafetensors(programBuffer), TRAINING_FORMAT, program);
   if (session.dataFailed) return; // said already
+  const kernel = wasm ? wasmKernel(wasm) : javascriptKernel();
   const trainer = new Trainer({ program: JSON.parse(file.metadata.program), tensors: file.tensors, data: dataBuffer,
-                                settings, kernel: wasm ? wasmKernel(wasm) : javascriptKernel(), adamWasm: wasm });
+                                settings, kernel, adamWasm: wasm });
   session.trainer = trainer;
+  session.kernel = kernel;
+  const count = Math.min(EXACT_IMAGES, dataBuffer.testN); // the first of the test figure's images, the same each time
+  session.sample = new LikelihoodSample(dataBuffer.testImages, count, trainer.pixels);
   session.tests = [trainer.testFigure()];
-  session.losses = [];
+  session.losses = []; session.exact = [];
   postMessage({ type: "ready", labels: dataBuffer.testLabels.slice(0, MAP_POINTS), classNames: dataBuffer.classNames,
                 dataset: dataBuffer.dataset, n: dataBuffer.n, arrived: trainer.arrived,
                 stepsPerEpoch: trainer.stepsPerEpoch,
@@ -102,6 +115,8 @@ function step() {
   const trainer = session.trainer, record = trainer.step();
   if (!record) {
     session.running = false;
+    const last = session.lastExact;
+    if (trainer.stopped.reason === "finished" && last !== trainer.steps) exactFigure(); // the weights training ends with
     progress(true); // the last steps' losses, and the digit, grid and map of the weights training ends with
     postMessage({ type: "stopped", ...trainer.stopped });
     return false;
@@ -109,7 +124,19 @@ function step() {
   session.seen.images += record.rows;
   session.losses.push({ step: record.step, ...trainer.running });
   if (record.step % TEST_EVERY === 0) session.tests.push(trainer.testFigure());
+  if (record.step % EXACT_EVERY === 0) exactFigure();
   return true;
+}
+
+// The exact figure: -log p(x) of the sample by quadrature, and the -ELBO of the same images (the test figure's noise),
+// so their difference is the gap of this step's weights -> {step, exact, elbo, images, ms}, nats per image
+function exactFigure() {
+  const trainer = session.trainer, t0 = performance.now();
+  const { mean } = session.sample.logLikelihood((z, rows) => trainer.vae.decodeLogits(z, rows), session.kernel);
+  const { elbo } = trainer.testFigure(session.sample.count);
+  session.lastExact = trainer.steps;
+  session.exact.push({ step: trainer.steps, exact: -mean, elbo, images: session.sample.count,
+                       ms: performance.now() - t0 });
 }
 
 function slice() {
@@ -145,9 +172,9 @@ function progress(force) {
   session.lastFrame = now;
   const message = { type: "progress", step: trainer.steps, epoch: trainer.epoch, lr: trainer.lr, beta: trainer.beta,
                     running: session.running, imagesPerSecond: session.imagesPerSecond, arrived: trainer.arrived,
-                    n: trainer.data.n, losses: session.losses, tests: session.tests, view: null, pixels: null,
-                    means: null };
-  session.losses = []; session.tests = [];
+                    n: trainer.data.n, losses: session.losses, tests: session.tests, exact: session.exact, view: null,
+                    pixels: null, means: null };
+  session.losses = []; session.tests = []; session.exact = [];
   const transfer = [];
   if (view && (force || session.viewMoved || now - session.lastView >= VIEW_MS)) {
     session.lastView = now;

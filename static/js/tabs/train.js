@@ -46,7 +46,7 @@ export class TrainTab {
     this.state = "idle"; // idle | loading | paused | running | stopped | failed
     this.seed = 0;
     this.latestRunning = null; // the curve's last running means {step, bce, kl}
-    this.latest = null; // the last progress: {step, epoch, imagesPerSecond, lr, beta, running, test}
+    this.latest = null; // the last progress: {step, epoch, imagesPerSecond, lr, beta, running, test, exact}
     this.data = { from: null, kept: false }; // the run's training data: read from "network" or the "kept copy"; kept
     this.means = null; this.labels = null; this.pixels = null;
     this.frames = 0; this.raf = 0;
@@ -232,9 +232,9 @@ export class TrainTab {
       if (then === "run") this.run();
       else { this.showState(); this.worker.postMessage({ type: "step" }); }
     } else if (message.type === "progress") {
-      this.latest = { ...message, test: message.tests.length ? message.tests[message.tests.length - 1]
-                                                             : this.latest && this.latest.test };
-      this.curve.add(message.losses, message.tests);
+      const latest = (list, key) => (list.length ? list[list.length - 1] : this.latest && this.latest[key]);
+      this.latest = { ...message, test: latest(message.tests, "test"), exact: latest(message.exact, "exact") };
+      this.curve.add(message.losses, message.tests, message.exact);
       if (message.means) { this.means = message.means; this.fitMap(); }
       if (message.pixels) this.pixels = message.pixels;
       this.schedule();
@@ -388,13 +388,17 @@ export class TrainTab {
       const last = this.curve.train[this.curve.train.length - 1];
       this.latestRunning = last;
       const t = p.test, test = t ? `; test −ELBO ${fmt(t.elbo)} (BCE ${fmt(t.bce)} + KL ${fmt(t.kl, 2)})` : "";
+      // the exact figure's own -ELBO, of the same images: the gap is the weights', not the two samples'
+      const e = p.exact, exact = e ? `. At step ${e.step.toLocaleString("en")}, ${e.images} test images: exact ` +
+        `−log p(x) ${fmt(e.exact)} nats, ${fmt(e.elbo - e.exact, 2)} under their −ELBO ${fmt(e.elbo)}: the gap ` +
+        "a better q(z|x) could close" : "";
       // while the training images still arrive, batches come from those in place (core/trainer.js)
       const arriving = p.arrived < p.n ? ` (${p.arrived.toLocaleString("en")} of ${p.n.toLocaleString("en")} ` +
         "training images arrived)" : "";
       this.q("readout").textContent = `step ${p.step.toLocaleString("en")} · epoch ${fmt(p.epoch, 2)}${arriving} · ` +
         `${Math.round(p.imagesPerSecond).toLocaleString("en")} images/s · learning rate ${p.lr.toExponential(2)} · ` +
         `β ${fmt(p.beta, 2)} · running −ELBO ${last ? fmt(last.bce + last.kl) : "–"} nats${test}` +
-        (this.backend ? ` · ${this.backend}` : "");
+        (this.backend ? ` · ${this.backend}` : "") + exact;
     }
     this.explain();
     this.frames += 1;
@@ -407,6 +411,7 @@ export class TrainTab {
     return { state: this.state, workerRunning: p ? p.running : false, seed: this.seed, step: p ? p.step : 0,
              epoch: p ? p.epoch : 0, beta: this.beta(), arrived: p ? p.arrived : 0, n: p ? p.n : 0,
              imagesPerSecond: p ? p.imagesPerSecond : 0, running: last, tests: this.curve.tests.slice(),
+             exact: p ? p.exact : null, exacts: this.curve.exact.slice(),
              points: this.means ? this.means.length / 2 : 0, dataFrom: this.data.from, dataKept: this.data.kept,
              meansFinite: this.means ? this.means.every(Number.isFinite) : null, pixels: this.pixels !== null,
              message: this.element.querySelector(".vae-status").textContent, frames: this.frames };

@@ -1,11 +1,13 @@
 // The live training's -ELBO curve, split into its two terms: the running means of -ELBO (= BCE + KL), BCE and KL
 // against the Adam step, as lines, and the test figures as dots, on a log axis of nats (KL's few nats and BCE's
-// hundreds both stay readable), in the page's theme. It takes records as they come and knows no tab.
+// hundreds both stay readable), with the exact -log p(x) of test images as dots joined by a dashed line, the gap to
+// -ELBO between them; in the page's theme. It takes records as they come and knows no tab.
 
 import { drawAxes } from "./axes.js";
 import { followTheme, setupCanvas, themeColours } from "./canvas.js";
 
-export const LOSS_COLOURS = { elbo: "#1f77b4", bce: "#2ca02c", kl: "#d62728" }; // page.css's key uses the same
+// static/train-tab.html's key uses the same
+export const LOSS_COLOURS = { elbo: "#1f77b4", bce: "#2ca02c", kl: "#d62728", exact: "#9467bd" };
 const KEPT = 2000; // points per line: beyond, every other one is dropped (the line keeps its shape)
 const DECADES = [0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
 
@@ -23,13 +25,15 @@ export class LossCurve {
   clear() {
     this.train = []; // {step, bce, kl}: running means
     this.tests = []; // {step, elbo, bce, kl}
+    this.exact = []; // {step, exact, elbo}: exact -log p(x) and -ELBO of the same test images
   }
 
-  // records: [{step, bce, kl}] of the running means; tests: [{step, elbo, bce, kl}]
-  add(records, tests) {
+  // records: [{step, bce, kl}] of the running means; tests: [{step, elbo, bce, kl}]; exact: [{step, exact, elbo}]
+  add(records, tests, exact = []) {
     for (const r of records) this.train.push({ step: r.step, bce: r.bce, kl: r.kl });
     if (this.train.length > KEPT) this.train = this.train.filter((_, i) => i % 2 === 1);
     this.tests.push(...tests);
+    this.exact.push(...exact);
   }
 
   restyle() { this.colours = themeColours(this.canvas); }
@@ -39,9 +43,11 @@ export class LossCurve {
     const values = [];
     for (const r of this.train) values.push(r.bce + r.kl, r.kl);
     for (const t of this.tests) values.push(t.elbo, t.kl);
+    for (const e of this.exact) values.push(e.exact);
     const finite = values.filter((v) => Number.isFinite(v) && v > 0);
     const lo = finite.length ? Math.max(0.1, Math.min(...finite)) : 1, hi = finite.length ? Math.max(...finite) : 600;
-    const last = Math.max(100, ...this.train.map((r) => r.step), ...this.tests.map((t) => t.step));
+    const last = Math.max(100, ...this.train.map((r) => r.step), ...this.tests.map((t) => t.step),
+                          ...this.exact.map((e) => e.step));
     return { yLow: Math.log10(lo * 0.8), yHigh: Math.log10(hi * 1.25), xHigh: last };
   }
 
@@ -71,6 +77,19 @@ export class LossCurve {
         ctx.beginPath(); ctx.arc(toX(t.step), toY(v), 3.5, 0, 2 * Math.PI); ctx.fill();
         ctx.strokeStyle = background; ctx.lineWidth = 1; ctx.stroke(); ctx.strokeStyle = LOSS_COLOURS[key];
       }
+    }
+    // exact -log p(x): dashed between its figures, a diamond at each, just under the -ELBO dots at its steps
+    ctx.strokeStyle = LOSS_COLOURS.exact; ctx.fillStyle = LOSS_COLOURS.exact; ctx.lineWidth = 1.5;
+    ctx.setLineDash([4, 3]);
+    ctx.beginPath();
+    this.exact.forEach((e, i) => (i ? ctx.lineTo : ctx.moveTo).call(ctx, toX(e.step), toY(e.exact)));
+    ctx.stroke();
+    ctx.setLineDash([]);
+    for (const e of this.exact) {
+      const x = toX(e.step), y = toY(e.exact);
+      ctx.beginPath(); ctx.moveTo(x, y - 4.5); ctx.lineTo(x + 4.5, y); ctx.lineTo(x, y + 4.5); ctx.lineTo(x - 4.5, y);
+      ctx.closePath(); ctx.fill();
+      ctx.strokeStyle = background; ctx.lineWidth = 1; ctx.stroke(); ctx.strokeStyle = LOSS_COLOURS.exact;
     }
     ctx.restore();
   }
