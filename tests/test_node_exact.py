@@ -31,7 +31,7 @@ FINE_GRID = PlaneGrid(step=0.02, extent=6.0)
 
 def test_the_page_computes_plane_grid_log_likelihood(node_executable, bundled_model, mnist_test, tmp_path):
     images = mnist_test[0][:IMAGES].reshape(IMAGES, -1)  # uint8, as the worker holds the test images
-    x = torch.from_numpy(images).float() / 255
+    x = torch.tensor(images, dtype=torch.float32) / 255
     torch.set_num_threads(1)
     page_grid = PAGE_GRID.log_px(bundled_model, x)[0]
     fine = FINE_GRID.log_px(bundled_model, x)[0]

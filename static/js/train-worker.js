@@ -34,10 +34,10 @@ const VIEW_MS = 33; // the decoded digit and grid at most this often (about 30 p
 const MEANS_MS = 250; // the map's 2,000 posterior means at most this often (an encoder pass over them)
 const TEST_EVERY = 200; // steps between test figures
 // steps between exact figures: -log p(x) of the first EXACT_IMAGES test images by quadrature (core/exact.js), beside
-// their -ELBO. One cost 0.47 s for the quick preset's model in Chromium on 2 busy cores (0.75 s under Node, where a
-// step took 13 ms: 60 steps' worth), so every 600 steps is at most a tenth of the training time (2% in that
-// Chromium run, 24 steps/s); the cost and a step's both grow with the model (tests/test_browser_train.py prints
-// both). A multiple of TEST_EVERY, so the curve has a test -ELBO at each exact figure's step
+// their -ELBO. One cost 0.5 to 1.1 s for the quick preset's model in Chromium on 2 busy cores (0.75 s under Node,
+// where a step took 13 ms: 60 steps' worth), so every 600 steps is at most a tenth of the training time (2 to 4% in
+// those Chromium runs, 24 steps/s); the cost and a step's both grow with the model (tests/test_browser_train.py
+// prints both). A multiple of TEST_EVERY, so the curve has a test -ELBO at each exact figure's step
 const EXACT_EVERY = 600;
 const EXACT_IMAGES = 200;
 
