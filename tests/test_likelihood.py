@@ -60,6 +60,7 @@ def pixel(window, z1: float, z2: float) -> tuple[int, int]:
     return int((z2_hi - z2) * scale), int((z1 - z1_lo) * scale)
 
 
+@pytest.mark.slow  # the whole-plane grid decodes 361,201 points per image: 10 s and more on 2 cores
 def test_the_exact_figure_is_the_whole_plane_grids_and_the_bounds_lie_above_it(answers, bundled_model):
     for i, (_, f, x) in answers.items():
         plane, mean, _ = PlaneGrid().log_px(bundled_model, torch.tensor(x).reshape(1, -1))
@@ -103,6 +104,7 @@ def test_the_heat_map_shows_the_mass_at_the_mode_and_q_in_orange(answers):
         assert corner.sum() > 600
 
 
+@pytest.mark.slow
 def test_a_noisy_jpeg_photo_of_a_digit_lands_where_the_clean_digit_does(client, answers, tmp_path):
     _, clean, x = answers[3]
     page = Image.fromarray(255 - (x * 255).astype(np.uint8)).resize((336, 336), Image.NEAREST)  # ink on paper
