@@ -8,7 +8,8 @@ headless Chromium ($CHROMIUM, else /usr/bin/chromium, else chromium on the PATH;
 is not used) and, for each tab, waits for the page's own signal that it has painted before taking the picture:
 
 - Explore at z = (-0.60, 0.80), its digit, map and grid painted;
-- Reconstruct with the MNIST test 0 of static/examples/ uploaded, its reconstruction and posterior shown;
+- Reconstruct with the MNIST test 0 of static/examples/ uploaded, its reconstruction, posterior and true posterior
+  shown;
 - Training at the replay's snapshot after epoch 1, its canvases painted;
 - Train live after 400 steps of its default ("quick") preset, then paused: MNIST_DIR must name the folder of
   MNIST's IDX files, as it does for `python app.py` (the script will not start without it).
@@ -93,7 +94,10 @@ def show_reconstruct(page) -> str:
     page.set_input_files("#vae-upload input[type=file]", str(EXAMPLE))
     page.wait_for_function("document.querySelector('#vae-posterior [data-posterior]')?.dataset.posterior",
                            timeout=MINUTE)
-    page.wait_for_function("['#vae-preprocessed', '#vae-reconstruction'].every((id) => {"
+    # the true posterior comes in a second event; its picture loads lazily, once scrolled to (a phone's viewport)
+    page.wait_for_function("document.querySelector('#vae-likelihood')?.textContent.includes('exact')", timeout=MINUTE)
+    page.locator("#vae-heat-map img").scroll_into_view_if_needed()
+    page.wait_for_function("['#vae-preprocessed', '#vae-reconstruction', '#vae-heat-map'].every((id) => {"
                            " const img = document.querySelector(id + ' img'); return img && img.complete"
                            " && img.naturalWidth > 0; })", timeout=MINUTE)
     return "#vae-preprocessed"
