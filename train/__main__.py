@@ -284,7 +284,8 @@ def finish(args: argparse.Namespace, cfg: TrainConfig, run, device) -> None:
     images, labels = load_split(cfg.data_dir, "test", dataset)
     x_test = as_tensor(images)
     results = final_figures(args, run, model, x_test)
-    model.save_pretrained(out)  # model.safetensors + config.json (atomic)
+    if not run.published:  # a published folder's weights and config are its own, as published
+        model.save_pretrained(out)  # model.safetensors + config.json (atomic)
     mu, sigma = encode_dataset(model, x_test)
     atomic_write(out / LATENTS_NAME, lambda tmp: save_latents(tmp, mu, sigma, labels))
     for name, draw in ((LOSS_CURVE, lambda p: plot_loss_curve(run.history, p, dataset)),
@@ -317,6 +318,8 @@ def final_figures(args: argparse.Namespace, run, model, x_test: torch.Tensor) ->
                "pixel_entropy": pixel_entropy(x_test)}
     results.update(epochs=len(run.history), train_seconds=run.history[-1]["seconds"] if run.history else 0.0)
     earlier = json.loads((args.out_dir / RESULTS_NAME).read_text()) if (args.out_dir / RESULTS_NAME).is_file() else {}
+    if run.published:  # the published figures stand (another machine's last bits; the snapshots' final record)
+        results.update({k: earlier[k] for k in ("elbo", "bce", "kl", "elbo_at_mu") if k in earlier})
     # the same model keeps the bounds computed before; minutes saved. A published folder reported again holds its own
     # weights; otherwise the figures decide (results.json from before data sets were named lacks the other two): the
     # same weights give the same seeded -ELBO to the last bit on the same machine, so a `--resume` of a finished run
