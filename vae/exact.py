@@ -45,20 +45,11 @@ def log_prior(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (LOG_2PI * z.shape[-1] + z.pow(2).sum(-1))
 
 
-def _log_joint_decoded(x: torch.Tensor, logits: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """x (B, P), the decoder's logits (G, P) at points z (G, 2) -> log p(x|z) + log p(z), (B, G):
-    log p(x|z) = x · logit(p) - sum softplus(logit(p)), one matrix product for all images and points."""
-    return x @ logits.T - F.softplus(logits).sum(-1) + log_prior(z)
-
-
-@torch.inference_mode()
-def log_joint(model: VAE, x: torch.Tensor, z: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
-    """log p(x|z_j) + log p(z_j) for every image and point: x (B, P) in [0, 1], z (G, 2) -> (B, G), float64.
-    The points are decoded in chunks of `chunk`."""
-    x = x.reshape(len(x), -1).double()
-    z = z.double()
-    return torch.cat([_log_joint_decoded(x, model.decode_logits(zc.float()).double(), zc) for zc in z.split(chunk)],
-                     dim=1)
+def _log_joint32(x: torch.Tensor, logits: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """x (B, P) float32, the decoder's logits (G, P) at points z (G, 2) float64 -> log p(x|z) + log p(z), (B, G) float32:
+    log p(x|z) = x · logit(p) - sum softplus(logit(p)), one matrix product for all images and points. float32: the
+    product is most of the time, and its rounding (about 1e-5 nats per point) is far under any grid's own error."""
+    return x @ logits.T + (log_prior(z) - F.softplus(logits.double()).sum(-1)).float()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -102,13 +93,10 @@ class PlaneGrid:
         s2 = torch.zeros(len(x), 2, 2, dtype=torch.float64)
         for zc in self.points.split(points_per_chunk):
             logits = model.decode_logits(zc.float())  # (g, P)
-            # the log joint in float32, as CoarseScan.cell_log_joint: the matrix product is most of the time, and
-            # float32's rounding (about 1e-5 nats per point) is far under the grid's own error
-            bias = (log_prior(zc) - F.softplus(logits.double()).sum(-1)).float()  # (g,)
             zz = (zc[:, :, None] * zc[:, None, :]).reshape(len(zc), 4)  # (g, 4): z z^T, flattened
             for b in range(0, len(x), images_per_batch):
                 rows = slice(b, b + images_per_batch)
-                lj = x[rows] @ logits.T + bias  # (B, g)
+                lj = _log_joint32(x[rows], logits, zc)  # (B, g)
                 m_new = torch.maximum(m[rows], lj.max(1).values.double())
                 scale = torch.exp(m[rows] - m_new)  # rescale what was summed under the old maximum
                 w = torch.exp(lj.double() - m_new[:, None])  # (B, g)
@@ -528,5 +516,5 @@ def elbo_surgery(mu: torch.Tensor, logvar: torch.Tensor, grid: PlaneGrid = Plane
 
 
 __all__ = ["PlaneGrid", "SplitLikelihood", "dataset_log_px", "CoarseScan", "Posterior", "exact_posterior",
-           "ImageLikelihood", "image_likelihood", "log_joint", "log_prior", "gaussian_elbo", "Gaps",
+           "ImageLikelihood", "image_likelihood", "log_prior", "gaussian_elbo", "Gaps",
            "inference_gaps", "Surgery", "elbo_surgery", "aggregate_log_density"]
